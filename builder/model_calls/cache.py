@@ -1,0 +1,87 @@
+"""A sqlite response cache and the backend wrapper that consults it before calling a model."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from builder.model_calls.base import Backend, ModelRequest, ModelResponse
+
+
+class ResponseCache:
+    """Responses keyed by ``ModelRequest.key()``; failures are stored too (with their error)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, response TEXT NOT NULL)"
+        )
+        self._db.commit()
+
+    def get(self, key: str) -> ModelResponse | None:
+        with self._lock:
+            row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        response = ModelResponse(**json.loads(row[0]))
+        response.cached = True
+        return response
+
+    def put_many(self, responses: Sequence[ModelResponse]) -> None:
+        rows = [(r.key, r.model, json.dumps({**r.to_json(), "cached": False})) for r in responses]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", rows)
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class CachedBackend:
+    """Wrap a backend: answer from the cache, send only the misses (in one batch), store the answers.
+
+    ``retry_errors=True`` re-sends requests whose cached response is an error (a transient
+    server failure should not stick forever); parse failures are the caller's business.
+    """
+
+    def __init__(self, backend: Backend, cache: ResponseCache, retry_errors: bool = True) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.retry_errors = retry_errors
+        self.name = f"cached-{backend.name}"
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def calls(self) -> int:
+        return self.backend.calls
+
+    def generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]:
+        keys = [request.key() for request in requests]
+        results: list[ModelResponse | None] = []
+        for key in keys:
+            hit = self.cache.get(key)
+            if hit is not None and not (self.retry_errors and not hit.ok):
+                results.append(hit)
+            else:
+                results.append(None)
+        missing = [i for i, result in enumerate(results) if result is None]
+        self.hits += len(requests) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            fresh = self.backend.generate([requests[i] for i in missing])
+            self.cache.put_many(fresh)
+            for i, response in zip(missing, fresh, strict=True):
+                results[i] = response
+        return [r for r in results if r is not None]

@@ -1,0 +1,226 @@
+"""Generate the embedded sample: a miniature TVQA release (QA jsonl, speaker-tagged .srt,
+mp4 clips with an AAC audio track) whose media are drawn and spoken from ``spec.yaml``.
+
+Frames are drawn with Pillow (each person at their side of the frame in their clothing
+colours, mouth open while speaking); speech is espeak-ng with a high or low voice, resampled
+to 16 kHz with soxr; PyAV muxes both into ``videos/<vid_name>.mp4``. Output is deterministic
+for a given espeak-ng/ffmpeg build, and a rerun skips clips already written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from datetime import timedelta
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+SAMPLING_RATE = 16_000
+VIDEO_PATTERN = "videos/{vid_name}.mp4"
+SUBTITLE_DIR = "tvqa_subtitles"
+QA_DIR = "tvqa_qa_release"
+# Train/val membership of the sample's TVQA QA files, by episode.
+TRAIN_EPISODES = ("friends_s01e01", "castle_s01e01")
+LATIN1_CLIPS = ("castle_s01e01_seg02_clip_00",)  # TVQA subtitles are often not UTF-8
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (200, 30, 30),
+    "green": (30, 150, 50),
+    "blue": (40, 70, 200),
+    "black": (20, 20, 20),
+    "white": (245, 245, 245),
+    "yellow": (235, 210, 40),
+    "grey": (128, 128, 128),
+    "purple": (120, 40, 160),
+    "brown": (110, 70, 30),
+    "pink": (240, 140, 180),
+    "orange": (240, 130, 20),
+}
+SKIN = (225, 185, 150)
+BACKGROUND = (170, 190, 210)
+FLOOR = (150, 130, 110)
+
+
+def load_spec() -> dict[str, Any]:
+    """The sample specification shipped with the package."""
+    text = resources.files("builder.sample").joinpath("spec.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def speaking_at(clip: dict[str, Any], t: float) -> set[str]:
+    """Names of the people speaking at time ``t`` (seconds)."""
+    return {line["speaker"] for line in clip["lines"] if line["start"] <= t < line["end"]}
+
+
+def draw_frame(clip: dict[str, Any], t: float, size: tuple[int, int]) -> np.ndarray:
+    """One RGB frame: the clip's people at their sides, speakers with an open mouth."""
+    from PIL import Image, ImageDraw
+
+    width, height = size
+    image = Image.new("RGB", size, BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, int(height * 0.8), width, height], fill=FLOOR)
+    speakers = speaking_at(clip, t)
+    for person in clip["people"]:
+        cx = int(width * (0.27 if person["side"] == "left" else 0.73))
+        head_r = height // 9
+        head_top = height // 10
+        draw.ellipse([cx - head_r, head_top, cx + head_r, head_top + 2 * head_r], fill=SKIN)
+        mouth_y = head_top + int(1.4 * head_r)
+        mouth_h = 3 if person["name"] in speakers else 0
+        draw.rectangle([cx - 3, mouth_y, cx + 3, mouth_y + mouth_h], fill=(90, 20, 20))
+        torso_top = head_top + 2 * head_r + 1
+        torso_bottom = int(height * 0.58)
+        draw.rectangle([cx - head_r - 4, torso_top, cx + head_r + 4, torso_bottom], fill=COLOURS[person["shirt"]])
+        draw.rectangle(
+            [cx - head_r - 2, torso_bottom, cx + head_r + 2, int(height * 0.92)], fill=COLOURS[person["pants"]]
+        )
+    return np.asarray(image)
+
+
+def speak(text: str, voice: dict[str, Any]) -> np.ndarray:
+    """espeak-ng speech of ``text`` as float32 mono at 16 kHz."""
+    import soundfile as sf
+    import soxr
+
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise RuntimeError("espeak-ng not found: install it (apt-get install -y espeak-ng) to generate the sample")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "line.wav"
+        subprocess.run(
+            [espeak, "-v", voice["voice"], "-p", str(voice["pitch"]), "-s", str(voice["speed"]), "-w", str(wav), text],
+            check=True,
+            capture_output=True,
+        )
+        samples, rate = sf.read(wav, dtype="float32")
+    return soxr.resample(samples, rate, SAMPLING_RATE).astype(np.float32)
+
+
+def clip_audio(clip: dict[str, Any], voices: dict[str, dict[str, Any]]) -> np.ndarray:
+    """The clip's soundtrack: each line spoken by its speaker inside its subtitle window."""
+    track = np.zeros(int(clip["duration"] * SAMPLING_RATE), dtype=np.float32)
+    voice_of = {person["name"]: voices[person["voice"]] for person in clip["people"]}
+    for line in clip["lines"]:
+        speech = speak(line["text"], voice_of[line["speaker"]])
+        start = int(line["start"] * SAMPLING_RATE)
+        window = int(line["end"] * SAMPLING_RATE) - start
+        speech = speech[:window]
+        track[start : start + len(speech)] += speech
+    return np.clip(track, -1.0, 1.0)
+
+
+def write_mp4(path: Path, frames: list[np.ndarray], fps: int, audio: np.ndarray) -> None:
+    """Mux frames (H.264) and 16 kHz mono audio (AAC) into ``path`` atomically."""
+    import av
+
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(tmp), mode="w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height = frames[0].shape[1], frames[0].shape[0]
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": "28", "preset": "veryfast"}
+        sound = container.add_stream("aac", rate=SAMPLING_RATE, layout="mono")
+        for frame in frames:
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        chunk = 1024
+        for offset in range(0, len(audio), chunk):
+            block = audio[offset : offset + chunk].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
+            frame.sample_rate = SAMPLING_RATE
+            frame.pts = offset
+            frame.time_base = Fraction(1, SAMPLING_RATE)
+            for packet in sound.encode(frame):
+                container.mux(packet)
+        for packet in sound.encode():
+            container.mux(packet)
+    os.replace(tmp, path)
+
+
+def subtitle_text(clip: dict[str, Any]) -> str:
+    """The clip's subtitles as TVQA writes them: ``(Name:) line`` when speakers are tagged."""
+    import srt
+
+    tagged = clip.get("speaker_tags", True)
+    cues = [
+        srt.Subtitle(
+            index=i,
+            start=timedelta(seconds=line["start"]),
+            end=timedelta(seconds=line["end"]),
+            content=f"({line['speaker']}:) {line['text']}" if tagged else line["text"],
+        )
+        for i, line in enumerate(clip["lines"], start=1)
+    ]
+    return srt.compose(cues)
+
+
+def tvqa_questions(clip: dict[str, Any], qid_start: int) -> list[dict[str, Any]]:
+    """TVQA-style QA rows (``q``, ``a0``..``a4``, ``answer_idx``, ``ts``) about who says what."""
+    others = ["Sheldon", "Phoebe", "Ross", "Esposito", "Howard"]
+    rows = []
+    for offset, line in enumerate(clip.get("lines", [])[:2]):
+        wrong = [name for name in others if name != line["speaker"]][:4]
+        answer_idx = (qid_start + offset) % 5
+        options = [*wrong[:answer_idx], line["speaker"], *wrong[answer_idx:]]
+        rows.append(
+            {
+                "qid": qid_start + offset,
+                "q": f'Who says "{line["text"]}"?',
+                **{f"a{i}": option for i, option in enumerate(options)},
+                "answer_idx": answer_idx,
+                "ts": f"{line['start']:.2f}-{line['end']:.2f}",
+                "vid_name": clip["vid_name"],
+                "show_name": clip["show_name"],
+            }
+        )
+    return rows
+
+
+def generate_sample_tvqa(out_dir: str | Path, spec: dict[str, Any] | None = None) -> Path:
+    """Write the sample TVQA root to ``out_dir`` (skipping clips already there) and return it."""
+    spec = spec or load_spec()
+    root = Path(out_dir)
+    (root / SUBTITLE_DIR).mkdir(parents=True, exist_ok=True)
+    (root / QA_DIR).mkdir(parents=True, exist_ok=True)
+    (root / VIDEO_PATTERN.format(vid_name="x")).parent.mkdir(parents=True, exist_ok=True)
+    size = tuple(spec["frame_size"])
+    qa: dict[str, list[dict[str, Any]]] = {"train": [], "val": []}
+    qid = 100
+    for clip in spec["clips"]:
+        encoding = "latin-1" if clip["vid_name"] in LATIN1_CLIPS else "utf-8"
+        (root / SUBTITLE_DIR / f"{clip['vid_name']}.srt").write_bytes(subtitle_text(clip).encode(encoding))
+        video_path = root / VIDEO_PATTERN.format(vid_name=clip["vid_name"])
+        if not video_path.is_file():
+            n_frames = int(clip["duration"] * spec["fps"])
+            frames = [draw_frame(clip, i / spec["fps"], size) for i in range(n_frames)]
+            write_mp4(video_path, frames, spec["fps"], clip_audio(clip, spec["voices"]))
+        split = "train" if clip["vid_name"].split("_seg")[0] in TRAIN_EPISODES else "val"
+        qa[split].extend(tvqa_questions(clip, qid))
+        qid += 10
+    for missing in spec.get("missing_clips", []):
+        qa["val"].append(
+            {
+                "qid": qid,
+                "q": "Who walks in?",
+                **{f"a{i}": n for i, n in enumerate("ABCDE")},
+                "answer_idx": 0,
+                "ts": "NaN-NaN",
+                **missing,
+            }
+        )
+        qid += 1
+    for split, rows in qa.items():
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        (root / QA_DIR / f"tvqa_{split}.jsonl").write_text(text, encoding="utf-8")
+    return root
