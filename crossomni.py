@@ -320,17 +320,25 @@ def resolve_clip_path(relative: str, clip_id: str, root: Path) -> str:
     return str(path.resolve())
 
 
-def to_example(record: dict[str, Any], clip: Clip, root: Path) -> dict[str, Any]:
-    """One ``FEATURES`` row from an instance record and its clip, media resolved under ``root``."""
+def to_example(record: dict[str, Any], clip: Clip, root: Path | None) -> dict[str, Any]:
+    """One ``FEATURES`` row from an instance record and its clip.
+
+    Media paths are resolved (and checked) under ``root``, or kept relative when ``root`` is None.
+    """
     task = TASKS[record["task_type"]]
+
+    def media(relative: str) -> dict[str, Any]:
+        path = relative if root is None else resolve_clip_path(relative, clip.clip_id, root)
+        return {"path": path, "bytes": None}
+
     return {
         "id": record["id"],
         "clip_id": record["clip_id"],
         "show": clip.show,
         "start": float(record["start"]),
         "end": float(record["end"]),
-        "video": {"path": resolve_clip_path(clip.video, clip.clip_id, root), "bytes": None},
-        "audio": {"path": resolve_clip_path(clip.audio, clip.clip_id, root), "bytes": None},
+        "video": media(clip.video),
+        "audio": media(clip.audio),
         "biography": record["biography"],
         "question": record["question"],
         "options": list(record["options"]),

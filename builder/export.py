@@ -1,0 +1,140 @@
+"""Export an annotation release as a Hub-ready dataset folder: parquet shards per config and
+split plus a ``README.md`` dataset card whose YAML ``configs:`` make ``load_dataset(folder, config)``
+work without a loading script.
+
+Media modes:
+- ``reference`` (default): ``video``/``audio`` hold paths relative to the TVQA root (TVQA video is
+  not redistributable); after loading, ``crossomni.resolve_media(ds, tvqa_root)`` makes them decodable.
+- ``embed``: the clip bytes go into the parquet (for private re-hosting only).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import crossomni
+
+DEFAULT_EXPORT_DIR = "crossomni"
+DEFAULT_ROWS_PER_SHARD = {"reference": 5000, "embed": 200}
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote: counts per split and task, and the parquet files per config."""
+
+    out_dir: Path
+    media: str
+    counts: dict[str, Counter] = field(default_factory=dict)
+    files: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    clips: dict[str, int] = field(default_factory=dict)
+    num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def iter_rows(release_dir: Path, split: str, tasks: tuple[str, ...], root: Path | None, media: str) -> Iterator[dict]:
+    """``FEATURES`` rows of one split restricted to ``tasks``, media per ``media`` mode."""
+    clips = crossomni.read_clips(release_dir)
+    wanted = set(tasks)
+    for record in crossomni.read_instances(release_dir, split, clips):
+        if record["task_type"] not in wanted:
+            continue
+        clip = clips[record["clip_id"]]
+        if media == "reference":
+            yield crossomni.to_example(record, clip, None)
+            continue
+        row = crossomni.to_example(record, clip, root)
+        for column in ("video", "audio"):
+            path = Path(row[column]["path"])
+            row[column] = {"path": path.name, "bytes": path.read_bytes()}
+        yield row
+
+
+def _write_shards(rows: Iterator[dict], dest: Path, prefix: str, rows_per_shard: int) -> tuple[list[str], Counter, int]:
+    """Stream rows into ``<prefix>-XXXXX-of-YYYYY.parquet`` files; returns names, per-task counts, Arrow bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = crossomni.FEATURES.arrow_schema
+    dest.mkdir(parents=True, exist_ok=True)
+    parts: list[Path] = []
+    counts: Counter = Counter()
+    buffer: list[dict] = []
+    num_bytes = 0
+
+    def flush() -> None:
+        nonlocal num_bytes
+        table = pa.Table.from_pylist([crossomni.FEATURES.encode_example(r) for r in buffer], schema=schema)
+        num_bytes += table.nbytes
+        part = dest / f".{prefix}-{len(parts):05d}.tmp"
+        pq.write_table(table, part)
+        parts.append(part)
+        buffer.clear()
+
+    for row in rows:
+        counts[row["task_type"]] += 1
+        buffer.append(row)
+        if len(buffer) >= rows_per_shard:
+            flush()
+    if buffer or not parts:
+        flush()  # an empty split still gets one (empty) shard so every config/split loads
+    names = []
+    for index, part in enumerate(parts):
+        name = f"{prefix}-{index:05d}-of-{len(parts):05d}.parquet"
+        os.replace(part, dest / name)
+        names.append(name)
+    return names, counts, num_bytes
+
+
+def export_release(
+    release_dir: str | Path,
+    out_dir: str | Path = DEFAULT_EXPORT_DIR,
+    tvqa_root: str | Path | None = None,
+    media: str = "reference",
+    rows_per_shard: int | None = None,
+    configs: tuple[str, ...] = crossomni.CONFIG_NAMES,
+) -> ExportSummary:
+    """Write the Hub-ready folder for ``release_dir`` into ``out_dir`` (replacing an older export).
+
+    ``tvqa_root`` is needed for ``embed`` (to read the clips) and is checked in ``reference`` mode
+    when given (every referenced file must exist, so a broken release is caught before upload).
+    """
+    from model_cards.dataset_card import write_dataset_card
+
+    if media not in crossomni.MEDIA_MODES:
+        raise ValueError(f"media must be one of {crossomni.MEDIA_MODES}, got {media!r}")
+    release_dir = Path(release_dir)
+    manifest = crossomni.read_release_manifest(release_dir)
+    if media == "reference" and manifest.get("media") == "embed":
+        raise crossomni.ReleaseError(f"{release_dir}: an embed-mode release can only be exported with media='embed'")
+    root = crossomni.media_root(release_dir, tvqa_root) if (media == "embed" or tvqa_root) else None
+    clips = crossomni.read_clips(release_dir)
+    if root is not None:
+        for clip in clips.values():
+            crossomni.resolve_clip_path(clip.video, clip.clip_id, root)
+            crossomni.resolve_clip_path(clip.audio, clip.clip_id, root)
+    out_dir = Path(out_dir)
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    summary = ExportSummary(out_dir=out_dir, media=media)
+    per_shard = rows_per_shard or DEFAULT_ROWS_PER_SHARD[media]
+    for config in configs:
+        tasks = crossomni.CONFIG_TASKS[config]
+        summary.files[config] = {}
+        for split in crossomni.SPLITS:
+            rows = iter_rows(release_dir, split, tasks, root, media)
+            names, counts, num_bytes = _write_shards(rows, staging / "data" / config, split, per_shard)
+            summary.files[config][split] = [f"data/{config}/{name}" for name in names]
+            summary.num_bytes[(config, split)] = num_bytes
+            if config == "all":
+                summary.counts[split] = counts
+    for split in crossomni.SPLITS:
+        summary.clips[split] = len({r["clip_id"] for r in crossomni.read_instances(release_dir, split, clips)})
+    write_dataset_card(staging, summary, manifest)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(staging, out_dir)
+    return summary

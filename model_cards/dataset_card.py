@@ -1,0 +1,130 @@
+"""The dataset card (``README.md``) of an exported CrossOmni folder, from ``DatasetCardData``
+and the shipped Jinja template; its YAML ``configs:`` are what ``load_dataset`` reads."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import crossomni
+
+if TYPE_CHECKING:
+    from builder.export import ExportSummary
+
+TEMPLATE = "dataset_card.md.jinja"
+FIELD_MEANINGS: dict[str, str] = {
+    "id": "unique instance id",
+    "clip_id": "TVQA clip name (`vid_name`)",
+    "show": "TV show",
+    "start": "segment start within the clip, seconds",
+    "end": "segment end within the clip, seconds",
+    "video": "the clip (video with its audio track)",
+    "audio": "the clip's audio, 16 kHz mono",
+    "biography": "text biographies of the people in the clip",
+    "question": "the question",
+    "options": "four answer options, A–D in order",
+    "answer": "the correct letter, A–D",
+    "rationale": "four-step reasoning chain (train only; empty on test)",
+    "task_type": "one of the nine task types",
+    "source_modality": "modality the referent is found in",
+    "target_modality": "modality the answer is read from",
+    "is_cross": "source ≠ target",
+    "referent": "name of the person the question is about",
+}
+
+
+def size_category(n: int) -> str:
+    """The Hub's size bucket for ``n`` rows."""
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < bound:
+            return label
+    return "n>1M"
+
+
+def _dtype(feature: Any) -> str:
+    """A short human name for a feature type, for the card's field table."""
+    ds = crossomni.datasets
+    if isinstance(feature, ds.Value):
+        return feature.dtype
+    if isinstance(feature, ds.ClassLabel):
+        return f"ClassLabel ({feature.num_classes} names)"
+    if isinstance(feature, ds.Audio):
+        return f"Audio ({feature.sampling_rate} Hz)"
+    if isinstance(feature, ds.List):
+        return f"list of {feature.length} {_dtype(feature.feature)}"
+    return type(feature).__name__
+
+
+def card_data(summary: ExportSummary, manifest: dict[str, Any]):
+    """The YAML metadata of the card: configs (data files per split), features, licence, sizes."""
+    from huggingface_hub import DatasetCardData
+
+    features_yaml = crossomni.datasets.DatasetInfo(features=crossomni.FEATURES)._to_yaml_dict()["features"]
+    configs = []
+    infos = []
+    for config, splits in summary.files.items():
+        entry: dict[str, Any] = {"config_name": config}
+        if config == crossomni.DEFAULT_CONFIG_NAME:
+            entry["default"] = True
+        entry["data_files"] = [{"split": split, "path": f"data/{config}/{split}-*.parquet"} for split in splits]
+        configs.append(entry)
+        tasks = crossomni.CONFIG_TASKS[config]
+        infos.append(
+            {
+                "config_name": config,
+                "features": copy.deepcopy(features_yaml),
+                "splits": [
+                    {
+                        "name": split,
+                        "num_bytes": summary.num_bytes[(config, split)],
+                        "num_examples": sum(summary.counts[split][t] for t in tasks),
+                    }
+                    for split in splits
+                ],
+            }
+        )
+    total = sum(sum(c.values()) for c in summary.counts.values())
+    return DatasetCardData(
+        pretty_name=manifest.get("pretty_name", "CrossOmni"),
+        language=["en"],
+        license="cc-by-4.0",
+        task_categories=["video-text-to-text", "question-answering", "multiple-choice"],
+        size_categories=[size_category(total)],
+        source_datasets=["extended|tvqa"],
+        tags=["omni-modal", "audio-visual", "cross-modal-coreference", "tvqa", "multiple-choice"],
+        configs=configs,
+        dataset_info=infos,
+    )
+
+
+def render_dataset_card(summary: ExportSummary, manifest: dict[str, Any], repo_id: str = "ORG/crossomni"):
+    """A ``DatasetCard`` for an export summary."""
+    from huggingface_hub import DatasetCard
+
+    template = resources.files("model_cards.templates").joinpath(TEMPLATE)
+    with resources.as_file(template) as template_path:
+        return DatasetCard.from_template(
+            card_data(summary, manifest),
+            template_path=str(template_path),
+            repo_id=repo_id,
+            homepage="https://arxiv.org/abs/2604.05522",
+            release_description=manifest.get("description", ""),
+            media=summary.media,
+            configs=[(name, crossomni.CONFIG_DESCRIPTIONS[name]) for name in summary.files],
+            tasks=crossomni.TASK_TYPES,
+            splits=list(crossomni.SPLITS),
+            counts=summary.counts,
+            totals={split: sum(summary.counts[split].values()) for split in crossomni.SPLITS},
+            clips=summary.clips,
+            fields=[(name, _dtype(f), FIELD_MEANINGS.get(name, "")) for name, f in crossomni.FEATURES.items()],
+            citation=crossomni._CITATION.strip(),
+        )
+
+
+def write_dataset_card(folder: str | Path, summary: ExportSummary, manifest: dict[str, Any]) -> Path:
+    """Render the card into ``folder/README.md`` (replacing an older one) and return its path."""
+    path = Path(folder) / "README.md"
+    render_dataset_card(summary, manifest, manifest.get("repo_id", "ORG/crossomni")).save(path)
+    return path
