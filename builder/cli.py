@@ -25,5 +25,52 @@ def sample(out: str = typer.Option("build/sample_tvqa", help="Folder to write th
     typer.echo(f"sample TVQA root written to {root}")
 
 
+@app.command()
+def export(
+    release: str = typer.Argument(..., help="Annotation release folder (what `crossomni build` writes)."),
+    out: str = typer.Option("crossomni", help="Output folder; `load_dataset(<out>, config)` reads it."),
+    tvqa_root: str = typer.Option(None, help="TVQA root the release's media paths are relative to (checked)."),
+    media: str = typer.Option("reference", help="'reference': store paths (default); 'embed': store clip bytes."),
+    rows_per_shard: int = typer.Option(None, help="Rows per parquet shard (default 5000 reference, 200 embed)."),
+) -> None:
+    """Export an annotation release as a Hub-ready dataset folder (parquet + README.md card)."""
+    from builder.export import export_release
+
+    summary = export_release(release, out, tvqa_root=tvqa_root, media=media, rows_per_shard=rows_per_shard)
+    totals = {split: sum(counts.values()) for split, counts in summary.counts.items()}
+    typer.echo(f"exported {totals} ({media} media) to {summary.out_dir}")
+
+
+@app.command()
+def push(
+    folder: str = typer.Argument("crossomni", help="An exported folder (from `crossomni export`)."),
+    repo: str = typer.Option(..., "--repo", help="Dataset repo id, ORG/NAME."),
+    private: bool = typer.Option(False, help="Create the repo private."),
+) -> None:
+    """Upload an exported folder to the Hub (token from HF_TOKEN or `hf auth login`)."""
+    from builder.push import push_dataset
+
+    typer.echo(f"pushed to {push_dataset(folder, repo, private=private)}")
+
+
+@app.command()
+def demo(
+    workdir: str = typer.Option("build/demo", help="Where the sample TVQA root and the export are written."),
+    split: str = typer.Option("test", help="Split to score."),
+) -> None:
+    """Run the main job on the embedded sample: generate, export, load, score the baselines, print the table."""
+    from rich.console import Console
+
+    from builder.demo import render_table, run_demo
+
+    result = run_demo(workdir, split=split)
+    console = Console()
+    console.print(f"sample TVQA root: {result.tvqa_root}")
+    console.print(f"exported dataset: {result.export_dir} (rows per split: {result.num_rows})")
+    console.print(f"media check: {result.media_check}")
+    console.print(render_table(result.scores))
+    console.print(f"done in {result.seconds:.1f}s")
+
+
 if __name__ == "__main__":
     app()
