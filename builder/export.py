@@ -126,13 +126,16 @@ def export_release(
         summary.files[config] = {}
         for split in crossomni.SPLITS:
             rows = iter_rows(release_dir, split, tasks, root, media)
-            names, counts, num_bytes = _write_shards(rows, staging / "data" / config, split, per_shard)
+            names, _, num_bytes = _write_shards(rows, staging / "data" / config, split, per_shard)
             summary.files[config][split] = [f"data/{config}/{name}" for name in names]
             summary.num_bytes[(config, split)] = num_bytes
-            if config == "all":
-                summary.counts[split] = counts
     for split in crossomni.SPLITS:
-        summary.clips[split] = len({r["clip_id"] for r in crossomni.read_instances(release_dir, split, clips)})
+        summary.counts[split] = Counter({task: 0 for task in crossomni.TASK_NAMES})
+        split_clips = set()
+        for record in crossomni.read_instances(release_dir, split, clips):
+            summary.counts[split][record["task_type"]] += 1
+            split_clips.add(record["clip_id"])
+        summary.clips[split] = len(split_clips)
     write_dataset_card(staging, summary, manifest)
     if out_dir.exists():
         shutil.rmtree(out_dir)
