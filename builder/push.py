@@ -20,12 +20,12 @@ def push_dataset(
     ``api`` defaults to ``huggingface_hub.HfApi()``, which reads ``HF_TOKEN`` or the stored login.
     """
     folder = Path(folder)
+    if "/" not in repo_id:
+        raise ValueError(f"repo id {repo_id!r} must look like ORG/NAME")
     if not (folder / "README.md").is_file() or not (folder / "data").is_dir():
         raise FileNotFoundError(
             f"{folder}: not an exported CrossOmni folder (needs README.md and data/); run `crossomni export`"
         )
-    if "/" not in repo_id:
-        raise ValueError(f"repo id {repo_id!r} must look like ORG/NAME")
     if api is None:
         from huggingface_hub import HfApi
 
