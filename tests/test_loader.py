@@ -30,7 +30,11 @@ def test_builder_round_trip_decodes_media(sample_dataset, sample_release):
         assert row[key] == record[key]
     task = crossomni.TASKS[record["task_type"]]
     assert sample_dataset["train"].features["task_type"].int2str(row["task_type"]) == task.name
-    assert (row["source_modality"], row["target_modality"], row["is_cross"]) == (task.source, task.target, task.is_cross)
+    assert (row["source_modality"], row["target_modality"], row["is_cross"]) == (
+        task.source,
+        task.target,
+        task.is_cross,
+    )
     frames = row["video"].get_frames_in_range(0, 3).data
     assert frames.shape[0] == 3 and frames.shape[1] == 3  # 3 RGB frames
     audio = row["audio"].get_all_samples()
@@ -40,7 +44,9 @@ def test_builder_round_trip_decodes_media(sample_dataset, sample_release):
 
 def test_config_selects_tasks(sample_release, sample_tvqa_root, tmp_path):
     builder = crossomni.CrossOmni(
-        config_name="vision_to_text", release_dir=str(sample_release), data_dir=str(sample_tvqa_root),
+        config_name="vision_to_text",
+        release_dir=str(sample_release),
+        data_dir=str(sample_tvqa_root),
         cache_dir=str(tmp_path),
     )
     builder.download_and_prepare()

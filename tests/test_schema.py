@@ -50,8 +50,25 @@ def test_configs():
 
 def test_features_have_every_field():
     features = crossomni.FEATURES
-    for name in ("id", "clip_id", "show", "start", "end", "video", "audio", "biography", "question", "options",
-                 "answer", "rationale", "task_type", "source_modality", "target_modality", "is_cross", "referent"):
+    for name in (
+        "id",
+        "clip_id",
+        "show",
+        "start",
+        "end",
+        "video",
+        "audio",
+        "biography",
+        "question",
+        "options",
+        "answer",
+        "rationale",
+        "task_type",
+        "source_modality",
+        "target_modality",
+        "is_cross",
+        "referent",
+    ):
         assert name in features
     assert features["audio"].sampling_rate == 16_000
     assert features["options"].length == 4
