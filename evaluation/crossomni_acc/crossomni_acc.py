@@ -1,0 +1,137 @@
+"""CrossOmni accuracy: per-task, single-modality, cross-modality and overall accuracy (arXiv 2604.05522)."""
+
+from __future__ import annotations
+
+import datasets
+import evaluate
+
+# evaluate copies only the sibling modules this file imports directly, and it reads any comment on an
+# import line as a download URL: keep both imports here and comment-free.
+from .answer_extraction import extract_choice
+from .scoring import score
+
+__all__ = ["CrossomniAcc", "extract_choice"]
+
+_CITATION = """\
+@article{liu2026crossomni,
+  title   = {Cross-Modal Coreference Alignment: Enabling Reliable Information Transfer in Omni-LLMs},
+  author  = {Liu, Hongcheng and Wang, Yuhao and Chen, Zhe and Wang, Pingjie and Zhu, Zhiyuan and
+             Hou, Yixuan and Wang, Yanfeng and Wang, Yu},
+  journal = {arXiv preprint arXiv:2604.05522},
+  year    = {2026}
+}
+"""
+
+_DESCRIPTION = """\
+Accuracy on CrossOmni, the cross-modal coreference benchmark: a model finds a person in a source
+modality (audio, vision or text) and answers a four-option question from a target modality.
+Predictions may be letters or raw model output; the chosen letter is read with a format-ranked
+extractor (thinking blocks removed, only valid letters, optional option-text matching), and a
+response that cannot be read counts as wrong and is reported in `parse_failure_rate`.
+As in the paper, `single` and `cross` are unweighted means of the task accuracies (3 and 6 tasks),
+while `overall` is the accuracy over all instances, so it is not the mean of the nine tasks.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str`): the chosen letter ("A"-"D") or the model's raw answer text, one per instance.
+        `None` (no output) counts as a parse failure.
+    references (`list` of `str`): the correct letter of each instance, "A"-"D" (case and spaces ignored).
+    task_types (`list` of `str`): each instance's task type, a name of `crossomni.TASK_NAMES` ("audio",
+        "vision_to_text", ...) or its class index (the dataset's `task_type` ClassLabel value).
+    clip_ids (`list` of `str`, *optional*): each instance's clip; the confidence interval then resamples whole
+        clips (questions on one clip are not independent). Without it every instance is its own cluster.
+    options (`list` of `list` of `str`, *optional*): the four option texts of each instance, so that an answer
+        giving the option's text instead of its letter is still read.
+    confidence_level (`float` or `None`, *optional*, defaults to 0.95): level of the bootstrap interval of
+        `overall`; `None` leaves the `ci_*` keys out.
+    n_bootstrap (`int`, *optional*, defaults to 1000): bootstrap replicates.
+    seed (`int`, *optional*, defaults to 0): seed of the bootstrap, so intervals are reproducible.
+
+Returns:
+    A flat dict; accuracies are fractions in [0, 1], NaN where they are undefined.
+    overall (`float`): correct instances / all instances (micro).
+    single (`float`): mean of the 3 single-modality task accuracies (audio, vision, text).
+    cross (`float`): mean of the 6 cross-modality task accuracies.
+    <task> (`float`): accuracy of each of the nine tasks, keyed by its `crossomni.TASK_NAMES` name.
+    fixed_source_<m> (`float`), m in audio/vision/text: mean accuracy of the 2 cross tasks whose source is m
+        (paper Fig. 3a groups); fixed_target_<m> (`float`): the same for the 2 cross tasks whose target is m.
+    count (`int`), count_<task> (`int`): number of instances, in total and per task.
+    parse_failures (`int`), parse_failure_rate (`float`): responses from which no letter could be read.
+    ci_low_overall, ci_high_overall (`float`): percentile cluster-bootstrap interval of `overall`.
+    A task with no instances has accuracy NaN, and so has every aggregate that needs it (`single`,
+    `cross`, its fixed-source/target groups): an aggregate is never a mean over the tasks that happen to exist.
+
+Examples:
+
+    Example 1-Unbalanced tasks: the macro single/cross means differ from the micro overall accuracy.
+        >>> metric = evaluate.load("crossomni_acc")
+        >>> tasks = ["audio", "vision", "text", "text", "text", "text", "audio_to_text", "audio_to_vision",
+        ...          "text_to_audio", "text_to_vision", "vision_to_audio", "vision_to_text"]
+        >>> references = ["A"] * 12
+        >>> predictions = ["A", "B", "A", "A", "A", "A", "A", "A", "B", "B", "B", "A"]
+        >>> results = metric.compute(predictions=predictions, references=references, task_types=tasks)
+        >>> print({key: round(results[key], 4) for key in ("overall", "single", "cross", "text", "count_text")})
+        {'overall': 0.6667, 'single': 0.6667, 'cross': 0.5, 'text': 1.0, 'count_text': 4}
+
+    Example 2-Raw model output: letters are extracted, unreadable answers count as wrong and are counted.
+        >>> metric = evaluate.load("crossomni_acc")
+        >>> predictions = ["<think>The man in red is Joey.</think> The answer is (b).", "C. A pretty dress", "no idea"]
+        >>> results = metric.compute(predictions=predictions, references=["B", "C", "A"],
+        ...                          task_types=["vision_to_text", "vision", "audio"])
+        >>> print(results["vision_to_text"], results["vision"], results["audio"], results["parse_failures"])
+        1.0 1.0 0.0 1
+        >>> print(round(results["parse_failure_rate"], 4), results["single"])
+        0.3333 nan
+
+    Example 3-Option text matching, and a clip-clustered 95% interval of overall accuracy.
+        >>> metric = evaluate.load("crossomni_acc")
+        >>> results = metric.compute(
+        ...     predictions=["She is a pastry chef.", "D", "A", "B"],
+        ...     references=["B", "D", "A", "C"],
+        ...     task_types=["text", "audio", "vision", "vision"],
+        ...     options=[["stage actor", "pastry chef", "nurse", "data analyst"], None, None, None],
+        ...     clip_ids=["clip_1", "clip_1", "clip_2", "clip_2"],
+        ... )
+        >>> print(results["overall"], results["single"])
+        0.75 0.8333333333333334
+        >>> print(results["ci_low_overall"] <= results["overall"] <= results["ci_high_overall"])
+        True
+"""
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class CrossomniAcc(evaluate.Metric):
+    """Per-task, single, cross and overall accuracy on CrossOmni."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            # task types as names, or as the dataset's ClassLabel indices
+            features=[
+                datasets.Features(
+                    {
+                        "predictions": datasets.Value("string"),
+                        "references": datasets.Value("string"),
+                        "task_types": datasets.Value(task_type),
+                    }
+                )
+                for task_type in ("string", "int32")
+            ],
+            reference_urls=["https://arxiv.org/abs/2604.05522"],
+        )
+
+    def _compute(
+        self,
+        predictions,
+        references,
+        task_types,
+        clip_ids=None,
+        options=None,
+        confidence_level=0.95,
+        n_bootstrap=1000,
+        seed=0,
+    ) -> dict[str, float | int]:
+        return score(predictions, references, task_types, clip_ids, options, confidence_level, n_bootstrap, seed)
