@@ -1,0 +1,31 @@
+"""README command 1's job, end to end, as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import crossomni
+
+
+@pytest.mark.slow
+def test_demo_command_end_to_end(tmp_path, sample_release):
+    result = subprocess.run(
+        [sys.executable, "-m", "builder.cli", "demo", "--workdir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert (tmp_path / "demo" / "crossomni" / "README.md").is_file()
+    assert "'sample_rate': 16000" in out and "'frames': (3, 3, 64, 96)" in out
+    # The first-option baseline's overall accuracy is the share of test answers that are "A".
+    answers = [json.loads(line)["answer"] for line in (sample_release / "test.jsonl").open()]
+    expected = 100 * answers.count("A") / len(answers)
+    overall = next(line for line in out.splitlines() if "overall" in line)
+    assert f"{expected:.1f}" in overall.split("│")[2], overall
+    for task in crossomni.TASK_TYPES:
+        assert task.short in out
