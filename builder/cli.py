@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from builder.build_cli import build
 from evaluation.cli import app as eval_app
 from training.cli import app as train_app
 
@@ -14,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")
+app.command("build")(build)
 
 
 @app.command()

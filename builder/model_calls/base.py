@@ -124,6 +124,8 @@ _REGISTRY: dict[str, tuple[str, str | None]] = {
     "openai": ("builder.model_calls.openai_backend:OpenAIBackend", None),
     "transformers": ("builder.model_calls.transformers_backend:TransformersBackend", None),
     "vllm": ("builder.model_calls.vllm_backend:VLLMBackend", "vllm"),
+    # the embedded sample's ground truth answering as a model (to record its replay file)
+    "scripted": ("builder.sample.scripted:ScriptedBackend", None),
 }
 
 

@@ -1,0 +1,151 @@
+"""The ``crossomni build`` command (registered on the top-level app in ``builder/cli.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _options(pairs: list[str]) -> dict[str, object]:
+    import yaml
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--backend-option")
+        options[key.replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+def _proportions(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        task, sep, weight = part.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected TASK=WEIGHT, got {part!r}", param_hint="--task-proportions")
+        out[task.strip()] = float(weight)
+    return out
+
+
+def build(
+    tvqa_root: Annotated[
+        Path | None, typer.Option(help="TVQA root: QA jsonl, tvqa_subtitles/, videos/ (or frames_hq/ + audio/).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Build folder: release/, report.json/.md, stages/, cache.sqlite.")] = Path(
+        "build/crossomni"
+    ),
+    sample: Annotated[
+        bool,
+        typer.Option(
+            "--sample",
+            help="Build the embedded sample offline (generates its TVQA root under OUT/sample_tvqa; replay backend).",
+        ),
+    ] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Model backend: vllm, openai, transformers, replay or scripted (default: vllm; replay with --sample)."
+        ),
+    ] = None,
+    backend_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend-option",
+            "-o",
+            help="KEY=VALUE passed to the backend, e.g. base_url=http://host:8000/v1, concurrency=32, "
+            "path=replies.jsonl (replay), tensor_parallel_size=4 (vllm). Repeatable.",
+        ),
+    ] = None,
+    models: Annotated[
+        Path | None, typer.Option(help="Models-per-role YAML (default: builder/models.yaml, the paper's models).")
+    ] = None,
+    shows: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--show", help="Only clips of this show (TVQA show_name or clip prefix, e.g. friends). Repeatable."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many clips (after --show and --shard).")
+    ] = None,
+    shard: Annotated[
+        str, typer.Option(help="Build shard i of n (i/n): shards own whole episodes; merged shards concatenate.")
+    ] = "0/1",
+    qa: Annotated[
+        str, typer.Option(help="QA generator: template (deterministic, verified by construction) or llm (the paper's).")
+    ] = "template",
+    seed: Annotated[int, typer.Option(help="Seed of the split, option order and referent choice.")] = 0,
+    test_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Fraction of episodes in the test split.")
+    ] = 0.5,
+    task_proportions: Annotated[
+        str | None,
+        typer.Option(help="Target task mix per split, e.g. 'audio=1,vision=1,text_to_audio=2' (default: keep all)."),
+    ] = None,
+    per_task_per_clip: Annotated[int, typer.Option(min=1, help="Instances per task type per clip.")] = 1,
+    frames_per_segment: Annotated[
+        int, typer.Option(min=1, help="Frames sampled per subtitle segment for captions.")
+    ] = 2,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="Requests per backend call for every role (default: per role in the models YAML)."),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Response cache (sqlite; default OUT/cache.sqlite). Share it between builds to reuse replies."
+        ),
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option(help="Also write every model reply to this replay file (JSONL).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Build a CrossOmni annotation release from TVQA: preprocess, caption, describe, voice, biography,
+    align, qa, verify, split, rationale, release + report. Re-running resumes where it stopped."""
+    from builder.config import BuildConfig, ModelsConfig, Shard
+    from builder.pipeline import run_build
+
+    if sample:
+        from builder.sample.generate import generate_sample_tvqa
+
+        tvqa_root = generate_sample_tvqa(tvqa_root or out / "sample_tvqa")
+    if tvqa_root is None:
+        raise typer.BadParameter("pass --tvqa-root PATH (or --sample)", param_hint="--tvqa-root")
+    if not tvqa_root.is_dir():
+        raise typer.BadParameter(f"{tvqa_root} is not a folder", param_hint="--tvqa-root")
+    try:
+        config = BuildConfig(
+            tvqa_root=tvqa_root,
+            out=out,
+            backend=backend or ("replay" if sample else "vllm"),
+            backend_options=_options(backend_option or []),
+            models=ModelsConfig.load(models),
+            shows=tuple(shows or ()),
+            limit=limit,
+            shard=Shard.parse(shard),
+            qa_generator=qa,
+            seed=seed,
+            test_fraction=test_fraction,
+            task_proportions=_proportions(task_proportions),
+            per_task_per_clip=per_task_per_clip,
+            frames_per_segment=frames_per_segment,
+            batch_size=batch_size,
+            cache_path=cache,
+            progress=progress,
+            name="crossomni-sample" if sample else "crossomni",
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    report = run_build(config, record=record)
+    calls = report["model_calls"]
+    typer.echo(
+        f"release: {config.release_dir} — {report['release']['train']} train / {report['release']['test']} test "
+        f"instances over {report['release']['clips']} clips; {calls['backend_calls']} backend calls, "
+        f"{calls['cache_hits']} cache hits; report: {config.out / 'report.md'}"
+    )

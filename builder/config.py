@@ -1,0 +1,175 @@
+"""Configuration of a build: paths and layout of the TVQA root, models per role, stage settings."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crossomni import TASK_NAMES
+
+ROLES = ("caption", "text", "voice")
+QA_GENERATORS = ("template", "llm")
+
+
+@dataclass(frozen=True)
+class RoleConfig:
+    """The model serving one role and how it is sampled."""
+
+    model: str
+    batch_size: int = 32
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    caption: RoleConfig
+    text: RoleConfig
+    voice: RoleConfig
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> ModelsConfig:
+        """Read a models YAML (default: the packaged ``builder/models.yaml``)."""
+        if path is None:
+            text = resources.files("builder").joinpath("models.yaml").read_text(encoding="utf-8")
+            source = "builder/models.yaml"
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+            source = str(path)
+        data = yaml.safe_load(text) or {}
+        roles = data.get("roles")
+        if not isinstance(roles, dict):
+            raise ValueError(f"{source}: expected a top-level 'roles' mapping")
+        unknown = set(roles) - set(ROLES)
+        missing = set(ROLES) - set(roles)
+        if unknown or missing:
+            raise ValueError(
+                f"{source}: roles must be exactly {ROLES} (unknown: {sorted(unknown)}, missing: {sorted(missing)})"
+            )
+        parsed = {}
+        for role, spec in roles.items():
+            extra = set(spec) - {"model", "batch_size", "sampling"}
+            if extra or "model" not in spec:
+                raise ValueError(
+                    f"{source}: role {role!r} needs 'model' and allows batch_size, sampling (got {sorted(spec)})"
+                )
+            parsed[role] = RoleConfig(
+                model=spec["model"],
+                batch_size=int(spec.get("batch_size", 32)),
+                sampling=dict(spec.get("sampling") or {}),
+            )
+        return cls(**parsed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TvqaLayout:
+    """Where the files of a TVQA root are. ``{vid_name}``, ``{show}`` (TVQA frame-folder prefix) are filled in."""
+
+    qa_glob: str = "tvqa_qa_release/tvqa_*.jsonl"
+    subtitles: str = "tvqa_subtitles/{vid_name}.srt"
+    video: str = "videos/{vid_name}.mp4"
+    frames: str = "frames_hq/{show}_frames/{vid_name}"
+    audio: str = "audio/{vid_name}.wav"
+    frames_fps: float = 3.0
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            index, count = (int(part) for part in text.split("/"))
+        except ValueError:
+            raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+        if not 0 <= index < count:
+            raise ValueError(f"--shard {text}: need 0 <= i < n")
+        return cls(index, count)
+
+    def owns(self, episode: str) -> bool:
+        """Shards own whole episodes, so a merged build can never leak an episode across splits."""
+        if self.count == 1:
+            return True
+        return int(hashlib.sha256(episode.encode()).hexdigest(), 16) % self.count == self.index
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything a build depends on. Only fields in ``release_settings`` shape the release."""
+
+    tvqa_root: Path
+    out: Path
+    backend: str = "replay"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    models: ModelsConfig = field(default_factory=ModelsConfig.load)
+    layout: TvqaLayout = field(default_factory=TvqaLayout)
+    shows: tuple[str, ...] = ()
+    limit: int | None = None
+    shard: Shard = field(default_factory=Shard)
+    qa_generator: str = "template"
+    seed: int = 0
+    test_fraction: float = 0.5
+    task_proportions: dict[str, float] | None = None
+    per_task_per_clip: int = 1
+    frames_per_segment: int = 2
+    min_tagged_fraction: float = 0.5
+    batch_size: int | None = None  # overrides every role's batch size
+    cache_path: Path | None = None
+    progress: bool = True
+    name: str = "crossomni"
+
+    def __post_init__(self) -> None:
+        if self.qa_generator not in QA_GENERATORS:
+            raise ValueError(f"qa generator must be one of {QA_GENERATORS}, got {self.qa_generator!r}")
+        if not 0.0 <= self.test_fraction <= 1.0:
+            raise ValueError(f"test fraction must be in [0, 1], got {self.test_fraction}")
+        for task, weight in (self.task_proportions or {}).items():
+            if task not in TASK_NAMES or weight < 0:
+                raise ValueError(f"task proportion {task}={weight}: task must be one of {TASK_NAMES}, weight >= 0")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("batch size must be >= 1")
+
+    def role(self, name: str) -> RoleConfig:
+        role: RoleConfig = getattr(self.models, name)
+        if self.batch_size is not None:
+            role = RoleConfig(role.model, self.batch_size, role.sampling)
+        return role
+
+    @property
+    def stages_dir(self) -> Path:
+        return self.out / "stages"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.out / "work"
+
+    @property
+    def release_dir(self) -> Path:
+        return self.out / "release"
+
+    @property
+    def media_dir(self) -> Path:
+        """Clips muxed from TVQA frame folders live here (relative paths ``media/<vid>.mp4``)."""
+        return self.out / "media"
+
+    def release_settings(self) -> dict[str, Any]:
+        return {
+            "models": self.models.to_dict(),
+            "qa_generator": self.qa_generator,
+            "seed": self.seed,
+            "test_fraction": self.test_fraction,
+            "task_proportions": self.task_proportions,
+            "per_task_per_clip": self.per_task_per_clip,
+            "shard": f"{self.shard.index}/{self.shard.count}",
+            "shows": list(self.shows),
+            "limit": self.limit,
+        }

@@ -1,0 +1,130 @@
+"""The ``replay`` backend (answers from a recorded JSONL file) and the recorder that writes one.
+
+A recording line: ``{"key", "alt_key", "model", "prompt_version", "text", "error"}``. ``key`` is
+``ModelRequest.key()`` (media keyed by their bytes); ``alt_key`` keys media by their last two
+path parts instead, so a replay still matches when the sample's media were re-encoded by another
+ffmpeg/espeak-ng build (same files, different bytes). A request with no recording comes back as
+a failed response (recorded by the stage), never as an invented answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from builder.model_calls.base import MEDIA_PART_TYPES, Backend, ModelRequest, ModelResponse
+
+# The recorded replies that stand in for the real models on the embedded sample.
+SAMPLE_REPLAY = Path(__file__).resolve().parents[1] / "sample" / "replay" / "sample.jsonl"
+
+
+def alt_key(request: ModelRequest) -> str:
+    """A key that names media files by their last two path parts instead of hashing their bytes."""
+    messages = []
+    for message in request.messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = [
+                {**part, part["type"]: "/".join(Path(str(part[part["type"]])).parts[-2:])}
+                if part.get("type") in MEDIA_PART_TYPES
+                else part
+                for part in content
+            ]
+        messages.append({**message, "content": content})
+    payload = {
+        "model": request.model,
+        "prompt_version": request.prompt_version,
+        "messages": messages,
+        "sampling": request.sampling,
+        "json_schema": request.json_schema,
+    }
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ReplayBackend:
+    """Answer each request with the reply recorded for its key (or alternative key)."""
+
+    name = "replay"
+
+    def __init__(self, path: str | Path | None = None, **_: Any) -> None:
+        path = SAMPLE_REPLAY if path is None else path
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"replay file {self.path} not found (record one with `crossomni build --record`)")
+        self.calls = 0
+        self.by_key: dict[str, dict[str, Any]] = {}
+        self.by_alt: dict[str, dict[str, Any]] = {}
+        with open(self.path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                    self.by_key[entry["key"]] = entry
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise ValueError(f"{self.path}:{number}: not a replay record") from None
+                if entry.get("alt_key"):
+                    self.by_alt[entry["alt_key"]] = entry
+        self.misses = 0
+
+    def generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]:
+        self.calls += 1
+        responses = []
+        for request in requests:
+            key = request.key()
+            entry = self.by_key.get(key) or self.by_alt.get(alt_key(request))
+            if entry is None:
+                self.misses += 1
+                responses.append(
+                    ModelResponse(key, request.model, error=f"replay: no recorded reply ({request.prompt_version})")
+                )
+            else:
+                responses.append(ModelResponse(key, request.model, text=entry.get("text"), error=entry.get("error")))
+        return responses
+
+
+class RecordingBackend:
+    """Pass requests to ``backend`` and add every reply to a replay file (merged with what it
+    already holds, rewritten sorted on ``close``; delete the file first to record afresh)."""
+
+    def __init__(self, backend: Backend, path: str | Path) -> None:
+        self.backend = backend
+        self.path = Path(path)
+        self.name = f"recording-{backend.name}"
+        self.entries: dict[str, dict[str, Any]] = {}
+        if self.path.is_file():
+            from builder.store import iter_records
+
+            self.entries = {entry["key"]: entry for entry in iter_records(self.path)}
+
+    @property
+    def calls(self) -> int:
+        return self.backend.calls
+
+    @property
+    def hits(self) -> int:
+        return getattr(self.backend, "hits", 0)
+
+    def generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]:
+        responses = self.backend.generate(requests)
+        for request, response in zip(requests, responses, strict=True):
+            self.entries[response.key] = {
+                "key": response.key,
+                "alt_key": alt_key(request),
+                "model": request.model,
+                "prompt_version": request.prompt_version,
+                "text": response.text,
+                "error": response.error,
+            }
+        return responses
+
+    def close(self) -> None:
+        from builder.store import dumps, write_atomic
+
+        write_atomic(
+            self.path, [dumps(e) for e in sorted(self.entries.values(), key=lambda e: (e["prompt_version"], e["key"]))]
+        )

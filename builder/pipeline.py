@@ -1,0 +1,90 @@
+"""``crossomni build``: run the stages in order, each resuming from its completion log, then write
+the release and the report. Model calls go through a sqlite cache, so a finished build re-run
+(or a new build over the same inputs with the same cache) makes no model calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from builder.config import BuildConfig
+from builder.model_calls import CachedBackend, ResponseCache, get_backend
+from builder.model_calls.base import Backend
+from builder.report import build_report, write_report
+from builder.stage import StageRunner, StageStats
+from builder.stages.align import AlignStage
+from builder.stages.biography import BiographyStage
+from builder.stages.caption import CaptionStage
+from builder.stages.describe import DescribeStage
+from builder.stages.preprocess import Preprocess, clip_items
+from builder.stages.qa import DistractorPool, LLMQAStage, TemplateQAStage
+from builder.stages.rationale import LLMRationaleStage, TemplateRationaleStage
+from builder.stages.release import write_release
+from builder.stages.split import SplitStage
+from builder.stages.verify import LLMVerifyStage, VerifyStage, clips_with_candidates
+
+STAGE_NAMES = ("preprocess", "caption", "describe", "voice", "biography", "align", "qa", "verify", "split", "rationale")
+
+
+def open_backend(config: BuildConfig, record: Path | None = None) -> Backend:
+    """The configured backend behind the response cache (and a recorder when ``record`` is set)."""
+    backend: Backend = CachedBackend(
+        get_backend(config.backend, **config.backend_options),
+        ResponseCache(config.cache_path or config.out / "cache.sqlite"),
+    )
+    if record is not None:
+        from builder.model_calls.replay import RecordingBackend
+
+        backend = RecordingBackend(backend, record)
+    return backend
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def run_build(config: BuildConfig, backend: Backend | None = None, record: Path | None = None) -> dict[str, Any]:
+    """Build (or resume building) the release under ``config.out``; returns the report."""
+    started = time.perf_counter()
+    config.out.mkdir(parents=True, exist_ok=True)
+    backend = backend or open_backend(config, record)
+    runner = StageRunner(config.stages_dir, backend, config.progress)
+    stats: list[StageStats] = []
+
+    def clips_of(stage: str) -> Iterator[tuple[str, Any]]:
+        return ((r["clip_id"], r) for r in runner.records(stage))
+
+    def instances_of(stage: str) -> Iterator[tuple[str, Any]]:
+        return ((r["id"], r) for r in runner.records(stage))
+
+    def run(stage: Any, items: Any, previous: str | None, role: str | None = None) -> None:
+        total = _count_lines(runner.output(previous)) if previous else None
+        batch = config.role(role).batch_size if role else None
+        stats.append(runner.run(stage, items, batch_size=batch, total=total))
+
+    llm = config.qa_generator == "llm"
+    run(Preprocess(config), clip_items(config), None)
+    run(CaptionStage(config), clips_of("preprocess"), "preprocess", "caption")
+    run(DescribeStage(config), clips_of("caption"), "caption", "text")
+    from builder.stages.voice import VoiceStage
+
+    run(VoiceStage(config), clips_of("describe"), "describe", "voice")
+    run(BiographyStage(config), clips_of("voice"), "voice", "text")
+    run(AlignStage(), clips_of("biography"), "biography")
+    pool = DistractorPool.from_records(runner.records("align"))
+    run((LLMQAStage if llm else TemplateQAStage)(config, pool), clips_of("align"), "align", "text")
+    verify_items = clips_with_candidates(runner.records("align"), runner.records("qa"))
+    run((LLMVerifyStage if llm else VerifyStage)(config), verify_items, "align", "text")
+    episodes = {r["clip_id"]: r["episode"] for r in runner.records("align")}
+    run(SplitStage(config, runner.records("verify"), episodes), instances_of("verify"), "verify")
+    run((LLMRationaleStage if llm else TemplateRationaleStage)(config), instances_of("split"), "split", "text")
+    write_release(config, runner.output("rationale"), runner.records("align"))
+    report = build_report(config, stats, time.perf_counter() - started)
+    write_report(config, report)
+    close = getattr(backend, "close", None)
+    if close:
+        close()
+    return report

@@ -1,0 +1,203 @@
+"""Typed records passed between stages (one JSONL line each).
+
+Each clip-level stage extends the previous record with its own fields, so a stage reads only
+its predecessor's file. Raw model replies are kept beside what was parsed from them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+VOICE_ATTRIBUTES: tuple[str, ...] = ("smooth", "rough", "nasal", "high", "low", "happy", "angry", "calm")
+POSITIONS: tuple[str, ...] = ("left", "right", "centre", "background")
+Position = Literal["left", "right", "centre", "background"]
+
+
+class Segment(BaseModel):
+    """One subtitle-aligned segment: a cue with its speaker."""
+
+    index: int
+    start: float
+    end: float
+    speaker: str
+    text: str
+
+
+class PreprocessedClip(BaseModel):
+    clip_id: str
+    show: str
+    episode: str
+    video: str  # relative to the media root (TVQA root, or the build's media folder)
+    audio: str
+    media: Literal["reference", "embed"] = "reference"
+    duration: float
+    subtitle_encoding: str = "utf-8"
+    segments: list[Segment]
+
+
+class Caption(BaseModel):
+    segment: int
+    text: str | None = None
+    raw: str | None = None
+    error: str | None = None
+
+
+class CaptionedClip(PreprocessedClip):
+    captions: list[Caption]
+
+
+class Appearance(BaseModel):
+    shirt: str | None = None
+    pants: str | None = None
+    position: Position | None = None
+
+    def signature(self) -> tuple[str, str, str]:
+        return tuple((value or "").strip().lower() for value in (self.shirt, self.pants, self.position))  # type: ignore[return-value]
+
+
+class PersonView(BaseModel):
+    """A person description from one segment (the speaker of that segment)."""
+
+    segment: int
+    name: str
+    description: str | None = None
+    appearance: Appearance | None = None
+    failed: bool = False
+    raw: str | None = None
+    error: str | None = None
+
+
+class Person(BaseModel):
+    """A name's description after the person double check."""
+
+    name: str
+    description: str
+    appearance: Appearance
+    support: int  # how many segment views agree with it
+
+
+class DescribedClip(CaptionedClip):
+    summary: str | None = None
+    summary_raw: str | None = None
+    summary_error: str | None = None
+    views: list[PersonView]
+    people: list[Person]
+    dropped_people: dict[str, str] = Field(default_factory=dict)
+
+
+class Voice(BaseModel):
+    name: str
+    attributes: dict[str, bool] | None = None
+    distinct: list[str] = Field(default_factory=list)
+    raw: str | None = None
+    error: str | None = None
+
+
+class VoicedClip(DescribedClip):
+    voices: list[Voice]
+    voice_check: str | None = None
+
+
+class Bio(BaseModel):
+    name: str
+    birthplace: str | None = None
+    birthdate: str | None = None
+    occupation: str | None = None
+    text: str | None = None
+    raw: str | None = None
+    error: str | None = None
+
+
+class BiographedClip(VoicedClip):
+    bios: list[Bio]
+
+
+class AlignedPerson(BaseModel):
+    """One person bridging the modalities: voice and speech (audio), appearance (vision), biography (text)."""
+
+    name: str
+    utterances: list[str]
+    voice: dict[str, bool] | None = None
+    distinct_voice: list[str] = Field(default_factory=list)
+    appearance: Appearance
+    description: str
+    birthplace: str
+    birthdate: str
+    occupation: str
+    biography: str  # the LLM biography with the visual description merged in
+
+
+class AlignedClip(BaseModel):
+    clip_id: str
+    show: str
+    episode: str
+    video: str
+    audio: str
+    media: Literal["reference", "embed"] = "reference"
+    duration: float
+    summary: str
+    people: list[AlignedPerson]
+
+    def biography(self) -> str:
+        return "\n".join(f"{person.name}: {person.biography}" for person in self.people)
+
+
+class QACandidate(BaseModel):
+    """A generated question before verification."""
+
+    id: str
+    clip_id: str
+    task_type: str
+    rank: int  # order of preference within (clip, task)
+    referent: str
+    source_kind: str
+    source_value: str
+    target_kind: str
+    question: str
+    answer: str
+    distractors: list[str]
+    generator: Literal["template", "llm"]
+    raw: str | None = None
+
+
+class Instance(BaseModel):
+    """A verified instance, as written to the release (plus bookkeeping fields)."""
+
+    id: str
+    clip_id: str
+    start: float
+    end: float
+    task_type: str
+    referent: str
+    biography: str
+    question: str
+    options: list[str]
+    answer: str
+    rationale: str = ""
+    # bookkeeping, not released
+    source_kind: str
+    source_value: str
+    target_kind: str
+    answer_text: str
+    rank: int = 0
+    split: str | None = None
+    show: str = ""
+    facts: dict[str, str] = Field(default_factory=dict)
+    rationale_raw: str | None = None
+
+
+RELEASE_FIELDS = (
+    "id",
+    "clip_id",
+    "start",
+    "end",
+    "task_type",
+    "referent",
+    "biography",
+    "question",
+    "options",
+    "answer",
+    "rationale",
+)

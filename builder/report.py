@@ -1,0 +1,57 @@
+"""The build report: counts per stage, per show and per task, drop/failure reasons, model calls
+made and cached — as ``report.json`` and a readable ``report.md``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+from builder.config import BuildConfig
+from builder.stage import StageStats
+from builder.store import write_atomic, write_json_atomic
+from crossomni import SPLITS, TASK_NAMES, read_clips, read_instances
+
+
+def build_report(config: BuildConfig, stats: list[StageStats], seconds: float) -> dict[str, Any]:
+    clips = read_clips(config.release_dir)
+    per_task = {task: {split: 0 for split in SPLITS} for task in TASK_NAMES}
+    per_show: dict[str, Counter[str]] = {}
+    for clip in clips.values():
+        per_show.setdefault(clip.show, Counter())["clips"] += 1
+    totals: Counter[str] = Counter()
+    for split in SPLITS:
+        for record in read_instances(config.release_dir, split, clips):
+            per_task[record["task_type"]][split] += 1
+            per_show[clips[record["clip_id"]].show][split] += 1
+            totals[split] += 1
+    stage_dicts = [s.to_dict() for s in stats]
+    return {
+        "tvqa_root": str(config.tvqa_root),
+        "release_dir": str(config.release_dir),
+        "backend": config.backend,
+        "qa_generator": config.qa_generator,
+        "seed": config.seed,
+        "shard": f"{config.shard.index}/{config.shard.count}",
+        "models": config.models.to_dict(),
+        "stages": stage_dicts,
+        "model_calls": {
+            "backend_calls": sum(s.backend_calls for s in stats),
+            "requests": sum(s.requests for s in stats),
+            "cache_hits": sum(s.cache_hits for s in stats),
+        },
+        "release": {"clips": len(clips), **{split: totals[split] for split in SPLITS}},
+        "per_task": per_task,
+        "per_show": {show: {"clips": c["clips"], **{s: c[s] for s in SPLITS}} for show, c in sorted(per_show.items())},
+        "seconds": round(seconds, 3),
+    }
+
+
+def write_report(config: BuildConfig, report: dict[str, Any]) -> None:
+    write_json_atomic(config.out / "report.json", report)
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=False).from_string(
+        resources.files("builder").joinpath("report.md.jinja").read_text(encoding="utf-8")
+    )
+    write_atomic(config.out / "report.md", [template.render(report=report)])

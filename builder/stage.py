@@ -1,0 +1,193 @@
+"""The stage runner: stream items, batch their model requests, record completion per item.
+
+A stage is a small object with a ``name`` and either ``process(item)`` (no model) or
+``requests(item)`` + ``finish(item, responses)`` (model stage). Both return
+``(outputs, rejects)``: lists of JSON-able dicts; a reject carries ``reason`` (short code)
+and ``detail``. The runner sends requests in batches of exactly ``batch_size`` (the last
+one smaller), so a stage makes at most ``ceil(requests / batch_size)`` backend calls, and
+keeps only the current batch's items in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from builder.model_calls.base import Backend, ModelRequest, ModelResponse
+from builder.store import CompletionLog, dumps, iter_records, write_atomic, write_json_atomic
+
+# Errors of one item's input (unreadable media, malformed file) become that item's reject;
+# programming errors propagate.
+ITEM_ERRORS = (OSError, ValueError, RuntimeError, EOFError)
+
+Outputs = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+class Stage(Protocol):
+    name: str
+    unit: str
+
+
+def reject(item_id: str, reason: str, detail: str = "", **extra: Any) -> dict[str, Any]:
+    """A reject record: ``reason`` is a short code counted in the report, ``detail`` says what exactly."""
+    return {"id": item_id, "reason": reason, "detail": detail, **extra}
+
+
+@dataclass
+class StageStats:
+    name: str
+    items_in: int = 0
+    outputs: int = 0
+    rejects: int = 0
+    resumed: int = 0
+    requests: int = 0
+    backend_calls: int = 0
+    cache_hits: int = 0
+    batch_size: int | None = None
+    seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False  # finished in an earlier run
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Pending:
+    item_id: str
+    item: Any
+    requests: list[ModelRequest]
+    responses: list[ModelResponse | None]
+    error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return all(r is not None for r in self.responses)
+
+
+class StageRunner:
+    """Runs stages into ``stages_dir``: ``<name>.log.jsonl`` while running, then ``<name>.jsonl``,
+    ``<name>.rejects.jsonl`` and ``<name>.done.json``."""
+
+    def __init__(self, stages_dir: Path, backend: Backend | None = None, progress: bool = True) -> None:
+        self.dir = stages_dir
+        self.backend = backend
+        self.progress = progress
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def output(self, name: str) -> Path:
+        return self.dir / f"{name}.jsonl"
+
+    def records(self, name: str) -> Iterable[dict[str, Any]]:
+        return iter_records(self.output(name))
+
+    def run(
+        self, stage: Any, items: Iterable[tuple[str, Any]], batch_size: int | None = None, total: int | None = None
+    ) -> StageStats:
+        done_path = self.dir / f"{stage.name}.done.json"
+        if done_path.exists():
+            import json
+
+            stats = StageStats(**{**json.loads(done_path.read_text(encoding="utf-8")), "skipped": True})
+            stats.backend_calls = stats.cache_hits = stats.requests = 0
+            return stats
+        from tqdm.auto import tqdm
+
+        stats = StageStats(stage.name, batch_size=batch_size)
+        started = time.perf_counter()
+        calls_before = self.backend.calls if self.backend is not None else 0
+        hits_before = getattr(self.backend, "hits", 0)
+        log = CompletionLog(self.dir / f"{stage.name}.log.jsonl")
+        bar = tqdm(
+            total=total, desc=f"{stage.name:<10}", unit=getattr(stage, "unit", "item"), disable=not self.progress
+        )
+        queue: deque[_Pending] = deque()
+        model_stage = hasattr(stage, "requests")
+        unsent: deque[tuple[_Pending, int]] = deque()
+
+        def finish_ready() -> None:
+            while queue and queue[0].complete:
+                entry = queue.popleft()
+                if entry.error is not None:
+                    outputs, rejects = [], [reject(entry.item_id, "input-error", entry.error)]
+                elif model_stage:
+                    outputs, rejects = self._guard(entry.item_id, lambda e=entry: stage.finish(e.item, e.responses))
+                else:
+                    outputs, rejects = self._guard(entry.item_id, lambda e=entry: stage.process(e.item))
+                log.record(entry.item_id, outputs, rejects)
+                stats.outputs += len(outputs)
+                stats.rejects += len(rejects)
+                bar.update(1)
+                bar.set_postfix(out=stats.outputs, rejects=stats.rejects, refresh=False)
+
+        def send(count: int) -> None:
+            batch = [unsent.popleft() for _ in range(min(count, len(unsent)))]
+            if self.backend is None:
+                raise RuntimeError(f"stage {stage.name} makes model calls but no backend was given")
+            responses = self.backend.generate([entry.requests[i] for entry, i in batch])
+            if len(responses) != len(batch):
+                raise RuntimeError(f"backend {self.backend.name} returned {len(responses)} responses for {len(batch)}")
+            stats.requests += len(batch)
+            for (entry, i), response in zip(batch, responses, strict=True):
+                entry.responses[i] = response
+
+        try:
+            for item_id, item in items:
+                stats.items_in += 1
+                if item_id in log.done:
+                    stats.resumed += 1
+                    bar.update(1)
+                    continue
+                requests: list[ModelRequest] = []
+                error = None
+                if model_stage:
+                    try:
+                        requests = stage.requests(item)
+                    except ITEM_ERRORS as err:
+                        error = f"{type(err).__name__}: {err}"
+                entry = _Pending(item_id, item, requests, [None] * len(requests), error)
+                queue.append(entry)
+                unsent.extend((entry, i) for i in range(len(requests)))
+                while batch_size and len(unsent) >= batch_size:
+                    send(batch_size)
+                    finish_ready()
+                finish_ready()
+            while unsent:
+                send(batch_size or len(unsent))
+                finish_ready()
+            finish_ready()
+        finally:
+            bar.close()
+            log.close()
+            if self.backend is not None:
+                stats.backend_calls = self.backend.calls - calls_before
+                stats.cache_hits = getattr(self.backend, "hits", 0) - hits_before
+        self._finalize(stage.name, log, stats)
+        stats.seconds = round(time.perf_counter() - started, 3)
+        write_json_atomic(done_path, {k: v for k, v in stats.to_dict().items() if k != "skipped"})
+        return stats
+
+    @staticmethod
+    def _guard(item_id: str, fn: Any) -> Outputs:
+        try:
+            return fn()
+        except ITEM_ERRORS as err:
+            return [], [reject(item_id, "input-error", f"{type(err).__name__}: {err}")]
+
+    def _finalize(self, name: str, log: CompletionLog, stats: StageStats) -> None:
+        reasons: Counter[str] = Counter()
+
+        def lines(kind: str) -> Iterable[str]:
+            for entry in log.entries():
+                if kind in entry:
+                    if kind == "reject":
+                        reasons[entry[kind].get("reason", "unknown")] += 1
+                    yield dumps(entry[kind])
+
+        stats.outputs = write_atomic(self.output(name), lines("out"))
+        stats.rejects = write_atomic(self.dir / f"{name}.rejects.jsonl", lines("reject"))
+        stats.reasons = dict(sorted(reasons.items()))

@@ -1,0 +1,2 @@
+"""The build stages, in order: preprocess, caption, describe, voice, biography, align, qa, verify,
+split, rationale, then the release writer and the report."""

@@ -1,0 +1,77 @@
+"""Stage 2, caption: a vision-language model describes frames sampled (decord) from each segment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from builder.config import BuildConfig
+from builder.model_calls.base import ModelRequest, ModelResponse
+from builder.prompts import parse_reply
+from builder.records import Caption, CaptionedClip, PreprocessedClip
+from builder.replies import CaptionReply
+from builder.stage import Outputs, reject
+from builder.stages.common import make_request, media_file
+from builder.tvqa.media import sample_frames
+
+
+def reply_failure(clip_id: str, stage: str, what: str, response: ModelResponse, error: str) -> dict[str, Any]:
+    """A recorded failure of one model reply (the item itself may still go on)."""
+    return reject(
+        clip_id,
+        "model-error" if response.error else "unparseable-reply",
+        f"{stage} {what}: {error}",
+        raw=response.text,
+        dropped=False,
+    )
+
+
+class CaptionStage:
+    name = "caption"
+    unit = "clip"
+
+    def __init__(self, config: BuildConfig) -> None:
+        self.config = config
+        self.role = config.role("caption")
+
+    def requests(self, item: dict[str, Any]) -> list[ModelRequest]:
+        clip = PreprocessedClip.model_validate(item)
+        k = self.config.frames_per_segment
+        frames_dir = self.config.work_dir / "frames" / clip.clip_id
+        requests = []
+        for segment in clip.segments:
+            times = [segment.start + (j + 0.5) * (segment.end - segment.start) / k for j in range(k)]
+            paths = [frames_dir / f"seg{segment.index:03d}_{j}.jpg" for j in range(k)]
+            sample_frames(media_file(self.config, clip), times, paths)
+            media = [{"type": "image", "image": str(p)} for p in paths]
+            requests.append(
+                make_request(
+                    self.role,
+                    "caption",
+                    CaptionReply,
+                    media,
+                    clip_id=clip.clip_id,
+                    segment=segment.index,
+                    n_frames=k,
+                    start=round(segment.start, 2),
+                    end=round(segment.end, 2),
+                )
+            )
+        return requests
+
+    def finish(self, item: dict[str, Any], responses: list[ModelResponse]) -> Outputs:
+        clip = PreprocessedClip.model_validate(item)
+        captions, failures = [], []
+        for segment, response in zip(clip.segments, responses, strict=True):
+            parsed, error = (None, response.error) if response.error else parse_reply(response.text, CaptionReply)
+            if parsed is None:
+                failures.append(
+                    reply_failure(clip.clip_id, "caption", f"segment {segment.index}", response, error or "")
+                )
+            captions.append(
+                Caption(
+                    segment=segment.index, text=parsed.description if parsed else None, raw=response.text, error=error
+                )
+            )
+        if not any(c.text for c in captions):
+            return [], [*failures, reject(clip.clip_id, "no-captions", "every frame caption failed", dropped=True)]
+        return [CaptionedClip(**clip.model_dump(), captions=captions).model_dump()], failures

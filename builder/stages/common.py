@@ -1,0 +1,109 @@
+"""Helpers shared by the stages: request building and the per-person facts the QA stages use."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from builder.config import RoleConfig
+from builder.model_calls.base import ModelRequest
+from builder.prompts import load_prompt, load_templates, schema_of
+from builder.records import AlignedPerson
+
+
+def make_request(
+    role: RoleConfig, prompt: str, reply: type[BaseModel], media: list[dict[str, Any]] | None = None, **context: Any
+) -> ModelRequest:
+    """A chat request: media parts first, then the rendered prompt; ``metadata`` carries ``context`` ids."""
+    template = load_prompt(prompt)
+    metadata = {"prompt": prompt, **{k: v for k, v in context.items() if k in METADATA_KEYS}}
+    text = template.render(**context)
+    content: list[dict[str, Any]] = [*(media or []), {"type": "text", "text": text}]
+    return ModelRequest(
+        model=role.model,
+        messages=({"role": "user", "content": content},),
+        prompt_version=template.version,
+        sampling=dict(role.sampling),
+        json_schema=schema_of(reply),
+        metadata=metadata,
+    )
+
+
+# Context entries copied into request metadata: what a scripted source (the sample's stand-in
+# for real models) needs to know which item a request is about. Never part of the cache key.
+METADATA_KEYS = ("clip_id", "segment", "speaker", "name", "task_type", "candidate", "instance")
+
+
+def article(word: str) -> str:
+    """The indefinite article for ``word`` (by its first letter; good enough for colours and jobs)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def stable_hash(*parts: Any) -> int:
+    return int(hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:16], 16)
+
+
+def normalize(value: str) -> str:
+    return re.sub(r"\s+", " ", value.strip().strip(".!?\"'").lower())
+
+
+def display(kind: str, value: str) -> str:
+    """How a stored value reads in options and cues (positions and voice attributes get words)."""
+    templates = load_templates()
+    if kind == "position":
+        return templates["positions"].get(value, value)
+    if kind == "voice":
+        return templates["voice_words"].get(value, value)
+    return value
+
+
+def kind_modality(kind: str) -> str:
+    for modality, kinds in load_templates()["kinds"].items():
+        if kind in kinds:
+            return modality
+    raise ValueError(f"unknown fact kind {kind!r}")
+
+
+def values(person: AlignedPerson, kind: str, distinct_only: bool = False) -> list[str]:
+    """The person's facts of one kind, as displayed (empty when unknown)."""
+    if kind == "utterance":
+        raw = list(person.utterances)
+    elif kind == "voice":
+        if person.voice is None:
+            return []
+        raw = list(person.distinct_voice) if distinct_only else [a for a, on in person.voice.items() if on]
+    elif kind in ("shirt", "pants", "position"):
+        raw = [getattr(person.appearance, kind)] if getattr(person.appearance, kind) else []
+    else:
+        raw = [getattr(person, kind)]
+    return [display(kind, v) for v in raw if v]
+
+
+def modality_context(people: list[AlignedPerson], modality: str) -> str:
+    """Everything a modality tells about the clip's people, as text (for the answer-leak check)."""
+    parts: list[str] = []
+    for person in people:
+        if modality == "audio":
+            parts += person.utterances + values(person, "voice")
+        elif modality == "vision":
+            parts += values(person, "shirt") + values(person, "pants") + values(person, "position")
+        else:
+            parts.append(person.biography)
+    return normalize(" | ".join(parts))
+
+
+def people_context(people: list[AlignedPerson]) -> list[dict[str, Any]]:
+    """People as the prompt templates see them."""
+    out = []
+    for person in people:
+        voice = ", ".join(values(person, "voice")) or "unknown"
+        out.append({**person.model_dump(), "voice_text": voice})
+    return out
+
+
+def media_file(config: Any, clip: Any) -> Any:
+    """Absolute path of a clip's mp4 (TVQA root for referenced clips, the build folder for muxed ones)."""
+    return (config.out if clip.media == "embed" else config.tvqa_root) / clip.video

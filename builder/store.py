@@ -1,0 +1,96 @@
+"""JSONL files the stages read and write: streaming reads, atomic writes, per-item completion logs."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """One canonical JSONL line (sorted keys keep reruns byte-identical)."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream the records of a JSONL file; a bad line raises with file and line number."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+
+
+def write_atomic(path: Path, lines: Iterable[str]) -> int:
+    """Write ``lines`` to ``path`` through a temporary file and ``os.replace``; returns the line count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line)
+            count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return count
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_atomic(path, [json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"])
+
+
+class CompletionLog:
+    """Append-only log of finished items for one stage.
+
+    Each finished item appends its output and reject lines followed by a ``done`` marker, in one
+    write, fsynced. On reopening, lines of an item without its marker (a run killed mid-write)
+    are discarded, so a resumed stage neither loses nor duplicates an item.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done: set[str] = set()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._recover()
+        self._handle = open(self.path, "a", encoding="utf-8")
+
+    def _recover(self) -> None:
+        kept: list[str] = []
+        pending: list[str] = []
+        with open(self.path, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.endswith("\n"):
+                    break  # torn last line
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    break
+                pending.append(line)
+                if entry.get("done"):
+                    self.done.add(entry["item"])
+                    kept.extend(pending)
+                    pending = []
+        if pending or sum(1 for _ in open(self.path, encoding="utf-8")) != len(kept):
+            write_atomic(self.path, kept)
+
+    def record(self, item: str, outputs: list[dict[str, Any]], rejects: list[dict[str, Any]]) -> None:
+        lines = [dumps({"item": item, "out": record}) for record in outputs]
+        lines += [dumps({"item": item, "reject": record}) for record in rejects]
+        lines.append(dumps({"item": item, "done": True}))
+        self._handle.write("".join(lines))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.done.add(item)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        yield from iter_records(self.path)

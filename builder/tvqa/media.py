@@ -1,0 +1,166 @@
+"""Clip media: find a clip's mp4 (or frame folder + audio), probe it, mux frames into an mp4,
+decode its audio to 16 kHz mono, sample frames with decord and cut audio with soundfile."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+SAMPLING_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class ClipMedia:
+    """Where a clip's media are: an mp4 with audio, or a frame folder plus an audio file."""
+
+    video: Path | None = None
+    frames: Path | None = None
+    audio: Path | None = None
+
+    @property
+    def is_frames(self) -> bool:
+        return self.video is None
+
+
+def locate_media(
+    root: Path, vid_name: str, video_pattern: str, frames_pattern: str, audio_pattern: str, show: str
+) -> ClipMedia:
+    """Find a clip's media under ``root``; raises ``FileNotFoundError`` naming what was looked for."""
+    video = root / video_pattern.format(vid_name=vid_name, show=show)
+    if video.is_file():
+        return ClipMedia(video=video)
+    frames = root / frames_pattern.format(vid_name=vid_name, show=show)
+    audio = root / audio_pattern.format(vid_name=vid_name, show=show)
+    if frames.is_dir() and audio.is_file():
+        return ClipMedia(frames=frames, audio=audio)
+    looked = f"{video.relative_to(root)} or {frames.relative_to(root)}/ + {audio.relative_to(root)}"
+    raise FileNotFoundError(f"clip {vid_name}: no media under {root} (looked for {looked})")
+
+
+def probe_duration(path: Path) -> float:
+    """Duration of a media file in seconds (container, else longest stream)."""
+    import av
+
+    with av.open(str(path)) as container:
+        if container.duration is not None:
+            return float(container.duration / av.time_base)
+        durations = [float(s.duration * s.time_base) for s in container.streams if s.duration and s.time_base]
+    if not durations:
+        raise ValueError(f"{path}: cannot tell the duration")
+    return max(durations)
+
+
+def audio_duration(path: Path) -> float:
+    return probe_duration(path)
+
+
+def decode_audio(path: Path) -> np.ndarray:
+    """The audio track of any file PyAV reads, as float32 mono at 16 kHz."""
+    import av
+
+    chunks = []
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise ValueError(f"{path}: no audio track")
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLING_RATE)
+        for frame in container.decode(audio=0):
+            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+        chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def write_wav_atomic(path: Path, samples: np.ndarray) -> None:
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".part.wav")
+    sf.write(tmp, samples, SAMPLING_RATE, subtype="PCM_16")
+    os.replace(tmp, path)
+
+
+def speaker_audio(clip_wav: Path, spans: list[tuple[float, float]], out: Path, gap: float = 0.2) -> Path:
+    """Cut a speaker's cue spans out of the clip's wav with soundfile and join them with short silences."""
+    import soundfile as sf
+
+    if out.is_file():
+        return out
+    pieces = []
+    silence = np.zeros(int(gap * SAMPLING_RATE), dtype=np.float32)
+    with sf.SoundFile(clip_wav) as handle:
+        for start, end in spans:
+            handle.seek(min(int(start * SAMPLING_RATE), handle.frames))
+            pieces += [handle.read(max(0, int((end - start) * SAMPLING_RATE)), dtype="float32"), silence]
+    samples = np.concatenate(pieces) if pieces else silence
+    write_wav_atomic(out, samples)
+    return out
+
+
+def clip_wav(media_file: Path, out: Path) -> Path:
+    """Decode a clip's audio once into a 16 kHz mono wav (the source of speaker cuts)."""
+    if not out.is_file():
+        write_wav_atomic(out, decode_audio(media_file))
+    return out
+
+
+def sample_frames(video: Path, times: list[float], out_paths: list[Path]) -> list[Path]:
+    """Save the frames nearest to ``times`` (seconds) as JPEG files, read with decord."""
+    if all(p.is_file() for p in out_paths):
+        return out_paths
+    import decord
+    from PIL import Image
+
+    reader = decord.VideoReader(str(video), ctx=decord.cpu(0))
+    fps = float(reader.get_avg_fps()) or 1.0
+    indices = [min(len(reader) - 1, max(0, round(t * fps))) for t in times]
+    frames = reader.get_batch(indices).asnumpy()
+    for frame, path in zip(frames, out_paths, strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".part.jpg")
+        Image.fromarray(frame).save(tmp, format="JPEG", quality=90)
+        os.replace(tmp, path)
+    return out_paths
+
+
+def mux_frames(frames_dir: Path, audio: Path, out: Path, fps: float = 3.0) -> Path:
+    """Mux a TVQA frame folder (``00001.jpg`` ... at ``fps``) and an audio file into an mp4 (H.264 + AAC)."""
+    import av
+    from PIL import Image
+
+    if out.is_file():
+        return out
+    frame_paths = sorted(p for p in frames_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not frame_paths:
+        raise ValueError(f"{frames_dir}: no frames")
+    samples = decode_audio(audio)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".part.mp4")
+    rate = Fraction(fps).limit_denominator(1000)
+    with av.open(str(tmp), mode="w") as container:
+        first = np.asarray(Image.open(frame_paths[0]).convert("RGB"))
+        video = container.add_stream("libx264", rate=rate)
+        video.height, video.width = first.shape[0] - first.shape[0] % 2, first.shape[1] - first.shape[1] % 2
+        video.pix_fmt = "yuv420p"
+        sound = container.add_stream("aac", rate=SAMPLING_RATE, layout="mono")
+        for path in frame_paths:
+            image = np.asarray(Image.open(path).convert("RGB"))[: video.height, : video.width]
+            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        for offset in range(0, len(samples), 1024):
+            frame = av.AudioFrame.from_ndarray(
+                samples[offset : offset + 1024].reshape(1, -1), format="flt", layout="mono"
+            )
+            frame.sample_rate = SAMPLING_RATE
+            frame.pts = offset
+            frame.time_base = Fraction(1, SAMPLING_RATE)
+            for packet in sound.encode(frame):
+                container.mux(packet)
+        for packet in sound.encode():
+            container.mux(packet)
+    os.replace(tmp, out)
+    return out
