@@ -1,0 +1,110 @@
+"""Script arguments of the recipes, parsed by trl's ``TrlParser`` with ``SFTConfig``/``GRPOConfig`` and ``ModelConfig``.
+
+A recipe YAML is flat; unknown keys are an error (``TrlParser`` default), never ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import crossomni
+from training.data import DataSource
+from training.media import MediaOptions
+from training.rewards import REWARD_NAMES, THINKING_REWARDS
+
+
+@dataclass
+class CrossOmniArguments:
+    """Data, media and Hub settings shared by SFT and GRPO."""
+
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Exported CrossOmni folder or Hub dataset id (load_dataset)."}
+    )
+    dataset_config: str = field(
+        default=crossomni.DEFAULT_CONFIG_NAME, metadata={"help": f"Config: one of {', '.join(crossomni.CONFIG_NAMES)}."}
+    )
+    dataset_train_split: str = field(default="train", metadata={"help": "Split to train on."})
+    release_dir: str | None = field(
+        default=None, metadata={"help": "Annotation release folder (instead of dataset_name), read with the builder."}
+    )
+    tvqa_root: str | None = field(default=None, metadata={"help": "TVQA root for reference-mode media."})
+    data_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
+    video_fps: float = field(default=2.0, metadata={"help": "Frames sampled per second of the segment."})
+    max_frames: int = field(default=64, metadata={"help": "At most this many frames per segment."})
+    video_min_pixels: int | None = field(default=None, metadata={"help": "Min pixels of a resized frame."})
+    video_max_pixels: int | None = field(default=None, metadata={"help": "Max pixels of a resized frame."})
+    audio_in_video: bool = field(
+        default=True, metadata={"help": "Interleave the clip's audio with its frames (Qwen2.5-Omni's clip mode)."}
+    )
+    adapter_repo_id: str | None = field(
+        default=None, metadata={"help": "Push the adapter and its model card to this Hub repo (ORG/NAME) at the end."}
+    )
+    base_model_id: str | None = field(
+        default=None, metadata={"help": "Hub id of the base model for the card (default: model_name_or_path)."}
+    )
+    eval_results: str | None = field(
+        default=None, metadata={"help": "A `crossomni eval` results JSON to put in the card's results table."}
+    )
+
+    def data_source(self) -> DataSource:
+        return DataSource(
+            dataset_name=self.dataset_name,
+            dataset_config=self.dataset_config,
+            split=self.dataset_train_split,
+            release_dir=self.release_dir,
+            tvqa_root=self.tvqa_root,
+            cache_dir=self.data_cache_dir,
+        )
+
+    def media_options(self) -> MediaOptions:
+        return MediaOptions(video_fps=self.video_fps, max_frames=self.max_frames)
+
+
+@dataclass
+class SFTScriptArguments(CrossOmniArguments):
+    """SFT: what the assistant turn teaches."""
+
+    supervision: str = field(
+        default="rationale",
+        metadata={"help": "'rationale' (think block with the rationale, then the letter) or 'answer' (w/o CoT)."},
+    )
+
+
+@dataclass
+class GRPOScriptArguments(CrossOmniArguments):
+    """GRPO: starting adapter, instance sampling, rewards and the judge."""
+
+    sft_adapter: str | None = field(default=None, metadata={"help": "SFT adapter (folder or Hub id) to start from."})
+    num_train_instances: int = field(default=982, metadata={"help": "Instances sampled for GRPO."})
+    balance_by: str = field(default="task_type", metadata={"help": "task_type, source_modality or target_modality."})
+    sample_seed: int = field(default=42, metadata={"help": "Seed of the balanced sample."})
+    rewards: list[str] = field(
+        default_factory=lambda: list(REWARD_NAMES), metadata={"help": f"Rewards, from {', '.join(REWARD_NAMES)}."}
+    )
+    thinking_rewards: bool = field(
+        default=True, metadata={"help": "False drops the two judge rewards (the paper's 'w/o T-R' ablation)."}
+    )
+    judge_backend: str = field(default="openai", metadata={"help": "Model-call backend of the judge."})
+    judge_model: str = field(default="Qwen/Qwen3-Next-80B-A3B-Instruct", metadata={"help": "Judge model name."})
+    judge_backend_kwargs: dict | str | None = field(
+        default=None, metadata={"help": "Backend constructor arguments (mapping or JSON), e.g. base_url."}
+    )
+    judge_cache: str | None = field(default=None, metadata={"help": "sqlite file caching judge replies."})
+    judge_max_tokens: int = field(default=8, metadata={"help": "Judge reply budget (the reply is one integer)."})
+
+    def reward_names(self) -> list[str]:
+        if self.thinking_rewards:
+            return list(self.rewards)
+        return [name for name in self.rewards if name not in THINKING_REWARDS]
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        value = self.judge_backend_kwargs
+        if value is None or value == "":
+            return {}
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, dict):
+            raise ValueError(f"judge_backend_kwargs must be a mapping, got {type(value).__name__}")
+        return dict(value)

@@ -1,0 +1,134 @@
+"""CrossOmni splits for training: loading (export folder, Hub id or release), media files, GRPO prompts, sampling."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import crossomni
+
+logger = logging.getLogger(__name__)
+
+BALANCE_KEYS: tuple[str, ...] = ("task_type", "source_modality", "target_modality")
+
+
+@dataclass
+class DataSource:
+    """Where a CrossOmni split comes from.
+
+    ``dataset_name`` is an exported folder or Hub dataset id (``load_dataset``); alternatively
+    ``release_dir`` is an annotation release read with the ``CrossOmni`` builder. ``tvqa_root``
+    resolves reference-mode media (clip paths relative to the user's TVQA copy).
+    """
+
+    dataset_name: str | None = None
+    dataset_config: str = crossomni.DEFAULT_CONFIG_NAME
+    split: str = "train"
+    release_dir: str | None = None
+    tvqa_root: str | None = None
+    cache_dir: str | None = None
+
+
+def load_split(source: DataSource):
+    """The split as a ``datasets.Dataset`` with undecoded media (``{"path", "bytes"}``) and a ``task_name`` column."""
+    import datasets
+
+    if source.dataset_config not in crossomni.CONFIG_NAMES:
+        raise ValueError(
+            f"unknown dataset_config {source.dataset_config!r}; expected one of {', '.join(crossomni.CONFIG_NAMES)}"
+        )
+    if source.release_dir:
+        builder = crossomni.CrossOmni(
+            config_name=source.dataset_config,
+            release_dir=source.release_dir,
+            data_dir=source.tvqa_root,
+            cache_dir=source.cache_dir,
+        )
+        builder.download_and_prepare()
+        dataset = builder.as_dataset(split=source.split)
+    elif source.dataset_name:
+        dataset = datasets.load_dataset(
+            source.dataset_name, source.dataset_config, split=source.split, cache_dir=source.cache_dir
+        )
+        if source.tvqa_root:
+            dataset = crossomni.resolve_media(dataset, source.tvqa_root)
+    else:
+        raise ValueError("set dataset_name (exported folder or Hub id) or release_dir (annotation release)")
+    dataset = dataset.cast_column("video", datasets.Video(decode=False))
+    dataset = dataset.cast_column("audio", datasets.Audio(decode=False))
+    names = dataset.features["task_type"]
+    if isinstance(names, datasets.ClassLabel):
+        dataset = dataset.map(lambda row: {"task_name": names.int2str(row["task_type"])}, desc="task names")
+    else:
+        dataset = dataset.map(lambda row: {"task_name": row["task_type"]}, desc="task names")
+    return dataset
+
+
+def media_file(media: dict[str, Any], row_id: str, cache_dir: str | Path) -> str:
+    """A local path for a media value: its own path, or (embed mode) its bytes written once under ``cache_dir``."""
+    if media.get("bytes"):
+        digest = hashlib.sha256(media["bytes"]).hexdigest()[:32]
+        path = Path(cache_dir) / f"{digest}{Path(media.get('path') or 'clip.mp4').suffix or '.mp4'}"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(path.suffix + ".part")
+            partial.write_bytes(media["bytes"])
+            partial.replace(path)
+        return str(path)
+    if media.get("path") and Path(media["path"]).is_file():
+        return str(media["path"])
+    raise FileNotFoundError(
+        f"instance {row_id}: media {media.get('path')!r} not found; pass tvqa_root for a reference-mode export"
+    )
+
+
+def balanced_sample(dataset, size: int, seed: int, by: str = "task_type"):
+    """``size`` rows spread as evenly as possible over the values of ``by``; the same seed gives the same rows.
+
+    Groups smaller than their share give their remainder to the others (largest groups first).
+    """
+    if by not in BALANCE_KEYS:
+        raise ValueError(f"balance_by must be one of {BALANCE_KEYS}, got {by!r}")
+    column = "task_name" if by == "task_type" else by
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, value in enumerate(dataset[column]):
+        groups[str(value)].append(index)
+    if size >= len(dataset):
+        if size > len(dataset):
+            logger.warning("asked for %d instances but the split has %d: using all of them", size, len(dataset))
+        return dataset.shuffle(seed=seed)
+    rng = random.Random(seed)
+    for value in sorted(groups):
+        rng.shuffle(groups[value])
+    quota = dict.fromkeys(groups, 0)
+    remaining = size
+    open_groups = sorted(groups)
+    while remaining > 0 and open_groups:
+        share = max(1, remaining // len(open_groups))
+        for value in list(open_groups):
+            take = min(share, len(groups[value]) - quota[value], remaining)
+            quota[value] += take
+            remaining -= take
+            if quota[value] == len(groups[value]):
+                open_groups.remove(value)
+            if remaining == 0:
+                break
+    chosen = [index for value in sorted(groups) for index in groups[value][: quota[value]]]
+    rng.shuffle(chosen)
+    return dataset.select(chosen)
+
+
+def with_prompts(dataset, media_cache: str | Path, reasoning: bool = True, audio_in_video: bool = True):
+    """Add the conversational ``prompt`` column GRPO generates from (media as local paths); drop the media columns."""
+    from training.prompting import prompt_messages
+
+    def build(row: dict[str, Any]) -> dict[str, Any]:
+        path = media_file(row["video"], row["id"], media_cache)
+        return {"prompt": prompt_messages(row, path, reasoning=reasoning, audio_in_video=audio_in_video)}
+
+    return dataset.map(build, remove_columns=["video", "audio"], desc="GRPO prompts")

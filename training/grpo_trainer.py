@@ -1,0 +1,132 @@
+"""``GRPOTrainer`` that carries each prompt's clip frames and audio into generation *and* every log-prob forward.
+
+Stock trl 1.16 forwards only image inputs when it recomputes log-probs, so an omni prompt's
+audio features and video pixels would silently vanish from the old-policy, reference and loss
+forwards. Three small overrides fix that without copying trl's methods:
+
+- ``_tokenize_prompts``: each prompt is encoded on its own (``OmniEncoder``), its media kept as
+  one row; the rows, concatenated, go to ``generate``;
+- ``_generate_and_score_completions``: the rows travel in the output as the list
+  ``omni_media``; trl's shuffle and split index lists row by row, so pairing survives;
+- ``_get_per_token_logps_and_entropies``: per chunk, the chunk's rows are collated and handed
+  to the model call through a temporary forward pre-hook (``_compute_loss`` and trl's own
+  old/ref calls set which rows are in flight).
+
+These are private trl methods: ``tests/test_training_grpo.py`` pins their signatures and checks
+the pairing, so a trl upgrade that changes them fails loudly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+from trl import GRPOTrainer
+
+from training.encoding import OmniEncoder, collate_media
+
+MEDIA_COLUMN = "omni_media"
+
+
+def omni_module(model: Any) -> Any:
+    """The innermost module whose ``forward`` takes the media (under DDP/DeepSpeed/peft wrappers)."""
+    for module in model.modules():
+        if "input_features" in inspect.signature(module.forward).parameters:
+            return module
+    raise TypeError(f"{type(model).__name__} has no module that accepts audio features (not an omni model?)")
+
+
+@contextlib.contextmanager
+def extra_forward_kwargs(model: Any, extra: dict[str, Any]) -> Iterator[None]:
+    """Add ``extra`` keyword arguments to every forward of ``model``'s omni module while the block runs."""
+    if not extra:
+        yield
+        return
+
+    def hook(module: Any, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        return args, {**kwargs, **extra}
+
+    handle = omni_module(model).register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class OmniGRPOTrainer(GRPOTrainer):
+    """GRPO for Qwen2.5-Omni prompts whose user turn holds a clip segment (see the module docstring)."""
+
+    def __init__(self, *args: Any, omni_encoder: OmniEncoder, **kwargs: Any) -> None:
+        self.omni_encoder = omni_encoder
+        self._media_in_flight: list[dict[str, Any]] | None = None
+        super().__init__(*args, **kwargs)
+
+    def _tokenize_prompts(self, prompts: list):
+        rows = [self.omni_encoder.encode(prompt, row_id=f"prompt {i}") for i, prompt in enumerate(prompts)]
+        media = [row.media for row in rows]
+        # trl's old/ref log-prob calls inside _generate_and_score_completions read these rows.
+        self._media_in_flight = media
+        fields = collate_media(media)
+        fields.update(self.omni_encoder.model_kwargs)
+        return [row.prompt_ids for row in rows], None, fields
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            output = super()._generate_and_score_completions(inputs)
+            media = self._media_in_flight
+        finally:
+            self._media_in_flight = None
+        if media is None or len(media) != output["prompt_ids"].size(0):
+            raise RuntimeError("omni media rows were not produced for every prompt (trl internals changed?)")
+        output[MEDIA_COLUMN] = media
+        return output
+
+    def _compute_loss(self, model: Any, inputs: dict[str, Any]):
+        self._media_in_flight = inputs[MEDIA_COLUMN]
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._media_in_flight = None
+
+    def _get_per_token_logps_and_entropies(
+        self,
+        model: Any,
+        input_ids: Any,
+        attention_mask: Any,
+        logits_to_keep: int,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ):
+        import torch
+
+        media = self._media_in_flight
+        if media is None:
+            raise RuntimeError("log-probs requested without the prompts' media in flight: they would be text-only")
+        if len(media) != input_ids.size(0):
+            raise RuntimeError(f"{len(media)} media rows for {input_ids.size(0)} sequences: pairing is lost")
+        batch_size = batch_size or input_ids.size(0)
+        logps, entropies, aux = [], [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            end = min(start + batch_size, input_ids.size(0))
+            extra = {
+                key: value.to(input_ids.device) if isinstance(value, torch.Tensor) else value
+                for key, value in collate_media(media[start:end]).items()
+            }
+            extra.update(self.omni_encoder.model_kwargs)
+            with extra_forward_kwargs(model, extra):
+                chunk = super()._get_per_token_logps_and_entropies(
+                    model,
+                    input_ids[start:end],
+                    attention_mask[start:end],
+                    logits_to_keep,
+                    batch_size=end - start,
+                    **kwargs,
+                )
+            logps.append(chunk[0])
+            entropies.append(chunk[1])
+            aux.append(chunk[2])
+        entropy = torch.cat(entropies) if entropies[0] is not None else None
+        aux_loss = torch.stack(aux).mean() if aux[0] is not None else None
+        return torch.cat(logps), entropy, aux_loss

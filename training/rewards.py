@@ -1,0 +1,258 @@
+"""GRPO rewards: format, accuracy, and two LLM-judge thinking rewards (contextual consistency, logical coherence).
+
+Every reward has trl's signature ``(completions, **columns) -> list[float | None]``; ``None``
+means *no reward* for that completion (trl turns it into NaN and leaves it out of the group
+baseline). Scores are scaled to ``[0, 1]``; their weights live in the recipe (``reward_weights``).
+
+>>> completion = [{"role": "assistant", "content": "<think>\\nThe high voice is Rachel.\\n</think>\\nD"}]
+>>> format_reward([completion])
+[1.0]
+>>> accuracy_reward([completion], answer=["D"])
+[1.0]
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import crossomni
+
+logger = logging.getLogger(__name__)
+
+_FORMAT = re.compile(
+    r"\A\s*<think>(?P<reasoning>(?:(?!<think>|</think>).)+)</think>\s*(?P<letter>[A-D])\s*\Z", re.DOTALL
+)
+_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a trl completion (a string, or a conversation whose last message is the answer)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion:
+        content = completion[-1].get("content", "")
+        if isinstance(content, list):
+            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return str(content)
+    return ""
+
+
+def reasoning_of(text: str) -> str:
+    """The reasoning in the first ``<think>`` block ('' when there is none).
+
+    >>> reasoning_of("<think> a </think> B")
+    'a'
+    >>> reasoning_of("B")
+    ''
+    """
+    match = _THINK.search(text)
+    return match.group(1).strip() if match else ""
+
+
+def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    """1.0 for a non-empty ``<think>…</think>`` block followed by one letter A–D and nothing else, else 0.0.
+
+    >>> format_reward(["<think>Rachel speaks.</think>\\nB", "<think>x</think> B because", "B", "<think> </think>A"])
+    [1.0, 0.0, 0.0, 0.0]
+    """
+    rewards = []
+    for completion in completions:
+        match = _FORMAT.match(completion_text(completion))
+        rewards.append(1.0 if match and match.group("reasoning").strip() else 0.0)
+    return rewards
+
+
+def accuracy_reward(
+    completions: Sequence[Any], answer: Sequence[str], options: Sequence[Sequence[str]] | None = None, **kwargs: Any
+) -> list[float]:
+    """1.0 when the chosen letter (read after the thinking block) is the answer; unreadable counts as wrong.
+
+    >>> accuracy_reward(["<think>...</think>\\nC", "<think>it is C</think>\\nA", "no idea"], answer=["C", "C", "C"])
+    [1.0, 0.0, 0.0]
+    """
+    from evaluation.crossomni_acc.answer_extraction import extract_choice
+
+    rewards = []
+    for i, completion in enumerate(completions):
+        choice = extract_choice(completion_text(completion), options=options[i] if options is not None else None)
+        rewards.append(1.0 if choice is not None and choice == answer[i] else 0.0)
+    return rewards
+
+
+_INTEGER = re.compile(r"-?\d+")
+
+
+def parse_score(text: str | None, max_score: int) -> int | None:
+    """The integer score of a judge reply, or ``None`` when it has none or it is out of ``0..max_score``.
+
+    >>> parse_score("4", 5), parse_score("Score: 3/3", 3), parse_score("7", 5), parse_score("good", 5)
+    (4, 3, None, None)
+    """
+    if text is None:
+        return None
+    match = _INTEGER.search(text)
+    if match is None:
+        return None
+    score = int(match.group())
+    return score if 0 <= score <= max_score else None
+
+
+MODALITY_EVIDENCE: dict[str, tuple[str, str]] = {
+    "audio": ("audio track", "a voice, its qualities or what is said"),
+    "vision": ("video frames", "appearance, clothing or position on screen"),
+    "text": ("biographies", "a named entry and its facts"),
+}
+
+
+@dataclass
+class JudgeStats:
+    """Running counts of one judge reward (also logged to trl per batch)."""
+
+    requested: int = 0
+    failed: int = 0
+    skipped: int = 0  # completions with no reasoning: scored 0 without a judge call
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failed / self.requested if self.requested else 0.0
+
+
+class JudgeReward:
+    """A reward scored by an LLM judge through the model-call layer (batched: one ``generate`` per batch).
+
+    A judge reply that errors or does not parse gives ``None`` (no reward) for that completion,
+    is counted in ``stats`` and logged — never a silent 0.
+    """
+
+    template: str = ""
+    prompt_version: str = ""
+    max_score: int = 1
+
+    def __init__(self, backend: Any, model: str, sampling: dict[str, Any] | None = None) -> None:
+        self.backend = backend
+        self.model = model
+        self.sampling = {"temperature": 0.0, "max_tokens": 8, **(sampling or {})}
+        self.stats = JudgeStats()
+
+    def judge_prompt(self, reasoning: str, index: int, columns: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def __call__(
+        self, completions: Sequence[Any], log_metric: Callable[[str, float], None] | None = None, **columns: Any
+    ) -> list[float | None]:
+        from builder.model_calls import ModelRequest
+
+        rewards: list[float | None] = [None] * len(completions)
+        requests, positions = [], []
+        for i, completion in enumerate(completions):
+            reasoning = reasoning_of(completion_text(completion))
+            if not reasoning:
+                rewards[i] = 0.0
+                self.stats.skipped += 1
+                continue
+            prompt = self.judge_prompt(reasoning, i, columns)
+            requests.append(
+                ModelRequest(
+                    model=self.model,
+                    messages=({"role": "user", "content": prompt},),
+                    prompt_version=self.prompt_version,
+                    sampling=self.sampling,
+                    metadata={"id": columns.get("id", [None] * len(completions))[i]},
+                )
+            )
+            positions.append(i)
+        failed = 0
+        if requests:
+            responses = self.backend.generate(requests)
+            if len(responses) != len(requests):
+                raise RuntimeError(f"judge backend returned {len(responses)} responses for {len(requests)} requests")
+            for i, response in zip(positions, responses, strict=True):
+                score = parse_score(response.text, self.max_score) if response.ok else None
+                if score is None:
+                    failed += 1
+                    problem = response.error or f"unparseable reply {response.text!r}"
+                    self.stats.errors.append(f"{columns.get('id', ['?'] * len(completions))[i]}: {problem}"[:300])
+                else:
+                    rewards[i] = score / self.max_score
+        self.stats.requested += len(requests)
+        self.stats.failed += failed
+        if failed:
+            logger.warning(
+                "%s judge: %d of %d replies failed or did not parse (no reward for those); last: %s",
+                self.__name__,
+                failed,
+                len(requests),
+                self.stats.errors[-1],
+            )
+        if log_metric is not None and requests:
+            log_metric(f"judge/{self.__name__}/failure_rate", failed / len(requests))
+        return rewards
+
+
+class ConsistencyReward(JudgeReward):
+    """Contextual consistency: how much of the reference rationale the generated reasoning covers (0–5 → [0, 1])."""
+
+    __name__ = "consistency"
+    template = "judge_consistency.v1.jinja"
+    prompt_version = "crossomni-judge-consistency.v1"
+    max_score = 5
+
+    def judge_prompt(self, reasoning: str, index: int, columns: dict[str, Any]) -> str:
+        from training.prompting import render
+
+        return render(self.template, reference=columns["rationale"][index], candidate=reasoning)
+
+
+class CoherenceReward(JudgeReward):
+    """Logical coherence: the three coreference steps of the task type (0–3 → [0, 1])."""
+
+    __name__ = "coherence"
+    template = "judge_coherence.v1.jinja"
+    prompt_version = "crossomni-judge-coherence.v1"
+    max_score = 3
+
+    def judge_prompt(self, reasoning: str, index: int, columns: dict[str, Any]) -> str:
+        from training.prompting import render
+
+        task = crossomni.get_task(columns["task_name"][index])
+        source_name, source_evidence = MODALITY_EVIDENCE[task.source]
+        target_name, target_evidence = MODALITY_EVIDENCE[task.target]
+        return render(
+            self.template,
+            source_name=source_name,
+            source_evidence=source_evidence,
+            target_name=target_name,
+            target_evidence=target_evidence,
+            same_modality=not task.is_cross,
+            question=columns["question"][index],
+            reasoning=reasoning,
+        )
+
+
+REWARD_NAMES: tuple[str, ...] = ("format", "accuracy", "consistency", "coherence")
+THINKING_REWARDS: tuple[str, ...] = ("consistency", "coherence")
+
+
+def build_rewards(names: Sequence[str], judge: Callable[[], tuple[Any, str]] | None = None) -> list[Callable]:
+    """Reward functions by name; ``judge()`` gives ``(backend, model)``, called only when a judge reward is asked."""
+    unknown = [name for name in names if name not in REWARD_NAMES]
+    if unknown:
+        raise ValueError(f"unknown reward(s) {', '.join(unknown)}; expected names from {', '.join(REWARD_NAMES)}")
+    backend_and_model = judge() if judge is not None and any(n in THINKING_REWARDS for n in names) else None
+    rewards: list[Callable] = []
+    for name in names:
+        if name == "format":
+            rewards.append(format_reward)
+        elif name == "accuracy":
+            rewards.append(accuracy_reward)
+        else:
+            if backend_and_model is None:
+                raise ValueError(f"reward {name!r} needs a judge backend")
+            cls = ConsistencyReward if name == "consistency" else CoherenceReward
+            rewards.append(cls(*backend_and_model))
+    return rewards
