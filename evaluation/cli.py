@@ -1,5 +1,154 @@
-"""`crossomni eval` (to be filled by the evaluation work)."""
+"""``crossomni eval``: run an omni model on CrossOmni, score it, report like the paper; ``compare`` runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="Run omni models on CrossOmni and report.", no_args_is_help=True)
+app = typer.Typer(
+    help=(
+        "Run omni models on CrossOmni with default, CoT or in-context prompting, score them with crossomni_acc "
+        "and report like the paper. `crossomni eval --model M --dataset D --out runs/NAME` runs; "
+        "`crossomni eval compare runs/A runs/B` compares."
+    ),
+    no_args_is_help=True,
+    invoke_without_command=True,
+)
+
+MCQ_HELP = (
+    "Generic multiple-choice adapter for other omni sets: FIELD=COLUMN pairs, e.g. "
+    "'id=qid,question=question,options=candidates,answer=answer,video=video_path,category=task'. "
+    "options may list several columns joined by '|'; answer may be a letter, a 0-based index or the option text."
+)
+
+
+def parse_mcq_columns(spec: str) -> Any:
+    """``FIELD=COLUMN,...`` → ``MCQColumns`` (unknown fields are an error)."""
+    from dataclasses import fields
+
+    from evaluation.items import MCQColumns
+
+    known = {f.name for f in fields(MCQColumns)}
+    values: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, column = pair.partition("=")
+        if not sep or name not in known:
+            raise typer.BadParameter(f"{pair!r}: expected FIELD=COLUMN with FIELD in {', '.join(sorted(known))}")
+        values[name] = column.split("|") if name == "options" and "|" in column else (column or None)
+    return MCQColumns(**values)
+
+
+@app.callback()
+def evaluate_model(
+    ctx: typer.Context,
+    model: str = typer.Option(None, help="Model id or local folder, e.g. Qwen/Qwen2.5-Omni-7B."),
+    dataset: str = typer.Option(None, help="Folder made by `crossomni export`, or a Hub dataset id."),
+    config: str = typer.Option("all", help="Dataset config: all, single, cross or one task name."),
+    split: str = typer.Option("test", help="Split to evaluate."),
+    prompting: str = typer.Option("default", help="default | cot | icl."),
+    prompt_version: str = typer.Option("v1", help="Version of the prompt templates (evaluation/prompts)."),
+    backend: str = typer.Option("transformers", help="transformers | vllm (or any registered backend)."),
+    out: str = typer.Option(None, help="Run folder (predictions.jsonl, metrics.json, report.md, plots/)."),
+    tvqa_root: str = typer.Option(None, help="TVQA root for reference-mode exports (media paths are relative)."),
+    inputs: str = typer.Option("full", help="full (frames + audio track) | no-audio | audio-only | text-only."),
+    batch_size: int = typer.Option(4, help="Items per backend call."),
+    max_new_tokens: int = typer.Option(None, help="Generation cap (default 64, or 1024 for cot/icl)."),
+    temperature: float = typer.Option(0.0, help="0 = greedy (default)."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    fps: float = typer.Option(None, help="Video frames per second (default: the model family's preset, 2)."),
+    max_frames: int = typer.Option(None, help="Most frames per clip."),
+    min_pixels: int = typer.Option(None, help="Least pixels per frame after resizing."),
+    max_pixels: int = typer.Option(None, help="Most pixels per frame after resizing."),
+    system_prompt: str = typer.Option(None, help="Override the model family's system prompt ('' for none)."),
+    limit: int = typer.Option(None, help="Evaluate only the first N items."),
+    cache: str = typer.Option(None, help="sqlite response cache; a rerun answers from it."),
+    backend_option: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE passed to the backend (JSON values), e.g. tensor_parallel_size=2, dtype=bfloat16."),
+    ] = None,
+    mcq_columns: str = typer.Option(None, help=MCQ_HELP),
+    media_root: str = typer.Option(None, help="Folder that relative media paths of a generic MCQ set are under."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Evaluate a model; a rerun with the same --out skips finished items and retries failed ones."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not model or not out:
+        raise typer.BadParameter("--model and --out are required to run an evaluation")
+    from evaluation.runner import EvalConfig, run_eval
+
+    options: dict[str, Any] = {}
+    for pair in backend_option or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--backend-option {pair!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    cfg = EvalConfig(
+        model=model,
+        out=out,
+        dataset=dataset,
+        config=None if config in ("", "none", "None") else config,
+        split=split,
+        prompting=prompting,
+        prompt_version=prompt_version,
+        backend=backend,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        seed=seed,
+        limit=limit,
+        tvqa_root=tvqa_root,
+        media_root=media_root,
+        inputs=inputs,
+        fps=fps,
+        max_frames=max_frames,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        system_prompt=system_prompt,
+        backend_options=options,
+        cache=cache,
+        mcq=parse_mcq_columns(mcq_columns) if mcq_columns else None,
+    )
+    result = run_eval(cfg, progress=not quiet)
+    metrics = result.metrics
+    typer.echo(
+        f"{result.n_scored}/{result.n_items} scored, {result.n_pending} pending; "
+        f"overall {100 * metrics.get('overall', float('nan')):.2f}%"
+        + (
+            f", single {100 * metrics['single']:.2f}%, cross {100 * metrics['cross']:.2f}%"
+            if "single" in metrics
+            else ""
+        )
+        + f"; report: {result.out_dir / 'report.md'}"
+    )
+    if result.n_pending:
+        typer.echo(f"{result.n_pending} item(s) failed to generate (see errors.jsonl); rerun to retry them.")
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[str], typer.Argument(help="Run folders of `crossomni eval`; the first is the Δ baseline.")],
+    paper: Annotated[
+        list[str] | None,
+        typer.Option(help="Published rows to add, MODEL:METHOD, e.g. Qwen2.5-Omni-7B:default or Average:icl."),
+    ] = None,
+    out: str = typer.Option(None, help="Folder for compare.md and the plots."),
+) -> None:
+    """Put several runs (and paper rows) side by side with differences."""
+    from evaluation.compare import compare_runs
+
+    typer.echo(compare_runs(runs, out_dir=out, paper=paper or ()))
+
+
+@app.command()
+def report(run: str = typer.Argument(..., help="A run folder.")) -> None:
+    """Rewrite report.md and the plots of a run folder from its files (no model needed)."""
+    from evaluation.report import write_run_report
+
+    typer.echo(f"written {write_run_report(run)}")

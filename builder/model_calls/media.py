@@ -8,6 +8,8 @@ the backend turns that into an error response for that request only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,3 +82,36 @@ def decode_audio(path: str, segment: Segment) -> np.ndarray:
     if audio.size == 0:
         raise MediaError(f"no audio samples in {path} between {segment.start}s and {segment.end}s")
     return audio
+
+
+# Several questions share one clip segment: keep the last few decodes (keyed by file identity too).
+@lru_cache(maxsize=8)
+def _video_memo(path: str, size: int, mtime_ns: int, segment: Segment, fps: float, max_frames: int):
+    frames, effective_fps = decode_video(path, segment, fps, max_frames)
+    frames.setflags(write=False)
+    return frames, effective_fps
+
+
+@lru_cache(maxsize=8)
+def _audio_memo(path: str, size: int, mtime_ns: int, segment: Segment) -> np.ndarray:
+    audio = decode_audio(path, segment)
+    audio.setflags(write=False)
+    return audio
+
+
+def _identity(path: str) -> tuple[str, int, int]:
+    try:
+        stat = Path(path).stat()
+    except OSError as err:
+        raise MediaError(f"cannot open media file {path}: {err.strerror}") from err
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
+def cached_decode_video(path: str, segment: Segment, fps: float, max_frames: int) -> tuple[np.ndarray, float]:
+    """``decode_video`` memoised on (file, size, mtime, segment, fps, max_frames); frames are read-only."""
+    return _video_memo(*_identity(path), segment, fps, max_frames)
+
+
+def cached_decode_audio(path: str, segment: Segment) -> np.ndarray:
+    """``decode_audio`` memoised like ``cached_decode_video``."""
+    return _audio_memo(*_identity(path), segment)

@@ -25,8 +25,8 @@ from builder.model_calls.media import (
     DEFAULT_MAX_FRAMES,
     MediaError,
     Segment,
-    decode_audio,
-    decode_video,
+    cached_decode_audio,
+    cached_decode_video,
 )
 
 OMNI_THINKER_TYPES = {"qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration"}
@@ -148,7 +148,7 @@ class TransformersBackend:
                 segment = Segment.of(part)
                 if kind == "video":
                     fps = float(part.get("fps") or DEFAULT_FPS)
-                    frames, effective_fps = decode_video(
+                    frames, effective_fps = cached_decode_video(
                         part["video"], segment, fps, int(part.get("max_frames") or DEFAULT_MAX_FRAMES)
                     )
                     videos.append(frames)
@@ -159,10 +159,10 @@ class TransformersBackend:
                             ("longest_edge", int(part["max_pixels"])),
                         )
                     if part.get("audio_in_video"):
-                        audios.append(decode_audio(part["video"], segment))
+                        audios.append(cached_decode_audio(part["video"], segment))
                         audio_from_video.append(len(videos) - 1)
                 else:
-                    audios.append(decode_audio(part["audio"], segment))
+                    audios.append(cached_decode_audio(part["audio"], segment))
                     audio_from_video.append(None)
         return _Prepared(
             text=self._chat_text(request.messages),

@@ -128,3 +128,40 @@ def score(
         low, high = _cluster_bootstrap(correct, clusters, confidence_level, n_bootstrap, seed)
         result["ci_low_overall"], result["ci_high_overall"] = low, high
     return result
+
+
+def score_by_category(
+    predictions: Sequence[str | None],
+    references: Sequence[str],
+    categories: Sequence[str],
+    options: Sequence[Sequence[str]] | None = None,
+    clip_ids: Sequence[str] | None = None,
+    confidence_level: float | None = 0.95,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, float | int]:
+    """Accuracy of any multiple-choice set: ``overall`` plus ``acc_<category>``/``count_<category>``.
+
+    For the generic omni MCQ adapter (Daily-Omni, WorldSense, AVUT, ...); same extraction and
+    bootstrap as ``score``. References may use more letters than A–D when ``options`` say so.
+    """
+    n = len(predictions)
+    if not n or len(references) != n or len(categories) != n or (options is not None and len(options) != n):
+        raise ValueError("predictions, references, categories (and options) must be non-empty and of equal length")
+    chosen = [extract_choice(p, options[i] if options is not None else None) for i, p in enumerate(predictions)]
+    correct = np.array([c == str(r).strip().upper() for c, r in zip(chosen, references, strict=True)], dtype=bool)
+    result: dict[str, float | int] = {"overall": float(correct.mean()), "count": n}
+    names = np.array([str(c) for c in categories], dtype=object)
+    for category in sorted(set(names)):
+        mask = names == category
+        result[f"acc_{category}"] = float(correct[mask].mean())
+        result[f"count_{category}"] = int(mask.sum())
+    failures = sum(c is None for c in chosen)
+    result["parse_failures"] = failures
+    result["parse_failure_rate"] = failures / n
+    if confidence_level is not None:
+        clusters = list(clip_ids) if clip_ids is not None else [str(i) for i in range(n)]
+        result["ci_low_overall"], result["ci_high_overall"] = _cluster_bootstrap(
+            correct, clusters, confidence_level, n_bootstrap, seed
+        )
+    return result

@@ -1,0 +1,308 @@
+"""Run a model over CrossOmni (or any mapped MCQ set) and score it: resumable, batched, recorded.
+
+Per item the run keeps its prompt id, the raw output, the extracted letter, whether it is right
+and which modalities reached the model. A generation error is not scored: the item stays pending
+(``errors.jsonl``) and the next run of the same command retries it; finished items are skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from builder.model_calls import Backend, ModelRequest, ModelResponse, get_backend
+from evaluation.crossomni_acc.answer_extraction import extract_choice
+from evaluation.crossomni_acc.scoring import score, score_by_category
+from evaluation.inputs import InputConfig, build_messages, input_config_for
+from evaluation.items import Item, MCQColumns, PreflightError, crossomni_items, mcq_items
+from evaluation.prompting import prompt_id, render_prompt
+from evaluation.runlog import METRICS, RUN, RunLog, read_json, write_json
+
+# Answer-only prompting needs a few tokens; reasoning prompts need room for the thinking.
+DEFAULT_MAX_NEW_TOKENS = {"default": 64, "cot": 1024, "icl": 1024}
+
+
+class RunConflictError(ValueError):
+    """The output folder holds a run made with different settings."""
+
+
+@dataclass
+class EvalConfig:
+    """Everything that defines a run (the identity part must match to resume into the same folder)."""
+
+    model: str
+    out: str
+    dataset: str | None = None
+    config: str | None = "all"
+    split: str = "test"
+    prompting: str = "default"
+    prompt_version: str = "v1"
+    backend: str = "transformers"
+    batch_size: int = 4
+    max_new_tokens: int | None = None
+    temperature: float = 0.0
+    seed: int = 0
+    limit: int | None = None
+    tvqa_root: str | None = None
+    media_root: str | None = None
+    inputs: str = "full"
+    fps: float | None = None
+    max_frames: int | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    system_prompt: str | None = None  # None: the model family's preset; "": no system message
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    cache: str | None = None
+    mcq: MCQColumns | None = None
+    confidence_level: float = 0.95
+
+    @property
+    def new_tokens(self) -> int:
+        return self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[self.prompting]
+
+    def input_config(self) -> InputConfig:
+        return input_config_for(
+            self.model,
+            inputs=self.inputs,
+            fps=self.fps,
+            max_frames=self.max_frames,
+            min_pixels=self.min_pixels,
+            max_pixels=self.max_pixels,
+            system_prompt=self.system_prompt,
+        )
+
+    def sampling(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "max_tokens": self.new_tokens, "seed": self.seed}
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "backend": self.backend,
+            "dataset": self.dataset,
+            "config": self.config,
+            "split": self.split,
+            "prompt_id": prompt_id(self.prompting, self.prompt_version),
+            "input_config": self.input_config().to_json(),
+            "sampling": self.sampling(),
+            "adapter": asdict(self.mcq) if self.mcq else "crossomni",
+        }
+
+
+@dataclass
+class EvalResult:
+    out_dir: Path
+    metrics: dict[str, Any]
+    n_items: int
+    n_scored: int
+    n_pending: int
+    seconds_total: float
+    seconds_setup: float  # building the backend (model load)
+    seconds_backend: float  # inside backend.generate (media decoding, processor, generate)
+    seconds_model: float  # inside model.generate, as the backend reports it
+    backend_calls: int
+
+
+def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[Item]:
+    """The run's items: from ``dataset`` if given, else ``load_dataset(cfg.dataset, cfg.config)``."""
+    if dataset is None:
+        if not cfg.dataset:
+            raise ValueError("pass --dataset (an exported folder or a Hub dataset id)")
+        import datasets
+
+        dataset = datasets.load_dataset(cfg.dataset, cfg.config, split=cfg.split)
+    elif hasattr(dataset, "keys") and cfg.split in dataset:
+        dataset = dataset[cfg.split]
+    if cfg.limit is not None:
+        dataset = dataset.select(range(min(cfg.limit, len(dataset))))
+    if cfg.mcq is not None:
+        return mcq_items(dataset, cfg.mcq, media_dir, root=cfg.media_root)
+    if cfg.tvqa_root:
+        import crossomni
+
+        try:
+            dataset = crossomni.resolve_media(dataset, cfg.tvqa_root)
+        except FileNotFoundError as err:
+            raise PreflightError(str(err)) from None
+    return crossomni_items(dataset, media_dir, root=cfg.media_root)
+
+
+def make_backend(cfg: EvalConfig) -> Backend:
+    """The configured backend (heavy imports happen here, only when there is work to do)."""
+    options = dict(cfg.backend_options)
+    if cfg.backend in ("transformers", "vllm"):
+        options.setdefault("max_new_tokens", cfg.new_tokens)
+        options.setdefault("seed", cfg.seed)
+    if cfg.backend == "transformers":
+        options.setdefault("batch_size", cfg.batch_size)
+    backend = get_backend(cfg.backend, model=cfg.model, **options)
+    if cfg.cache:
+        from builder.model_calls import CachedBackend, ResponseCache
+
+        backend = CachedBackend(backend, ResponseCache(cfg.cache))
+    return backend
+
+
+def build_request(item: Item, cfg: EvalConfig, input_config: InputConfig) -> ModelRequest:
+    """The model request of one item."""
+    row = {"question": item.question, "options": item.options, "biography": item.biography, "task_type": item.task}
+    prompt = render_prompt(row, cfg.prompting, cfg.prompt_version)
+    messages = build_messages(prompt, input_config, item.video, item.audio, item.start, item.end)
+    return ModelRequest(
+        model=cfg.model,
+        messages=messages,
+        prompt_version=prompt_id(cfg.prompting, cfg.prompt_version),
+        sampling=cfg.sampling(),
+        metadata={"id": item.id},
+    )
+
+
+def make_record(item: Item, response: ModelResponse, cfg: EvalConfig, input_config: InputConfig) -> dict[str, Any]:
+    """The scored JSONL record of one successful generation."""
+    letter = extract_choice(response.text, item.options)
+    usage = response.usage or {}
+    return {
+        **item.record_fields(),
+        "prompt_id": prompt_id(cfg.prompting, cfg.prompt_version),
+        "inputs": input_config.inputs,
+        # what the backend reports actually reached the model (None when it cannot tell)
+        "modalities": usage.get("modalities"),
+        "options": list(item.options),
+        "answer": item.answer,
+        "raw_output": response.text,
+        "extracted": letter,
+        "correct": letter == item.answer,
+        "prompt_tokens": usage.get("prompt_tokens"),
+        "completion_tokens": usage.get("completion_tokens"),
+        "cached": response.cached,
+    }
+
+
+def compute_metrics(records: Sequence[dict[str, Any]], crossomni_tasks: bool, confidence_level: float) -> dict:
+    """The metric dict of scored records (what ``metrics.json`` holds; recomputable from the JSONL)."""
+    if not records:
+        return {}
+    outputs = [r["raw_output"] for r in records]
+    answers = [r["answer"] for r in records]
+    options = [r["options"] for r in records]
+    clips = [r["clip_id"] for r in records]
+    tasks = [r["task_type"] for r in records]
+    if crossomni_tasks:
+        return score(outputs, answers, tasks, clips, options, confidence_level)
+    return score_by_category(outputs, answers, tasks, options, clips, confidence_level)
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in ("crossomni", "torch", "transformers", "datasets", "evaluate", "vllm"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _check_identity(path: Path, identity: dict[str, Any]) -> None:
+    if not path.exists():
+        return
+    previous = read_json(path).get("identity", {})
+    different = sorted(key for key in identity if previous.get(key) != identity[key])
+    if different:
+        raise RunConflictError(
+            f"{path.parent} holds a run with different {', '.join(different)}; "
+            "use another --out folder (or delete this one) to start a new run"
+        )
+
+
+def run_eval(
+    cfg: EvalConfig, dataset: Any | None = None, backend: Backend | None = None, progress: bool = True
+) -> EvalResult:
+    """Run (or resume) an evaluation into ``cfg.out`` and write predictions, metrics, report and plots."""
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    log = RunLog(cfg.out)
+    input_config = cfg.input_config()
+    identity = cfg.identity()
+    _check_identity(log.dir / RUN, identity)
+    items = load_items(cfg, dataset, log.dir / "media")
+    if not items:
+        raise PreflightError("the dataset selection is empty: nothing to evaluate")
+    records = log.load_records()
+    errors = log.load_errors()
+    pending = [item for item in items if item.id not in records]
+    meta: dict[str, Any] = {
+        "identity": identity,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "media_order": "media before text" if input_config.media_first else "text before media",
+        "audio_in_video": "audio" in input_config.modalities and "video" in input_config.modalities,
+    }
+    write_json(log.dir / RUN, {**meta, "status": "running"})
+
+    seconds_backend = seconds_model = seconds_setup = 0.0
+    calls_before = 0
+    correct = sum(bool(records[i.id]["correct"]) for i in items if i.id in records)
+    scored = sum(i.id in records for i in items)
+    status = "failed"
+    try:
+        if pending:
+            if backend is None:
+                tick = time.perf_counter()
+                backend = make_backend(cfg)
+                seconds_setup = time.perf_counter() - tick
+            calls_before = backend.calls
+            bar = tqdm(total=len(pending), desc=f"{cfg.prompting} eval", unit="q", disable=not progress)
+            for start in range(0, len(pending), cfg.batch_size):
+                block = pending[start : start + cfg.batch_size]
+                requests = [build_request(item, cfg, input_config) for item in block]
+                tick = time.perf_counter()
+                responses = backend.generate(requests)
+                seconds_backend += time.perf_counter() - tick
+                fresh = []
+                for item, response in zip(block, responses, strict=True):
+                    usage = response.usage or {}
+                    if usage.get("batch_seconds") is not None:
+                        seconds_model += usage["batch_seconds"] / max(usage.get("batch_size", 1), 1)
+                    if response.ok:
+                        record = make_record(item, response, cfg, input_config)
+                        fresh.append(record)
+                        records[item.id] = record
+                        errors.pop(item.id, None)
+                        correct += record["correct"]
+                        scored += 1
+                    else:
+                        attempts = errors.get(item.id, {}).get("attempts", 0) + 1
+                        errors[item.id] = {"id": item.id, "error": response.error, "attempts": attempts}
+                log.append(fresh)
+                bar.update(len(block))
+                bar.set_postfix(acc=f"{correct / max(scored, 1):.3f}", errors=len(errors))
+            bar.close()
+        status = "complete" if not errors else "pending"
+    finally:
+        log.write_errors({key: value for key, value in errors.items() if key not in records})
+        current = [records[item.id] for item in items if item.id in records]
+        metrics = compute_metrics(current, cfg.mcq is None, cfg.confidence_level)
+        write_json(log.dir / METRICS, metrics)
+        calls = (backend.calls - calls_before) if backend is not None else 0
+        seconds_total = time.perf_counter() - started
+        summary = {
+            "n_items": len(items),
+            "n_scored": len(current),
+            "n_pending": len(items) - len(current),
+            "seconds_total": seconds_total,
+            "seconds_setup": seconds_setup,
+            "seconds_backend": seconds_backend,
+            "seconds_model": seconds_model,
+            "backend_calls": calls,
+        }
+        write_json(log.dir / RUN, {**meta, "status": status, **summary})
+    if current:
+        from evaluation.report import write_run_report
+
+        write_run_report(log.dir)
+    return EvalResult(out_dir=log.dir, metrics=metrics, **summary)
