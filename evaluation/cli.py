@@ -66,7 +66,7 @@ def evaluate_model(
     cache: str = typer.Option(None, help="sqlite response cache; a rerun answers from it."),
     backend_option: Annotated[
         list[str] | None,
-        typer.Option(help="KEY=VALUE passed to the backend (JSON values), e.g. tensor_parallel_size=2, dtype=bfloat16."),
+        typer.Option(help="KEY=VALUE for the backend (JSON values), e.g. tensor_parallel_size=2, dtype=bfloat16."),
     ] = None,
     mcq_columns: str = typer.Option(None, help=MCQ_HELP),
     media_root: str = typer.Option(None, help="Folder that relative media paths of a generic MCQ set are under."),
