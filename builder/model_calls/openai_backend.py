@@ -1,0 +1,179 @@
+"""The ``openai`` backend: any OpenAI-compatible chat server (vLLM serve, SGLang, TGI, OpenAI).
+
+Requests of a batch run concurrently (``concurrency`` at a time) on ``openai.AsyncOpenAI``;
+transient failures (connection, timeout, 429, 5xx) are retried with exponential backoff, then
+come back as error responses; 4xx errors are not retried. Media travel as content parts the
+way vLLM's server reads them: images as ``image_url``, audio as ``input_audio`` (wav, cut to
+the part's start/end), video as ``video_url`` — base64 data URLs by default, or ``file://``
+URLs with ``media="file"`` (vLLM needs ``--allowed-local-media-path``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import mimetypes
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from builder.model_calls.base import ModelRequest, ModelResponse
+
+# Sampling keys sent as standard parameters; enable_thinking goes to the chat template (Qwen3).
+_SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop", "presence_penalty", "frequency_penalty")
+
+
+def _data_url(path: str, default_mime: str) -> str:
+    mime = mimetypes.guess_type(path)[0] or default_mime
+    return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
+
+
+def _audio_part(part: dict[str, Any]) -> dict[str, Any]:
+    path = str(part["audio"])
+    if path.lower().endswith((".wav", ".mp3")) and part.get("start") is None and part.get("end") is None:
+        data, fmt = Path(path).read_bytes(), path.lower().rsplit(".", 1)[1]
+    else:  # other containers, or a time window: decode and send that span as wav
+        import soundfile as sf
+
+        from builder.model_calls.media import SAMPLING_RATE, Segment, decode_audio
+
+        buffer = io.BytesIO()
+        sf.write(buffer, decode_audio(path, Segment.of(part)), SAMPLING_RATE, format="WAV", subtype="PCM_16")
+        data, fmt = buffer.getvalue(), "wav"
+    return {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode("ascii"), "format": fmt}}
+
+
+def to_openai_content(content: Any, media: str = "data") -> Any:
+    """Convert a ``ModelRequest`` message content to OpenAI chat content parts."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            parts.append({"type": "text", "text": part["text"]})
+        elif kind == "image":
+            url = Path(part["image"]).resolve().as_uri() if media == "file" else _data_url(part["image"], "image/jpeg")
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        elif kind == "video":
+            url = Path(part["video"]).resolve().as_uri() if media == "file" else _data_url(part["video"], "video/mp4")
+            parts.append({"type": "video_url", "video_url": {"url": url}})
+        elif kind == "audio":
+            parts.append(_audio_part(part))
+        else:
+            raise ValueError(f"unsupported content part type {kind!r}")
+    return parts
+
+
+def build_payload(request: ModelRequest, media: str = "data") -> dict[str, Any]:
+    """The ``chat.completions.create`` keyword arguments for one request."""
+    payload: dict[str, Any] = {
+        "model": request.model,
+        "messages": [{**m, "content": to_openai_content(m["content"], media)} for m in request.messages],
+    }
+    payload.update({k: request.sampling[k] for k in _SAMPLING_KEYS if k in request.sampling})
+    if request.json_schema is not None:
+        payload["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": request.prompt_version.replace(".", "_"), "schema": request.json_schema},
+        }
+    if "enable_thinking" in request.sampling:
+        payload["extra_body"] = {"chat_template_kwargs": {"enable_thinking": request.sampling["enable_thinking"]}}
+    return payload
+
+
+class OpenAIBackend:
+    """Batched calls to an OpenAI-compatible server with bounded concurrency, retries and timeouts."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        concurrency: int = 16,
+        timeout: float = 300.0,
+        max_retries: int = 4,
+        backoff: float = 1.0,
+        media: str = "data",
+        client: Any = None,
+    ) -> None:
+        if media not in ("data", "file"):
+            raise ValueError(f"media must be 'data' or 'file', got {media!r}")
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"  # local servers accept any key
+        self.concurrency = max(1, concurrency)
+        self.timeout = timeout
+        self.max_retries = max(0, max_retries)
+        self.backoff = backoff
+        self.media = media
+        self._client = client
+        self.calls = 0
+        self.retries = 0
+
+    def _make_client(self) -> Any:
+        if self._client is not None:
+            return self._client
+        from openai import AsyncOpenAI
+
+        # retries are ours (counted, with our backoff); the client's own are off
+        return AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.timeout, max_retries=0)
+
+    def generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]:
+        self.calls += 1
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._generate(requests))
+        # called from inside an event loop (e.g. a notebook): run ours in a thread
+        result: list[list[ModelResponse]] = []
+        thread = threading.Thread(target=lambda: result.append(asyncio.run(self._generate(requests))))
+        thread.start()
+        thread.join()
+        return result[0]
+
+    async def _generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]:
+        client = self._make_client()
+        semaphore = asyncio.Semaphore(self.concurrency)
+        try:
+            return list(await asyncio.gather(*(self._one(client, semaphore, r) for r in requests)))
+        finally:
+            if self._client is None:
+                await client.close()
+
+    async def _one(self, client: Any, semaphore: asyncio.Semaphore, request: ModelRequest) -> ModelResponse:
+        import openai
+
+        key = request.key()
+        try:
+            payload = build_payload(request, self.media)
+        except (OSError, ValueError, RuntimeError) as err:
+            return ModelResponse(key, request.model, error=f"cannot build request: {err}")
+        transient = (
+            openai.APIConnectionError,
+            openai.APITimeoutError,
+            openai.RateLimitError,
+            openai.InternalServerError,
+        )
+        for attempt in range(self.max_retries + 1):
+            try:
+                async with semaphore:
+                    completion = await client.chat.completions.create(**payload)
+                text = completion.choices[0].message.content
+                usage = completion.usage.model_dump() if getattr(completion, "usage", None) else {}
+                if text is None:
+                    return ModelResponse(key, request.model, error="empty completion", usage=usage)
+                return ModelResponse(key, request.model, text=text, usage=usage)
+            except transient as err:
+                if attempt == self.max_retries:
+                    return ModelResponse(
+                        key, request.model, error=f"{type(err).__name__} after {attempt + 1} tries: {err}"
+                    )
+                self.retries += 1
+                await asyncio.sleep(self.backoff * 2**attempt)
+            except openai.APIStatusError as err:
+                return ModelResponse(key, request.model, error=f"{type(err).__name__} {err.status_code}: {err.message}")
+        raise AssertionError("unreachable")

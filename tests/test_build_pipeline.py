@@ -1,0 +1,222 @@
+"""`crossomni build` on the embedded sample: the release it writes, and the pipeline's properties
+(resume after a crash, cache, batching, sharding, split) — all offline with the replay backend."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import crossomni
+from builder.config import BuildConfig, Shard
+from builder.model_calls import CachedBackend, ResponseCache, get_backend
+from builder.pipeline import STAGE_NAMES, run_build
+from builder.records import AlignedClip, QACandidate
+from builder.stages.verify import check_candidate
+from builder.store import iter_records
+
+RELEASE_FILES = ("release.json", "clips.jsonl", "train.jsonl", "test.jsonl")
+
+
+def config_for(root: Path, out: Path, **overrides) -> BuildConfig:
+    return BuildConfig(tvqa_root=root, out=out, backend="replay", progress=False, name="crossomni-sample", **overrides)
+
+
+def release_bytes(out: Path) -> dict[str, bytes]:
+    return {name: (out / "release" / name).read_bytes() for name in RELEASE_FILES}
+
+
+def rejects(out: Path, stage: str) -> list[dict]:
+    return list(iter_records(out / "stages" / f"{stage}.rejects.jsonl"))
+
+
+@pytest.fixture(scope="module")
+def built(sample_tvqa_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("build")
+    report = run_build(config_for(sample_tvqa_root, out))
+    return out, report
+
+
+def test_sample_release_loads_with_all_task_types(built, sample_tvqa_root, tmp_path) -> None:
+    out, report = built
+    release = out / "release"
+    clips = crossomni.read_clips(release)
+    records = {split: list(crossomni.read_instances(release, split, clips)) for split in crossomni.SPLITS}
+    assert {r["task_type"] for split in records.values() for r in split} == set(crossomni.TASK_NAMES)
+    assert all(len(records[split]) > 0 for split in crossomni.SPLITS)
+    assert report["release"]["train"] == len(records["train"]) and report["release"]["test"] == len(records["test"])
+    for record in records["train"]:
+        steps = record["rationale"].splitlines()
+        assert [s.split(":")[0] for s in steps[:4]] == ["Step 1", "Step 2", "Step 3", "Step 4"]
+        assert steps[-1] == f"So the answer is {record['answer']}."
+    builder = crossomni.CrossOmni(
+        config_name="cross", release_dir=str(release), data_dir=str(sample_tvqa_root), cache_dir=str(tmp_path / "hf")
+    )
+    builder.download_and_prepare()
+    dataset = builder.as_dataset()
+    assert len(dataset["test"]) == sum(1 for r in records["test"] if r["task_type"] in crossomni.CROSS_TASKS)
+    assert set(dataset["test"].features) == set(crossomni.FEATURES)
+
+
+def test_every_instance_passes_verification_against_the_annotations(built) -> None:
+    out, _ = built
+    aligned = {r["clip_id"]: AlignedClip.model_validate(r) for r in iter_records(out / "stages" / "align.jsonl")}
+    instances = list(iter_records(out / "stages" / "rationale.jsonl"))
+    assert instances
+    for instance in instances:
+        answer = instance["options"][crossomni.LETTERS.index(instance["answer"])]
+        candidate = QACandidate(
+            id=instance["id"],
+            clip_id=instance["clip_id"],
+            task_type=instance["task_type"],
+            rank=0,
+            referent=instance["referent"],
+            source_kind=instance["source_kind"],
+            source_value=instance["source_value"],
+            target_kind=instance["target_kind"],
+            question=instance["question"],
+            answer=answer,
+            distractors=[o for o in instance["options"] if o != answer],
+            generator="template",
+        )
+        assert check_candidate(aligned[instance["clip_id"]], candidate) == (True, "", ""), instance["id"]
+
+
+def test_the_annotations_match_the_sample_ground_truth(built) -> None:
+    from builder.sample.generate import load_spec
+
+    out, _ = built
+    spec = {c["vid_name"]: c for c in load_spec()["clips"]}
+    for record in iter_records(out / "stages" / "align.jsonl"):
+        clip = AlignedClip.model_validate(record)
+        for person in clip.people:
+            truth = next(p for p in spec[clip.clip_id]["people"] if p["name"] == person.name)
+            assert (person.appearance.shirt, person.appearance.pants, person.appearance.position) == (
+                truth["shirt"],
+                truth["pants"],
+                truth["side"],
+            )
+            assert person.voice[truth["voice"]] and person.birthplace == truth["bio"]["birthplace"]
+
+
+def test_bad_clips_are_dropped_with_reasons(built) -> None:
+    out, report = built
+    reasons = {r["id"]: r["reason"] for r in rejects(out, "preprocess")}
+    assert reasons == {"met_s06e22_seg01_clip_02": "no-speaker-names", "house_s02e05_seg02_clip_07": "no-subtitles"}
+    kept = {r["clip_id"]: r for r in iter_records(out / "stages" / "preprocess.jsonl")}
+    castle = kept["castle_s01e01_seg02_clip_00"]
+    assert castle["subtitle_encoding"] == "latin-1" and "café" in castle["segments"][-1]["text"]
+    preprocess = next(s for s in report["stages"] if s["name"] == "preprocess")
+    assert preprocess["reasons"] == {"no-speaker-names": 1, "no-subtitles": 1}
+    assert (out / "report.md").read_text().count("no-speaker-names") == 1
+
+
+def test_split_is_by_episode(built) -> None:
+    out, _ = built
+    clips = crossomni.read_clips(out / "release")
+    split_episodes = {
+        split: {clips[r["clip_id"]].episode for r in crossomni.read_instances(out / "release", split, clips)}
+        for split in crossomni.SPLITS
+    }
+    assert split_episodes["train"] and split_episodes["test"]
+    assert not split_episodes["train"] & split_episodes["test"]
+
+
+def test_llm_generator_replays_offline(sample_tvqa_root, tmp_path) -> None:
+    report = run_build(config_for(sample_tvqa_root, tmp_path, qa_generator="llm"))
+    by_stage = {s["name"]: s for s in report["stages"]}
+    assert by_stage["qa"]["requests"] == 9 * 4 and by_stage["verify"]["requests"] == 2 * by_stage["qa"]["outputs"]
+    assert by_stage["rationale"]["requests"] == report["release"]["train"] > 0
+    clips = crossomni.read_clips(tmp_path / "release")
+    tasks = {r["task_type"] for s in crossomni.SPLITS for r in crossomni.read_instances(tmp_path / "release", s, clips)}
+    assert tasks == set(crossomni.TASK_NAMES)
+
+
+def test_second_build_makes_no_model_calls(built, sample_tvqa_root, tmp_path) -> None:
+    out, first = built
+    assert first["model_calls"]["backend_calls"] > 0
+    again = run_build(config_for(sample_tvqa_root, tmp_path, cache_path=out / "cache.sqlite"))
+    assert again["model_calls"]["backend_calls"] == 0
+    assert again["model_calls"]["cache_hits"] == first["model_calls"]["requests"]
+    assert release_bytes(tmp_path) == release_bytes(out)
+    rerun = run_build(config_for(sample_tvqa_root, out))  # same folder: every stage is already done
+    assert rerun["model_calls"]["backend_calls"] == 0 and all(s["skipped"] for s in rerun["stages"])
+
+
+def test_backend_calls_per_stage_are_batched(sample_tvqa_root, tmp_path) -> None:
+    report = run_build(config_for(sample_tvqa_root, tmp_path, batch_size=5, qa_generator="llm"))
+    model_stages = [s for s in report["stages"] if s["requests"]]
+    assert {s["name"] for s in model_stages} == {
+        "caption",
+        "describe",
+        "voice",
+        "biography",
+        "qa",
+        "verify",
+        "rationale",
+    }
+    for stage in model_stages:
+        assert stage["backend_calls"] == math.ceil(stage["requests"] / 5), stage["name"]
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class CrashAfter:
+    """A backend that dies on its n-th call, like a killed process (nothing after it runs)."""
+
+    def __init__(self, inner, n: int) -> None:
+        self.inner, self.n, self.name = inner, n, "crashing"
+        self.count = 0
+
+    @property
+    def calls(self) -> int:
+        return self.inner.calls
+
+    def generate(self, requests):
+        self.count += 1
+        if self.count == self.n:
+            raise Crash(f"killed at call {self.n}")
+        return self.inner.generate(requests)
+
+
+@pytest.mark.parametrize("crash_at", [1, 3, 6, 9])
+def test_resume_after_crash_gives_the_same_release(built, sample_tvqa_root, tmp_path, crash_at) -> None:
+    reference, _ = built
+    config = config_for(sample_tvqa_root, tmp_path, batch_size=3)
+    backend = CachedBackend(get_backend("replay"), ResponseCache(tmp_path / "cache.sqlite"))
+    with pytest.raises(Crash):
+        run_build(config, backend=CrashAfter(backend, crash_at))
+    assert not (tmp_path / "release" / "release.json").exists()
+    run_build(config)
+    assert release_bytes(tmp_path) == release_bytes(reference)
+    for stage in STAGE_NAMES:  # nothing duplicated in any stage output
+        ids = [r.get("id") or r["clip_id"] for r in iter_records(tmp_path / "stages" / f"{stage}.jsonl")]
+        assert len(ids) == len(set(ids)), stage
+
+
+def test_shards_partition_episodes(sample_tvqa_root, tmp_path, built) -> None:
+    full_out, _ = built
+    full = set(crossomni.read_clips(full_out / "release"))
+    parts = []
+    for index in range(2):
+        out = tmp_path / f"shard{index}"
+        run_build(config_for(sample_tvqa_root, out, shard=Shard(index, 2), cache_path=full_out / "cache.sqlite"))
+        parts.append(crossomni.read_clips(out / "release"))
+    assert set(parts[0]) | set(parts[1]) == full
+    assert not {c.episode for c in parts[0].values()} & {c.episode for c in parts[1].values()}
+
+
+def test_task_proportions_and_limit(sample_tvqa_root, tmp_path) -> None:
+    weights = {"audio": 1.0, "vision_to_text": 1.0}
+    run_build(config_for(sample_tvqa_root, tmp_path, task_proportions=weights, limit=3))
+    manifest = json.loads((tmp_path / "release" / "release.json").read_text())
+    for split, counts in manifest["counts"].items():
+        assert set(counts) <= set(weights), split
+    clips = crossomni.read_clips(tmp_path / "release")
+    assert len(clips) <= 3
+    reasons = {r["reason"] for r in rejects(tmp_path, "split")}
+    assert reasons == {"task-proportion"}
