@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from crossomni import CROSS_TASKS, SINGLE_TASKS, TASK_NAMES
+from crossomni import TASK_NAMES
+from evaluation.crossomni_acc.scoring import aggregate
 
 PAPER_CSV = Path(__file__).resolve().parent / "reference" / "paper_results.csv"
 
@@ -26,13 +27,12 @@ class PaperRow:
 
 @lru_cache(maxsize=1)
 def paper_rows() -> tuple[PaperRow, ...]:
-    """All published rows; ``single``/``cross`` are derived the paper's way (unweighted task means)."""
+    """All published rows; ``single``/``cross``/fixed groups derived the metric's way (unweighted task means)."""
     rows = []
     with open(PAPER_CSV, encoding="utf-8") as handle:
         for record in csv.DictReader(line for line in handle if not line.startswith("#")):
             metrics = {name: float(record[name]) / 100 for name in (*TASK_NAMES, "overall")}
-            metrics["single"] = sum(metrics[t] for t in SINGLE_TASKS) / len(SINGLE_TASKS)
-            metrics["cross"] = sum(metrics[t] for t in CROSS_TASKS) / len(CROSS_TASKS)
+            metrics |= aggregate(metrics)
             rows.append(PaperRow(record["source"], record["method"], record["model"], metrics))
     return tuple(rows)
 

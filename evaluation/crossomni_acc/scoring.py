@@ -48,6 +48,22 @@ def _mean_or_nan(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
 
 
+def aggregate(per_task: dict[str, float]) -> dict[str, float]:
+    """The paper's task-level aggregates: ``single``, ``cross`` and the fixed-source/target groups.
+
+    All are unweighted means of task accuracies, NaN when any task they need is NaN.
+    """
+    result = {
+        "single": _mean_or_nan([per_task[name] for name in SINGLE_TASKS]),
+        "cross": _mean_or_nan([per_task[name] for name in CROSS_TASKS]),
+    }
+    for end in ("source", "target"):
+        for modality in MODALITIES:
+            tasks = [name for name in CROSS_TASKS if getattr(TASKS[name], end) == modality]
+            result[f"fixed_{end}_{modality}"] = _mean_or_nan([per_task[name] for name in tasks])
+    return result
+
+
 def _cluster_bootstrap(
     correct: np.ndarray, clusters: Sequence[str], confidence_level: float, n_bootstrap: int, seed: int
 ) -> tuple[float, float]:
@@ -104,20 +120,14 @@ def score(
         counts[name] = int(mask.sum())
         per_task[name] = float(correct[mask].mean()) if counts[name] else NAN
 
+    groups = aggregate(per_task)
     result: dict[str, float | int] = {
         "overall": float(correct.mean()),
-        "single": _mean_or_nan([per_task[name] for name in SINGLE_TASKS]),
-        "cross": _mean_or_nan([per_task[name] for name in CROSS_TASKS]),
+        "single": groups.pop("single"),
+        "cross": groups.pop("cross"),
         **per_task,
+        **groups,
     }
-    for modality in MODALITIES:
-        result[f"fixed_source_{modality}"] = _mean_or_nan(
-            [per_task[name] for name in CROSS_TASKS if TASKS[name].source == modality]
-        )
-    for modality in MODALITIES:
-        result[f"fixed_target_{modality}"] = _mean_or_nan(
-            [per_task[name] for name in CROSS_TASKS if TASKS[name].target == modality]
-        )
     result["count"] = n
     result.update({f"count_{name}": counts[name] for name in TASK_NAMES})
     failures = sum(choice is None for choice in chosen)
