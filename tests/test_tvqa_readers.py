@@ -1,0 +1,167 @@
+"""TVQA readers: QA jsonl, speaker-tagged subtitles (encodings, malformed files), clip media."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from builder.tvqa import (
+    SubtitleError,
+    iter_qa_files,
+    locate_media,
+    mux_frames,
+    probe_duration,
+    read_subtitles,
+    show_prefix,
+)
+from builder.tvqa.media import clip_wav, sample_frames, speaker_audio
+
+SRT = """1
+00:00:01,000 --> 00:00:02,500
+(Sheldon:) That's my spot.
+
+2
+00:00:03,000 --> 00:00:04,000
+(Penny:) Sorry,
+I didn't know.
+
+3
+00:00:04,200 --> 00:00:05,000
+Nobody knows.
+"""
+
+
+def test_subtitles_split_speaker_tags_and_join_lines(tmp_path: Path) -> None:
+    path = tmp_path / "a.srt"
+    path.write_text(SRT, encoding="utf-8")
+    cues, encoding = read_subtitles(path)
+    assert encoding == "utf-8"
+    assert [(c.speaker, c.text) for c in cues] == [
+        ("Sheldon", "That's my spot."),
+        ("Penny", "Sorry, I didn't know."),
+        (None, "Nobody knows."),
+    ]
+    assert (cues[1].start, cues[1].end) == (3.0, 4.0)
+
+
+def test_subtitles_fall_back_to_latin1(tmp_path: Path) -> None:
+    path = tmp_path / "b.srt"
+    path.write_bytes("1\n00:00:00,500 --> 00:00:01,000\n(Castle:) Le café.\n".encode("latin-1"))
+    cues, encoding = read_subtitles(path)
+    assert encoding == "latin-1" and cues[0].text == "Le café."
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty subtitle file"),
+        ("1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:03 -> broken\nx\n", "b.srt:5: malformed SRT cue"),
+        ("junk first\n1\n00:00:01,000 --> 00:00:02,000\nhi\n", "b.srt:1: malformed SRT cue"),
+    ],
+)
+def test_malformed_subtitles_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "b.srt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SubtitleError, match=message):
+        read_subtitles(path)
+
+
+def test_qa_reader_parses_ts_and_reports_bad_lines(tmp_path: Path) -> None:
+    good = {
+        "qid": 1,
+        "q": "Who?",
+        **{f"a{i}": str(i) for i in range(5)},
+        "answer_idx": 2,
+        "ts": "1.21-8.49",
+        "vid_name": "s01e01_seg01_clip_00",
+        "show_name": "The Big Bang Theory",
+    }
+    lines = [
+        json.dumps(good),
+        json.dumps({**good, "qid": 2, "ts": "NaN-NaN"}),
+        json.dumps({k: v for k, v in good.items() if k != "answer_idx"} | {"qid": 3}),  # test_public has no answer
+        "{not json",
+        json.dumps({**good, "qid": "x"}),
+    ]
+    (tmp_path / "qa").mkdir()
+    (tmp_path / "qa" / "tvqa_val.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = list(iter_qa_files(tmp_path, "qa/tvqa_*.jsonl"))
+    questions = [q for q, _ in rows if q is not None]
+    errors = [e for _, e in rows if e is not None]
+    assert [q.ts for q in questions] == [(1.21, 8.49), None, (1.21, 8.49)]
+    assert questions[2].answer_idx is None
+    assert errors[0].endswith("tvqa_val.jsonl:4: not valid JSON (Expecting property name enclosed in double quotes)")
+    assert errors[1].endswith("tvqa_val.jsonl:5: bad field(s) qid")
+    with pytest.raises(FileNotFoundError, match="no TVQA QA files"):
+        list(iter_qa_files(tmp_path, "nothing/*.jsonl"))
+
+
+def test_show_prefix() -> None:
+    assert show_prefix("friends_s01e01_seg02_clip_14") == "friends"
+    assert show_prefix("met_s06e22_seg01_clip_02") == "met"
+    assert show_prefix("s01e01_seg01_clip_00") == "bbt"
+
+
+def test_media_of_the_sample(sample_tvqa_root: Path, tmp_path: Path) -> None:
+    vid = "friends_s01e01_seg02_clip_14"
+    media = locate_media(
+        sample_tvqa_root,
+        vid,
+        "videos/{vid_name}.mp4",
+        "frames_hq/{show}_frames/{vid_name}",
+        "audio/{vid_name}.wav",
+        "friends",
+    )
+    assert media.video is not None and abs(probe_duration(media.video) - 8.0) < 0.2
+    wav = clip_wav(media.video, tmp_path / "clip.wav")
+    cut = speaker_audio(wav, [(0.5, 2.9), (5.7, 7.8)], tmp_path / "rachel.wav")
+    import soundfile as sf
+
+    samples, rate = sf.read(cut)
+    assert rate == 16_000 and abs(len(samples) / rate - (2.4 + 2.1 + 0.4)) < 0.01
+    assert np.abs(samples).max() > 0.05  # her speech is in there
+    frames = sample_frames(media.video, [1.0, 4.0], [tmp_path / "f0.jpg", tmp_path / "f1.jpg"])
+    from PIL import Image
+
+    assert Image.open(frames[0]).size == (96, 64)
+    with pytest.raises(FileNotFoundError, match="clip house_s02e05_seg02_clip_07: no media"):
+        locate_media(
+            sample_tvqa_root,
+            "house_s02e05_seg02_clip_07",
+            "videos/{vid_name}.mp4",
+            "frames_hq/{show}_frames/{vid_name}",
+            "audio/{vid_name}.wav",
+            "house",
+        )
+
+
+def test_frames_plus_audio_are_muxed_into_a_decodable_mp4(tmp_path: Path) -> None:
+    import decord
+    import soundfile as sf
+    from PIL import Image
+
+    frames = tmp_path / "frames_hq" / "friends_frames" / "friends_s09e09_seg01_clip_01"
+    frames.mkdir(parents=True)
+    for i in range(6):  # 2 s at TVQA's 3 fps
+        Image.fromarray(np.full((48, 64, 3), 40 * i, dtype=np.uint8)).save(frames / f"{i + 1:05d}.jpg")
+    (tmp_path / "audio").mkdir()
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(32000) / 16000).astype(np.float32)
+    sf.write(tmp_path / "audio" / "friends_s09e09_seg01_clip_01.wav", tone, 16000)
+    media = locate_media(
+        tmp_path,
+        "friends_s09e09_seg01_clip_01",
+        "videos/{vid_name}.mp4",
+        "frames_hq/{show}_frames/{vid_name}",
+        "audio/{vid_name}.wav",
+        "friends",
+    )
+    assert media.is_frames
+    out = mux_frames(media.frames, media.audio, tmp_path / "media" / "clip.mp4", fps=3.0)
+    reader = decord.VideoReader(str(out))
+    assert len(reader) == 6 and abs(reader.get_avg_fps() - 3.0) < 0.01
+    assert abs(probe_duration(out) - 2.0) < 0.2
+    audio = sf.read(clip_wav(out, tmp_path / "back.wav"))[0]
+    assert abs(len(audio) / 16000 - 2.0) < 0.1 and np.abs(audio).max() > 0.1
