@@ -224,3 +224,19 @@ def build_tiny_omni(out_dir: Path) -> Path:
 def tiny_omni_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny Qwen2.5-Omni thinker + processor folder (built once per session)."""
     return build_tiny_omni(tmp_path_factory.mktemp("tiny_omni"))
+
+
+# Recipe overrides that keep a training run on the tiny model small and CPU-only (TrlParser syntax).
+TINY_TRAINING_ARGS: list[str] = [
+    "--video_fps", "1",
+    "--max_frames", "8",
+    "--video_min_pixels", str(MIN_PIXELS),
+    "--video_max_pixels", str(MAX_PIXELS),
+    "--bf16", "false",
+    "--use_cpu", "true",
+    "--activation_checkpointing", "false",
+    "--report_to", "none",
+    "--save_strategy", "no",
+    "--logging_steps", "1",
+    "--seed", "0",
+]  # fmt: skip
