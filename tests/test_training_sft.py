@@ -1,0 +1,150 @@
+"""SFT on the sample with the tiny Qwen2.5-Omni: media in the batch, loss on the answer only, LoRA round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.tiny_omni import MAX_PIXELS, MIN_PIXELS, TINY_TRAINING_ARGS
+
+REPO = Path(__file__).resolve().parents[1]
+RELEASE = REPO / "builder" / "sample" / "release"
+
+
+@pytest.fixture(scope="module")
+def train_rows(sample_tvqa_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    from training.data import DataSource, load_split
+
+    source = DataSource(
+        release_dir=str(RELEASE),
+        tvqa_root=str(sample_tvqa_root),
+        cache_dir=str(tmp_path_factory.mktemp("sft_data")),
+    )
+    return load_split(source)
+
+
+def make_collator(tiny_omni_dir: Path, supervision: str = "rationale"):
+    from transformers import AutoProcessor
+
+    from training.collator import OmniSFTCollator
+    from training.encoding import OmniEncoder
+    from training.media import MediaOptions
+
+    encoder = OmniEncoder(
+        AutoProcessor.from_pretrained(tiny_omni_dir),
+        MediaOptions(video_fps=1.0, max_frames=8),
+        video_min_pixels=MIN_PIXELS,
+        video_max_pixels=MAX_PIXELS,
+    )
+    return OmniSFTCollator(encoder, supervision=supervision)
+
+
+def test_collator_masks_the_prompt_and_carries_media(tiny_omni_dir: Path, train_rows) -> None:
+    import torch
+
+    collator = make_collator(tiny_omni_dir)
+    rows = [train_rows[0], train_rows[5]]
+    batch = collator(rows)
+    tokenizer = collator.encoder.processor.tokenizer
+    for i, row in enumerate(rows):
+        taught = batch["labels"][i][batch["labels"][i] != -100]
+        text = tokenizer.decode(taught)
+        assert text.startswith("<think>\n" + row["rationale"].strip()[:20])
+        assert text.strip().endswith(f"</think>\n{row['answer']}<|im_end|>")
+        # every taught token follows the whole prompt: no label on the question, biography or media
+        first = int((batch["labels"][i] != -100).nonzero()[0])
+        assert row["question"] in tokenizer.decode(batch["input_ids"][i][:first])
+        assert (batch["labels"][i][batch["attention_mask"][i] == 0] == -100).all()
+    audio_id = tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    assert ((batch["input_ids"] == audio_id).sum(-1) > 0).all()
+    assert batch["video_grid_thw"].shape[0] == 2 and batch["input_features"].shape[0] == 2
+    assert batch["pixel_values_videos"].shape[0] == int(batch["video_grid_thw"].prod(-1).sum())
+    assert batch["use_audio_in_video"] is True
+    answer_only = make_collator(tiny_omni_dir, supervision="answer")([rows[0]])
+    taught = answer_only["labels"][0][answer_only["labels"][0] != -100]
+    assert tokenizer.decode(taught).strip() == f"{rows[0]['answer']}<|im_end|>"
+    assert torch.isfinite(answer_only["input_features"]).all()
+
+
+def test_trimmed_audio_padding_gives_identical_logits(tiny_omni_dir: Path, train_rows) -> None:
+    import torch
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+
+    collator = make_collator(tiny_omni_dir)
+    batch = collator([train_rows[0]])
+    model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir).eval()
+    padded = dict(batch)
+    extra = 3000 - batch["input_features"].shape[-1]
+    padded["input_features"] = torch.nn.functional.pad(batch["input_features"], (0, extra))
+    padded["feature_attention_mask"] = torch.nn.functional.pad(batch["feature_attention_mask"], (0, extra))
+    with torch.no_grad():
+        trimmed_logits = model(**batch).logits
+        padded_logits = model(**padded).logits
+    torch.testing.assert_close(trimmed_logits, padded_logits)
+
+
+def test_too_long_prompt_is_a_clear_error(tiny_omni_dir: Path, train_rows) -> None:
+    collator = make_collator(tiny_omni_dir)
+    collator.max_length = 16
+    with pytest.raises(ValueError, match=f"instance {train_rows[0]['id']}: the prompt alone"):
+        collator([train_rows[0]])
+
+
+@pytest.mark.slow
+def test_sft_two_steps_then_lora_round_trip(
+    tiny_omni_dir: Path, sample_tvqa_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+    from trl import SFTTrainer
+
+    from training.sft import main, parse
+
+    out = tmp_path / "sft"
+    args = [
+        "--model_name_or_path", str(tiny_omni_dir),
+        "--base_model_id", "Qwen/Qwen2.5-Omni-3B",
+        "--release_dir", str(RELEASE),
+        "--tvqa_root", str(sample_tvqa_root),
+        "--data_cache_dir", str(tmp_path / "cache"),
+        "--output_dir", str(out),
+        "--use_peft", "--lora_r", "8", "--lora_alpha", "16",
+        "--learning_rate", "5e-3", "--max_steps", "2", "--per_device_train_batch_size", "2",
+        *TINY_TRAINING_ARGS,
+    ]  # fmt: skip
+    script, train, model_args = parse(args)
+    history = {}
+    original = SFTTrainer.train
+
+    def train_and_keep(self, *a, **k):
+        result = original(self, *a, **k)
+        history["logs"] = [e for e in self.state.log_history if "loss" in e]
+        history["model"] = self.model
+        history["batch"] = next(iter(self.get_train_dataloader()))
+        return result
+
+    monkeypatch.setattr(SFTTrainer, "train", train_and_keep)
+    folder = main(script, train, model_args)
+    losses = [float(entry["loss"]) for entry in history["logs"]]
+    assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
+    assert losses[0] != losses[1]
+
+    # Adapter on the language model only, saved with its card, base recorded as the Hub id.
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "Qwen/Qwen2.5-Omni-3B" and "language_model" in config["target_modules"]
+    assert "base_model: Qwen/Qwen2.5-Omni-3B" in (folder / "README.md").read_text()
+
+    # save -> PeftModel.from_pretrained gives the trained model's logits on a media batch.
+    batch = {k: v for k, v in history["batch"].items() if k != "labels"}
+    trained = history["model"].eval()
+    base = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir)
+    reloaded = PeftModel.from_pretrained(base, folder).eval()
+    with torch.no_grad():
+        expected = trained(**batch).logits
+        got = reloaded(**batch).logits
+        plain = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir)(**batch).logits
+    torch.testing.assert_close(got, expected)
+    assert not torch.allclose(got, plain)  # the adapter changed something
