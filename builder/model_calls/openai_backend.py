@@ -147,8 +147,9 @@ class OpenAIBackend:
     async def _one(self, client: Any, semaphore: asyncio.Semaphore, request: ModelRequest) -> ModelResponse:
         import openai
 
-        key = request.key()
+        key = "unkeyed"  # a request whose media cannot be read has no key either
         try:
+            key = request.key()
             payload = build_payload(request, self.media)
         except (OSError, ValueError, RuntimeError) as err:
             return ModelResponse(key, request.model, error=f"cannot build request: {err}")
