@@ -85,18 +85,15 @@ def decode_audio(path: str, segment: Segment) -> np.ndarray:
 
 
 # Several questions share one clip segment: keep the last few decodes (keyed by file identity too).
+# Callers must not write into the arrays they get back (processors copy before resizing).
 @lru_cache(maxsize=8)
 def _video_memo(path: str, size: int, mtime_ns: int, segment: Segment, fps: float, max_frames: int):
-    frames, effective_fps = decode_video(path, segment, fps, max_frames)
-    frames.setflags(write=False)
-    return frames, effective_fps
+    return decode_video(path, segment, fps, max_frames)
 
 
 @lru_cache(maxsize=8)
 def _audio_memo(path: str, size: int, mtime_ns: int, segment: Segment) -> np.ndarray:
-    audio = decode_audio(path, segment)
-    audio.setflags(write=False)
-    return audio
+    return decode_audio(path, segment)
 
 
 def _identity(path: str) -> tuple[str, int, int]:
@@ -108,7 +105,7 @@ def _identity(path: str) -> tuple[str, int, int]:
 
 
 def cached_decode_video(path: str, segment: Segment, fps: float, max_frames: int) -> tuple[np.ndarray, float]:
-    """``decode_video`` memoised on (file, size, mtime, segment, fps, max_frames); frames are read-only."""
+    """``decode_video`` memoised on (file, size, mtime, segment, fps, max_frames)."""
     return _video_memo(*_identity(path), segment, fps, max_frames)
 
 
