@@ -150,9 +150,8 @@ class VerifyStage:
         rejects = []
         for candidate, (ok, reason, detail) in checked:
             if ok and responses is not None:
-                ok, reason, detail, failure = _model_checks(candidate, next(responses), next(responses))
-                if failure:
-                    rejects.append(failure)
+                ok, reason, detail, failures = _model_checks(candidate, next(responses), next(responses))
+                rejects += failures
             if not ok:
                 rejects.append(reject(candidate.id, reason, detail, task_type=candidate.task_type, dropped=True))
                 continue
@@ -205,25 +204,22 @@ class LLMVerifyStage(VerifyStage):
 
 def _model_checks(
     candidate: QACandidate, unique: ModelResponse, answerable: ModelResponse
-) -> tuple[bool, str, str, dict[str, Any] | None]:
+) -> tuple[bool, str, str, list[dict[str, Any]]]:
+    """The paper's two model checks; every unusable reply is returned as a recorded failure."""
     parsed_u, error_u = (None, unique.error) if unique.error else parse_reply(unique.text, UniqueReply)
-    if parsed_u is None:
-        return (
-            False,
-            "verify-failed",
-            "unique check reply unusable",
-            reply_failure(candidate.id, "verify", "unique", unique, error_u or ""),
-        )
-    if not parsed_u.unique or [normalize(n) for n in parsed_u.names] != [normalize(candidate.referent)]:
-        return False, "llm-not-unique", f"the model finds {parsed_u.names}", None
     parsed_a, error_a = (None, answerable.error) if answerable.error else parse_reply(answerable.text, AnswerableReply)
-    if parsed_a is None:
-        return (
-            False,
-            "verify-failed",
-            "answerable check reply unusable",
-            reply_failure(candidate.id, "verify", "answerable", answerable, error_a or ""),
+    failures = [
+        reply_failure(candidate.id, "verify", check, response, error or "")
+        for check, parsed, response, error in (
+            ("unique", parsed_u, unique, error_u),
+            ("answerable", parsed_a, answerable, error_a),
         )
+        if parsed is None
+    ]
+    if parsed_u is None or parsed_a is None:
+        return False, "verify-failed", "a check reply was unusable", failures
+    if not parsed_u.unique or [normalize(n) for n in parsed_u.names] != [normalize(candidate.referent)]:
+        return False, "llm-not-unique", f"the model finds {parsed_u.names}", failures
     if not parsed_a.correct:
-        return False, "llm-not-answerable", "the model judges the answer not supported", None
-    return True, "", "", None
+        return False, "llm-not-answerable", "the model judges the answer not supported", failures
+    return True, "", "", failures
