@@ -245,7 +245,7 @@ def run_eval(
     write_json(log.dir / RUN, {**meta, "status": "running"})
 
     seconds_backend = seconds_model = seconds_setup = 0.0
-    calls_before = 0
+    calls_before = backend.calls if backend is not None else 0
     correct = sum(bool(records[i.id]["correct"]) for i in items if i.id in records)
     scored = sum(i.id in records for i in items)
     status = "failed"
@@ -255,7 +255,7 @@ def run_eval(
                 tick = time.perf_counter()
                 backend = make_backend(cfg)
                 seconds_setup = time.perf_counter() - tick
-            calls_before = backend.calls
+                calls_before = backend.calls
             bar = tqdm(total=len(pending), desc=f"{cfg.prompting} eval", unit="q", disable=not progress)
             for start in range(0, len(pending), cfg.batch_size):
                 block = pending[start : start + cfg.batch_size]

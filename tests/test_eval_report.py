@@ -1,0 +1,121 @@
+"""Paper reference data, the paper-layout table, compare, and the generic multiple-choice adapter."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+
+from builder.model_calls import ModelResponse
+from crossomni import PAPER_COLUMN_GROUPS, TASK_NAMES, TASKS
+from evaluation.compare import compare_runs
+from evaluation.items import MCQColumns, PreflightError, mcq_items
+from evaluation.reference import find_paper_rows, paper_rows
+from evaluation.report import paper_table
+from evaluation.runner import EvalConfig, run_eval
+
+
+@pytest.mark.parametrize(
+    ("method", "single", "cross", "overall"),
+    [("default", 55.69, 42.12, 46.01), ("cot", 55.52, 43.56, 46.83), ("icl", 57.29, 50.98, 52.63)],
+)
+def test_paper_rows_reproduce_table_6(method, single, cross, overall):
+    rows = [row for row in find_paper_rows(method=method) if row.model != "Average"]
+    assert len(rows) == 13
+    (average,) = find_paper_rows("Average", method)
+    for key in (*TASK_NAMES, "overall"):  # the transcription: the Average row is the mean of the 13 rows
+        assert sum(row.metrics[key] for row in rows) / 13 == pytest.approx(average.metrics[key], abs=1.5e-4)
+    assert 100 * average.metrics["single"] == pytest.approx(single, abs=0.01)
+    assert 100 * average.metrics["cross"] == pytest.approx(cross, abs=0.01)
+    assert 100 * average.metrics["overall"] == pytest.approx(overall, abs=0.01)
+
+
+def test_paper_rows_for_a_hub_id_and_table_8():
+    (row,) = find_paper_rows("Qwen/Qwen2.5-Omni-3B", "default")
+    assert 100 * row.metrics["single"] == pytest.approx(55.15, abs=0.01)  # paper Table 8
+    assert 100 * row.metrics["cross"] == pytest.approx(41.82, abs=0.01)
+    assert {r.method for r in find_paper_rows("Qwen2.5-Omni-7B")} == {"default", "cot", "icl", "sft", "grpo"}
+    assert len(paper_rows()) == 46
+
+
+def test_paper_table_layout_and_deltas():
+    base = {name: 0.5 for name in TASK_NAMES} | {"overall": 0.5, "single": 0.5, "cross": 0.5}
+    better = {**base, "audio": 0.75, "cross": float("nan")}
+    text = paper_table([("A", base), ("B", better)], deltas_against=0)
+    header = next(line for line in text.splitlines() if line.startswith("| Run"))
+    expected = [TASKS[t].short for group in PAPER_COLUMN_GROUPS.values() for t in group]
+    assert header.split(" | ")[1:10] == expected
+    assert "| B | 75.00 | 50.00" in text
+    delta = next(line for line in text.splitlines() if line.startswith("| Δ vs A"))
+    assert delta.split(" | ")[1] == "+25.00" and delta.rstrip(" |").endswith("–")
+
+
+class EchoBackend:
+    name = "echo"
+    calls = 0
+
+    def __init__(self, reply):
+        self.reply = reply
+
+    def generate(self, requests):
+        self.calls += 1
+        return [ModelResponse(key="k", model=r.model, text=self.reply(r)) for r in requests]
+
+
+def test_compare_two_runs(tmp_path, sample_dataset):
+    a = EvalConfig(model="m", out=str(tmp_path / "a"))
+    b = EvalConfig(model="m", out=str(tmp_path / "b"), prompting="icl")
+    run_eval(a, sample_dataset, EchoBackend(lambda r: "A"), progress=False)
+    run_eval(b, sample_dataset, EchoBackend(lambda r: "<think>...</think>\nB"), progress=False)
+    text = compare_runs([tmp_path / "a", tmp_path / "b"], out_dir=tmp_path / "cmp", paper=["Average:icl"])
+    assert "a (default.v1, full)" in text and "b (icl.v1, full)" in text and "paper: Average (icl)" in text
+    assert text.count("| Δ vs a (default.v1, full)") == 2
+    metrics_a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    metrics_b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    delta = next(line for line in text.splitlines() if line.startswith("| Δ"))
+    overall_cell = delta.split(" | ")[10]
+    assert float(overall_cell) == pytest.approx(100 * (metrics_b["overall"] - metrics_a["overall"]), abs=0.006)
+    from PIL import Image
+
+    for name in ("compare_per_task.png", "compare_fixed_groups.png"):
+        with Image.open(tmp_path / "cmp" / name) as image:
+            assert image.format == "PNG" and image.width > 300
+    with pytest.raises(ValueError, match="no published row"):
+        compare_runs([tmp_path / "a"], paper=["GPT-9:default"])
+
+
+def _generic(clip: str, answers=("(b)", "the woman", "C")) -> datasets.Dataset:
+    return datasets.Dataset.from_dict(
+        {
+            "qid": ["q1", "q2", "q3"],
+            "question": ["What plays?", "Who laughs?", "What colour?"],
+            "c0": ["a piano", "the man", "red"],
+            "c1": ["a drum", "the woman", "blue"],
+            "c2": ["a violin", "nobody", "green"],
+            "c3": ["a flute", "a child", "black"],
+            "answer": list(answers),
+            "video_path": [clip, clip, clip],
+            "domain": ["music", "people", "people"],
+        }
+    )
+
+
+def test_generic_mcq_adapter(tmp_path, sample_tvqa_root):
+    clip = str(next((sample_tvqa_root / "videos").glob("*.mp4")))
+    columns = MCQColumns(id="qid", options=["c0", "c1", "c2", "c3"], video="video_path", category="domain")
+    items = mcq_items(_generic(clip), columns, tmp_path / "media")
+    assert [item.answer for item in items] == ["B", "B", "C"]
+    by_index = mcq_items(_generic(clip, answers=(1, 1, 2)), columns, tmp_path / "media")
+    assert [item.answer for item in by_index] == ["B", "B", "C"]
+    assert items[0].audio == clip  # the video's own soundtrack
+    cfg = EvalConfig(model="m", out=str(tmp_path / "run"), mcq=columns, config=None)
+    result = run_eval(cfg, _generic(clip), EchoBackend(lambda r: "The answer is B"), progress=False)
+    assert result.metrics["acc_music"] == 1.0 and result.metrics["acc_people"] == 0.5
+    assert result.metrics["overall"] == pytest.approx(2 / 3)
+    assert "| people | 50.00 | 2 |" in (tmp_path / "run" / "report.md").read_text()
+    with pytest.raises(PreflightError, match="no column"):
+        mcq_items(_generic(clip), MCQColumns(id="missing"), tmp_path)
+    bad = _generic(clip).map(lambda row: {"answer": "purple"} if row["qid"] == "q3" else {"answer": row["answer"]})
+    with pytest.raises(PreflightError, match="q3"):
+        mcq_items(bad, columns, tmp_path)

@@ -1,0 +1,159 @@
+"""The evaluation runner with a scripted backend: records, metrics, resume, pending errors, pre-flight."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from builder.model_calls import ModelResponse
+from crossomni import SINGLE_TASKS
+from evaluation.items import PreflightError
+from evaluation.runner import EvalConfig, RunConflictError, compute_metrics, run_eval
+
+METRIC_DIR = Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"
+
+
+class ScriptedBackend:
+    """Answers single-modality items correctly ("Answer: X") and cross ones with junk; can fail given ids."""
+
+    name = "scripted"
+
+    def __init__(self, gold: dict[str, str], tasks: dict[str, str], fail: set[str] = frozenset()) -> None:
+        self.gold, self.tasks, self.fail = gold, tasks, set(fail)
+        self.calls = 0
+        self.requests = []
+
+    def generate(self, requests):
+        self.calls += 1
+        self.requests.extend(requests)
+        responses = []
+        for request in requests:
+            item = request.metadata["id"]
+            if item in self.fail:
+                responses.append(ModelResponse(key="k", model=request.model, error="CUDA out of memory"))
+                continue
+            text = f"<think>hm</think> Answer: {self.gold[item]}" if self.tasks[item] in SINGLE_TASKS else "no idea"
+            usage = {"modalities": ["text", "video", "audio"], "prompt_tokens": 10, "completion_tokens": 3}
+            responses.append(ModelResponse(key="k", model=request.model, text=text, usage=usage))
+        return responses
+
+
+@pytest.fixture(scope="module")
+def test_split(sample_dataset):
+    return sample_dataset["test"]
+
+
+@pytest.fixture()
+def scripted(test_split):
+    tasks = dict(zip(test_split["id"], test_split.features["task_type"].int2str(test_split["task_type"]), strict=True))
+    return ScriptedBackend(dict(zip(test_split["id"], test_split["answer"], strict=True)), tasks)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_run_records_and_scores(tmp_path, sample_dataset, scripted):
+    cfg = EvalConfig(model="Qwen/Qwen2.5-Omni-7B", out=str(tmp_path / "run"), batch_size=5)
+    result = run_eval(cfg, dataset=sample_dataset, backend=scripted, progress=False)
+    records = _lines(tmp_path / "run" / "predictions.jsonl")
+    assert len(records) == 18 and result.n_pending == 0 and scripted.calls == 4  # 18 items in blocks of 5
+    first = records[0]
+    for name in ("id", "task_type", "clip_id", "show", "source_modality", "target_modality", "is_cross"):
+        assert name in first
+    assert first["prompt_id"] == "default.v1" and first["inputs"] == "full"
+    assert first["modalities"] == ["text", "video", "audio"]
+    assert sum(r["correct"] for r in records) == 6  # the 6 single-modality items
+    assert all(r["extracted"] is None for r in records if not r["correct"])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["single"] == 1.0 and metrics["cross"] == 0.0 and metrics["overall"] == pytest.approx(6 / 18)
+    assert metrics["parse_failures"] == 12
+    # the stored metrics are what the metric module computes from the JSONL
+    import evaluate
+
+    recomputed = evaluate.load(str(METRIC_DIR)).compute(
+        predictions=[r["raw_output"] for r in records],
+        references=[r["answer"] for r in records],
+        task_types=[r["task_type"] for r in records],
+        clip_ids=[r["clip_id"] for r in records],
+        options=[r["options"] for r in records],
+    )
+    assert recomputed == pytest.approx(metrics)
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert "Qwen Team" in meta["identity"]["input_config"]["system_prompt"]
+    assert meta["audio_in_video"] is True and meta["media_order"] == "media before text"
+    assert (tmp_path / "run" / "report.md").exists()
+
+
+def test_requests_carry_the_clip_and_its_audio(tmp_path, sample_dataset, scripted):
+    run_eval(EvalConfig(model="m", out=str(tmp_path / "a"), limit=2), sample_dataset, scripted, progress=False)
+    system, user = scripted.requests[0].messages
+    assert system == {"role": "system", "content": "You are a helpful assistant."}
+    video, text = user["content"]
+    assert video["type"] == "video" and video["audio_in_video"] is True and Path(video["video"]).is_file()
+    assert video["end"] > video["start"] == 0.0 and video["fps"] == 2.0
+    assert text["type"] == "text" and "Reply with only the letter" in text["text"]
+    scripted.requests.clear()
+    cfg = EvalConfig(model="m", out=str(tmp_path / "b"), limit=2, inputs="text-only", prompting="cot")
+    run_eval(cfg, sample_dataset, scripted, progress=False)
+    assert [part["type"] for part in scripted.requests[0].messages[1]["content"]] == ["text"]
+
+
+def test_generation_errors_stay_pending_and_are_retried(tmp_path, sample_dataset, scripted):
+    out = tmp_path / "run"
+    failing = set(list(scripted.gold)[:3])
+    scripted.fail = failing
+    first = run_eval(EvalConfig(model="m", out=str(out)), sample_dataset, scripted, progress=False)
+    assert first.n_pending == 3 and first.n_scored == 15
+    assert {e["id"] for e in _lines(out / "errors.jsonl")} == failing
+    assert not failing & {r["id"] for r in _lines(out / "predictions.jsonl")}
+    assert json.loads((out / "metrics.json").read_text())["count"] == 15
+    assert json.loads((out / "run.json").read_text())["status"] == "pending"
+
+    scripted.fail = set()
+    scripted.requests.clear()
+    second = run_eval(EvalConfig(model="m", out=str(out)), sample_dataset, scripted, progress=False)
+    assert {r.metadata["id"] for r in scripted.requests} == failing  # only the pending items are rerun
+    assert second.n_pending == 0 and _lines(out / "errors.jsonl") == []
+    assert sorted(r["id"] for r in _lines(out / "predictions.jsonl")) == sorted(scripted.gold)
+
+    calls = scripted.calls
+    third = run_eval(EvalConfig(model="m", out=str(out)), sample_dataset, scripted, progress=False)
+    assert scripted.calls == calls and third.backend_calls == 0 and third.metrics == second.metrics
+
+
+def test_torn_last_line_is_redone(tmp_path, sample_dataset, scripted):
+    out = tmp_path / "run"
+    run_eval(EvalConfig(model="m", out=str(out)), sample_dataset, scripted, progress=False)
+    path = out / "predictions.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:25])  # crash mid-write
+    scripted.requests.clear()
+    run_eval(EvalConfig(model="m", out=str(out)), sample_dataset, scripted, progress=False)
+    assert len(scripted.requests) == 1
+    assert len(_lines(path)) == 18
+
+
+def test_other_settings_need_another_folder(tmp_path, sample_dataset, scripted):
+    run_eval(EvalConfig(model="m", out=str(tmp_path), limit=1), sample_dataset, scripted, progress=False)
+    with pytest.raises(RunConflictError, match="prompt_id"):
+        run_eval(EvalConfig(model="m", out=str(tmp_path), limit=1, prompting="icl"), sample_dataset, scripted)
+
+
+def test_reference_export_needs_the_tvqa_root(tmp_path, sample_release, sample_tvqa_root, scripted):
+    from builder.export import export_release
+
+    folder = tmp_path / "crossomni"
+    export_release(sample_release, folder, tvqa_root=sample_tvqa_root, media="reference")
+    cfg = EvalConfig(model="m", out=str(tmp_path / "run"), dataset=str(folder))
+    with pytest.raises(PreflightError, match="--tvqa-root"):
+        run_eval(cfg, backend=scripted, progress=False)
+    assert scripted.calls == 0  # nothing ran before the media check
+    cfg.tvqa_root = str(sample_tvqa_root)
+    assert run_eval(cfg, backend=scripted, progress=False).n_scored == 18
+
+
+def test_compute_metrics_of_no_records_is_empty():
+    assert compute_metrics([], True, 0.95) == {}
