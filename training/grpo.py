@@ -89,7 +89,8 @@ def build_trainer(script_args: Any, training_args: Any, model_args: Any, judge: 
     processor = load_processor(model_args.model_name_or_path)
     training_args = prepare_config(script_args, training_args, processor)
     judge_factory = (lambda: judge) if judge else (lambda: make_judge(script_args))
-    rewards = build_rewards(script_args.reward_names(), judge=judge_factory)
+    sampling = {"max_tokens": script_args.judge_max_tokens}
+    rewards = build_rewards(script_args.reward_names(), judge=judge_factory, judge_sampling=sampling)
     model = load_thinker(model_args.model_name_or_path, model_args.dtype, model_args.attn_implementation)
     peft_config = None
     if script_args.sft_adapter:

@@ -238,7 +238,11 @@ REWARD_NAMES: tuple[str, ...] = ("format", "accuracy", "consistency", "coherence
 THINKING_REWARDS: tuple[str, ...] = ("consistency", "coherence")
 
 
-def build_rewards(names: Sequence[str], judge: Callable[[], tuple[Any, str]] | None = None) -> list[Callable]:
+def build_rewards(
+    names: Sequence[str],
+    judge: Callable[[], tuple[Any, str]] | None = None,
+    judge_sampling: dict[str, Any] | None = None,
+) -> list[Callable]:
     """Reward functions by name; ``judge()`` gives ``(backend, model)``, called only when a judge reward is asked."""
     unknown = [name for name in names if name not in REWARD_NAMES]
     if unknown:
@@ -254,5 +258,5 @@ def build_rewards(names: Sequence[str], judge: Callable[[], tuple[Any, str]] | N
             if backend_and_model is None:
                 raise ValueError(f"reward {name!r} needs a judge backend")
             cls = ConsistencyReward if name == "consistency" else CoherenceReward
-            rewards.append(cls(*backend_and_model))
+            rewards.append(cls(*backend_and_model, sampling=judge_sampling))
     return rewards

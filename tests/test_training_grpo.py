@@ -1,0 +1,281 @@
+"""GRPO with the tiny Qwen2.5-Omni: media reach every forward, rows keep their own media, all four rewards run.
+
+The judge answers from a replay file recorded here (the ``replay`` backend of the model-call layer).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.tiny_omni import TINY_TRAINING_ARGS
+
+REPO = Path(__file__).resolve().parents[1]
+RELEASE = REPO / "builder" / "sample" / "release"
+# Two rollouts per prompt, different in reasoning and letter, so every reward varies within a group.
+CANNED = [
+    "<think>\nStep 1: the clue points to Rachel on the left.\n</think>\nA",
+    "<think>\nStep 1: the clue points to Joey.\n</think>\nD",
+]
+
+
+def test_trl_private_methods_are_as_pinned() -> None:
+    """OmniGRPOTrainer overrides these trl 1.16 internals; an upgrade that changes them must fail here."""
+    import trl
+    from trl import GRPOTrainer
+
+    assert trl.__version__.startswith("1.16."), "re-check training/grpo_trainer.py against the new trl"
+
+    def params(name: str) -> list[str]:
+        return list(inspect.signature(getattr(GRPOTrainer, name)).parameters)
+
+    assert params("_tokenize_prompts") == ["self", "prompts"]
+    assert params("_generate_and_score_completions") == ["self", "inputs"]
+    assert params("_compute_loss") == ["self", "model", "inputs"]
+    assert params("_get_per_token_logps_and_entropies")[:6] == [
+        "self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size",
+    ]  # fmt: skip
+    assert "self._tokenize_prompts(prompts)" in inspect.getsource(GRPOTrainer._generate)
+    assert "self._get_per_token_logps_and_entropies(" in inspect.getsource(GRPOTrainer._compute_loss)
+    assert "shuffle_sequence_dict(generation_batch)" in inspect.getsource(GRPOTrainer._prepare_inputs)
+
+
+def lora(rank: int = 8):
+    from types import SimpleNamespace
+
+    from training.modeling import lora_config
+
+    return lora_config(SimpleNamespace(lora_r=rank, lora_alpha=16, lora_dropout=0.0, lora_target_modules=None))
+
+
+@pytest.fixture(scope="module")
+def start_adapter(tiny_omni_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter with non-zero weights standing in for the SFT adapter GRPO continues from."""
+    import torch
+    from peft import get_peft_model
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+
+    torch.manual_seed(0)
+    model = get_peft_model(Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir), lora())
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(std=0.05)
+    folder = tmp_path_factory.mktemp("sft_adapter")
+    model.save_pretrained(folder)
+    return folder
+
+
+class ScriptedJudge:
+    """Scores by content: reasoning about Rachel earns points, reasoning about Joey gets an unparseable reply."""
+
+    name = "scripted"
+    calls = 0
+
+    def generate(self, requests):
+        from builder.model_calls import ModelResponse
+
+        self.calls += 1
+        replies = []
+        for request in requests:
+            prompt = request.messages[0]["content"]
+            good = "points to Rachel" in prompt
+            text = ("4" if "REFERENCE" in prompt else "2") if good else "I would rather not say"
+            replies.append(ModelResponse(key=request.key(), model=request.model, text=text))
+        return replies
+
+
+@pytest.fixture(scope="module")
+def grpo_setup(tiny_omni_dir: Path, sample_tvqa_root: Path, start_adapter: Path, tmp_path_factory):
+    """Parsed GRPO arguments for the tiny model, with a judge replay file recorded for the canned completions."""
+    from builder.model_calls.replay import RecordingBackend
+    from training.data import DataSource, load_split
+    from training.grpo import parse
+    from training.rewards import CoherenceReward, ConsistencyReward
+
+    work = tmp_path_factory.mktemp("grpo")
+    rows = load_split(DataSource(release_dir=str(RELEASE), tvqa_root=str(sample_tvqa_root), cache_dir=str(work)))
+    recording = work / "judge.jsonl"
+    recorder = RecordingBackend(ScriptedJudge(), recording)
+    columns = {name: rows[name] for name in ("id", "rationale", "task_name", "question")}
+    for cls in (ConsistencyReward, CoherenceReward):
+        reward = cls(recorder, "judge-model", {"max_tokens": 8})
+        for text in CANNED:
+            reward([text] * len(rows), **columns)
+    recorder.close()
+
+    def args(output: str, *extra: str):
+        return parse(
+            [
+                "--model_name_or_path", str(tiny_omni_dir),
+                "--base_model_id", "Qwen/Qwen2.5-Omni-7B",
+                "--sft_adapter", str(start_adapter),
+                "--release_dir", str(RELEASE),
+                "--tvqa_root", str(sample_tvqa_root),
+                "--data_cache_dir", str(work / "cache"),
+                "--output_dir", str(work / output),
+                "--num_train_instances", "9",
+                "--per_device_train_batch_size", "4",
+                "--num_generations", "2",
+                "--max_completion_length", "8",
+                "--learning_rate", "5e-3",
+                "--judge_backend", "replay",
+                "--judge_backend_kwargs", json.dumps({"path": str(recording)}),
+                "--judge_model", "judge-model",
+                "--judge_max_tokens", "8",
+                *TINY_TRAINING_ARGS,
+                *extra,
+            ]
+        )  # fmt: skip
+
+    return args
+
+
+def use_canned_completions(trainer) -> None:
+    """Generate for real (media in ``generate``), then swap in the canned completions, row i gets CANNED[i % 2]."""
+    original = trainer._generate_single_turn
+    tokenizer = trainer.processing_class.tokenizer
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+    def generate(prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        generated, logprobs = original(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        assert len(generated) == len(prompt_ids)
+        canned = [
+            tokenizer(CANNED[i % 2], add_special_tokens=False)["input_ids"] + [end] for i in range(len(generated))
+        ]
+        return canned, logprobs
+
+    trainer._generate_single_turn = generate
+
+
+def tower_calls(trainer):
+    """Count the forwards of the audio tower and the vision tower (media that reach the model are encoded there)."""
+    calls = {"audio": 0, "vision": 0}
+    handles = []
+    for name, module in trainer.model.named_modules():
+        for tower, suffix in (("audio", ".audio_tower"), ("vision", ".visual")):
+            if name.endswith(suffix):
+                handles.append(module.register_forward_hook(lambda *_, t=tower: calls.__setitem__(t, calls[t] + 1)))
+    assert len(handles) == 2
+    return calls, handles
+
+
+@pytest.mark.slow
+def test_media_reach_every_forward_and_rows_keep_their_own(grpo_setup) -> None:
+    import torch
+    from trl.trainer.utils import shuffle_sequence_dict
+
+    from training.encoding import OmniEncoder
+    from training.grpo import build_trainer
+
+    trainer, _ = build_trainer(*grpo_setup("pairing"))
+    use_canned_completions(trainer)
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1  # set by the training loop, which this test drives by hand
+    inputs = [trainer.train_dataset[i] for i in range(4) for _ in range(2)]  # 4 prompts x 2 rollouts
+
+    calls, handles = tower_calls(trainer)
+    batch = trainer._generate_and_score_completions(inputs)
+    assert calls["audio"] > 0 and calls["vision"] > 0, calls  # generation encoded the clips' audio and frames
+    assert len(batch["omni_media"]) == 8
+
+    torch.manual_seed(3)
+    shuffled = shuffle_sequence_dict(batch)
+    calls.update(audio=0, vision=0)
+    loss = trainer._compute_loss(trainer.model, shuffled)
+    assert torch.isfinite(loss) and calls["audio"] > 0 and calls["vision"] > 0, calls  # so did the loss forward
+    for handle in handles:
+        handle.remove()
+
+    ids = torch.cat([shuffled["prompt_ids"], shuffled["completion_ids"]], dim=1)
+    mask = torch.cat([shuffled["prompt_mask"], shuffled["completion_mask"]], dim=1)
+    keep = shuffled["completion_ids"].size(1)
+
+    def trainer_logps(media):
+        trainer._media_in_flight = media
+        try:
+            with torch.no_grad():  # batch_size 3: chunks of 3, 3, 2 rows
+                return trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep, batch_size=3)[0]
+        finally:
+            trainer._media_in_flight = None
+
+    logps = trainer_logps(shuffled["omni_media"])
+
+    # Each shuffled row, re-encoded from scratch from its own prompt, gives the same log-probs.
+    fresh = OmniEncoder(
+        trainer.processing_class,
+        trainer.omni_encoder.options,
+        video_min_pixels=trainer.omni_encoder.videos_kwargs["size"]["shortest_edge"],
+        video_max_pixels=trainer.omni_encoder.videos_kwargs["size"]["longest_edge"],
+    )
+    by_prompt = {tuple(fresh.encode(example["prompt"]).prompt_ids): example["prompt"] for example in inputs}
+    assert len(by_prompt) == 4
+    for row in range(8):
+        prompt = shuffled["prompt_ids"][row][shuffled["prompt_mask"][row].bool()].tolist()
+        completion = shuffled["completion_ids"][row][shuffled["completion_mask"][row].bool()].tolist()
+        media = fresh.encode(by_prompt[tuple(prompt)]).media
+        full = torch.tensor([prompt + completion])
+        with torch.no_grad():
+            logits = trainer.model(
+                input_ids=full, attention_mask=torch.ones_like(full), use_audio_in_video=True, **media
+            ).logits
+        expected = torch.log_softmax(logits[0, len(prompt) - 1 : -1].float(), -1).gather(
+            -1, torch.tensor(completion)[:, None]
+        )
+        torch.testing.assert_close(logps[row, : len(completion)], expected[:, 0], atol=1e-4, rtol=1e-4)
+
+    # Silence the audio (or blank the frames): the log-probs move, so the loss really depends on them.
+    silent = [{**m, "input_features": torch.zeros_like(m["input_features"])} for m in shuffled["omni_media"]]
+    blank = [{**m, "pixel_values_videos": torch.zeros_like(m["pixel_values_videos"])} for m in shuffled["omni_media"]]
+    assert not torch.allclose(trainer_logps(silent), logps)
+    assert not torch.allclose(trainer_logps(blank), logps)
+
+    def lora_grad(media) -> torch.Tensor:
+        trainer.model.zero_grad()
+        trainer._compute_loss(trainer.model, {**shuffled, "omni_media": media}).backward()
+        return torch.cat([p.grad.flatten() for n, p in trainer.model.named_parameters() if p.grad is not None])
+
+    assert not torch.allclose(lora_grad(shuffled["omni_media"]), lora_grad(silent))
+
+
+@pytest.mark.slow
+def test_grpo_two_steps_with_all_four_rewards(grpo_setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    import math
+
+    from training import grpo
+
+    kept = {}
+    original = grpo.build_trainer
+
+    def build_with_canned(*args, **kwargs):
+        trainer, size = original(*args, **kwargs)
+        use_canned_completions(trainer)
+        kept["trainer"] = trainer
+        return trainer, size
+
+    monkeypatch.setattr(grpo, "build_trainer", build_with_canned)
+    script, train, model_args = grpo_setup("run", "--max_steps", "2")
+    folder = grpo.main(script, train, model_args)
+    trainer = kept["trainer"]
+
+    steps = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(steps) == 2 and all(math.isfinite(float(s["loss"])) for s in steps)
+    for step in steps:
+        assert float(step["rewards/format_reward/mean"]) == 1.0
+        assert 0.0 <= float(step["rewards/accuracy_reward/mean"]) <= 1.0
+        # Only the Rachel rollouts are scored; the unparseable replies are no reward, not 0.
+        assert float(step["rewards/consistency/mean"]) == pytest.approx(0.8)
+        assert float(step["rewards/coherence/mean"]) == pytest.approx(2 / 3)
+        assert float(step["judge/consistency/failure_rate"]) == pytest.approx(0.5)
+    judged = {reward.__name__: reward.stats for reward in trainer.reward_funcs if hasattr(reward, "stats")}
+    assert judged["consistency"].requested == 8 and judged["consistency"].failed == 4
+    assert judged["coherence"].failed == 4 and "unparseable reply" in judged["coherence"].errors[0]
+    assert any(float(s["grad_norm"]) > 0 for s in steps)
+
+    card = (folder / "README.md").read_text()
+    assert "base_model: Qwen/Qwen2.5-Omni-7B" in card and "license: apache-2.0" in card
+    assert "| consistency | 1.0 |" in card and "| rollouts per prompt | 2 |" in card
+    assert (folder / "adapter_model.safetensors").is_file()
