@@ -1,0 +1,102 @@
+"""Peak memory of `crossomni build` at 1x and 10x the embedded sample: records stream through the
+stages, so peak memory should not grow with the number of clips.
+
+    .venv/bin/python benchmarks/build_memory.py            # scales 1 and 10
+    .venv/bin/python benchmarks/build_memory.py --scales 1 10 30
+
+Each scale is a generated TVQA root with that many copies of the sample's clips (each copy its own
+episode, with real generated media), built in a fresh subprocess with the ``scripted`` backend
+(the sample's ground truth answering as the models). Prints, per scale: clips, instances, seconds,
+peak RSS of the process, and peak Python heap (tracemalloc) during the build; then the 10x/1x ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys, time, tracemalloc
+from pathlib import Path
+from builder.config import BuildConfig
+from builder.pipeline import run_build
+from builder.sample.scripted import ScriptedBackend
+from builder.model_calls import CachedBackend, ResponseCache
+spec = json.loads(Path(sys.argv[1]).read_text())
+root, out = Path(sys.argv[2]), Path(sys.argv[3])
+config = BuildConfig(tvqa_root=root, out=out, backend="scripted", progress=False)
+backend = CachedBackend(ScriptedBackend(spec=spec), ResponseCache(out / "cache.sqlite"))
+tracemalloc.start()
+started = time.perf_counter()
+report = run_build(config, backend=backend)
+seconds = time.perf_counter() - started
+_, heap_peak = tracemalloc.get_traced_memory()
+release = report["release"]
+print(json.dumps({"clips": release["clips"], "instances": release["train"] + release["test"],
+                  "seconds": seconds, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "heap_mib": heap_peak / 2**20, "requests": report["model_calls"]["requests"]}))
+"""
+
+
+def scaled_spec(scale: int) -> dict:
+    """The sample spec with ``scale`` copies of each clip, each copy in its own episode."""
+    from builder.sample.generate import load_spec
+
+    spec = load_spec()
+    clips = []
+    for copy_index in range(scale):
+        for clip in spec["clips"]:
+            clone = copy.deepcopy(clip)
+            if copy_index:
+                name = clip["vid_name"]
+                head, _, tail = name.partition("_seg")
+                clone["vid_name"] = f"{head}x{copy_index:03d}_seg{tail}"
+            clips.append(clone)
+    return {**spec, "clips": clips, "missing_clips": spec.get("missing_clips", [])}
+
+
+def run_scale(scale: int, workdir: Path) -> dict:
+    from builder.sample.generate import generate_sample_tvqa
+
+    spec = scaled_spec(scale)
+    spec_path = workdir / f"spec{scale}.json"
+    spec_path.write_text(json.dumps(spec))
+    root = generate_sample_tvqa(workdir / f"tvqa{scale}", spec=spec)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(spec_path), str(root), str(workdir / f"out{scale}")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {scale: run_scale(scale, Path(tmp)) for scale in args.scales}
+    header = ("scale", "clips", "instances", "requests", "seconds", "peak RSS MiB", "peak heap MiB")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 6, 9, 8, 8, 12, 13), strict=True)))
+    for scale, r in results.items():
+        print(
+            f"{scale:>5} {r['clips']:>6} {r['instances']:>9} {r['requests']:>8} {r['seconds']:>8.2f} "
+            f"{r['rss_mib']:>12.1f} {r['heap_mib']:>13.2f}"
+        )
+    low, high = min(results), max(results)
+    if high != low:
+        a, b = results[low], results[high]
+        print(
+            f"ratio {high}x/{low}x: clips {b['clips'] / a['clips']:.1f}, peak RSS {b['rss_mib'] / a['rss_mib']:.3f}, "
+            f"peak heap {b['heap_mib'] / a['heap_mib']:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
