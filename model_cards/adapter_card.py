@@ -48,7 +48,7 @@ messages = [{{"role": "user", "content": [
 ]}}]
 inputs = processor.apply_chat_template(
     messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt",
-    load_audio_from_video=True,
+    load_audio_from_video=True, processor_kwargs={{"fps": 2.0}},  # 2 frames per second, the clip's audio interleaved
 ).to(model.device)
 output = model.generate(**inputs, use_audio_in_video=True, max_new_tokens=512)
 print(processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0])"""
