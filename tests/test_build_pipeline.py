@@ -60,6 +60,17 @@ def test_sample_release_loads_with_all_task_types(built, sample_tvqa_root, tmp_p
     assert set(dataset["test"].features) == set(crossomni.FEATURES)
 
 
+def model_failures(out: Path) -> list[dict]:
+    return [
+        r for stage in STAGE_NAMES for r in rejects(out, stage) if r["reason"] in ("model-error", "unparseable-reply")
+    ]
+
+
+def test_the_recorded_replies_cover_every_request(built) -> None:
+    out, report = built
+    assert report["model_calls"]["requests"] > 0 and model_failures(out) == []
+
+
 def test_every_instance_passes_verification_against_the_annotations(built) -> None:
     out, _ = built
     aligned = {r["clip_id"]: AlignedClip.model_validate(r) for r in iter_records(out / "stages" / "align.jsonl")}
@@ -129,6 +140,7 @@ def test_llm_generator_replays_offline(sample_tvqa_root, tmp_path) -> None:
     by_stage = {s["name"]: s for s in report["stages"]}
     assert by_stage["qa"]["requests"] == 9 * 4 and by_stage["verify"]["requests"] == 2 * by_stage["qa"]["outputs"]
     assert by_stage["rationale"]["requests"] == report["release"]["train"] > 0
+    assert model_failures(tmp_path) == []
     clips = crossomni.read_clips(tmp_path / "release")
     tasks = {r["task_type"] for s in crossomni.SPLITS for r in crossomni.read_instances(tmp_path / "release", s, clips)}
     assert tasks == set(crossomni.TASK_NAMES)

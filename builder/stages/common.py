@@ -60,6 +60,13 @@ def display(kind: str, value: str) -> str:
     return value
 
 
+def canonical(kind: str, value: str) -> str:
+    """A model's value in the form options use: ``left`` -> ``on the left side``, ``high`` -> ``high-pitched``."""
+    templates = load_templates()
+    words = templates["positions"] if kind == "position" else templates["voice_words"] if kind == "voice" else {}
+    return words.get(normalize(value), value)
+
+
 def kind_modality(kind: str) -> str:
     for modality, kinds in load_templates()["kinds"].items():
         if kind in kinds:
@@ -100,7 +107,8 @@ def people_context(people: list[AlignedPerson]) -> list[dict[str, Any]]:
     out = []
     for person in people:
         voice = ", ".join(values(person, "voice")) or "unknown"
-        out.append({**person.model_dump(), "voice_text": voice})
+        position = (values(person, "position") or ["unknown"])[0]
+        out.append({**person.model_dump(), "voice_text": voice, "position_text": position})
     return out
 
 

@@ -15,7 +15,16 @@ from builder.records import AlignedClip, AlignedPerson, QACandidate
 from builder.replies import QAReply
 from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
-from builder.stages.common import article, display, make_request, normalize, people_context, stable_hash, values
+from builder.stages.common import (
+    article,
+    canonical,
+    display,
+    make_request,
+    normalize,
+    people_context,
+    stable_hash,
+    values,
+)
 from crossomni import TASK_TYPES, TaskType
 
 POOL_SIZE = 64
@@ -203,11 +212,11 @@ class LLMQAStage:
                     rank=0,
                     referent=parsed.referent,
                     source_kind=parsed.source_kind,
-                    source_value=parsed.source_value,
+                    source_value=canonical(parsed.source_kind, parsed.source_value),
                     target_kind=parsed.target_kind,
                     question=parsed.question,
-                    answer=parsed.answer,
-                    distractors=parsed.distractors,
+                    answer=canonical(parsed.target_kind, parsed.answer),
+                    distractors=[canonical(parsed.target_kind, d) for d in parsed.distractors],
                     generator="llm",
                     raw=response.text,
                 ).model_dump()
