@@ -106,7 +106,7 @@ def build(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Build a CrossOmni annotation release from TVQA: preprocess, caption, describe, voice, biography,
+    """Build a CrossOmni annotation release from TVQA: preprocess, caption, describe, biography, voice,
     align, qa, verify, split, rationale, release + report. Re-running resumes where it stopped."""
     from builder.config import BuildConfig, ModelsConfig, Shard
     from builder.pipeline import run_build

@@ -23,6 +23,7 @@ class RoleConfig:
     model: str
     batch_size: int = 32
     sampling: dict[str, Any] = field(default_factory=dict)
+    backend_options: dict[str, Any] = field(default_factory=dict)  # e.g. base_url, tensor_parallel_size
 
 
 @dataclass(frozen=True)
@@ -52,20 +53,30 @@ class ModelsConfig:
             )
         parsed = {}
         for role, spec in roles.items():
-            extra = set(spec) - {"model", "batch_size", "sampling"}
+            extra = set(spec) - {"model", "batch_size", "sampling", "backend_options"}
             if extra or "model" not in spec:
                 raise ValueError(
-                    f"{source}: role {role!r} needs 'model' and allows batch_size, sampling (got {sorted(spec)})"
+                    f"{source}: role {role!r} needs 'model' and allows batch_size, sampling, backend_options "
+                    f"(got {sorted(spec)})"
                 )
             parsed[role] = RoleConfig(
                 model=spec["model"],
                 batch_size=int(spec.get("batch_size", 32)),
                 sampling=dict(spec.get("sampling") or {}),
+                backend_options=dict(spec.get("backend_options") or {}),
             )
         return cls(**parsed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def options_by_model(self) -> dict[str, dict[str, Any]]:
+        """Extra backend options per model id (roles sharing a model share them)."""
+        out: dict[str, dict[str, Any]] = {}
+        for role in ROLES:
+            config: RoleConfig = getattr(self, role)
+            out.setdefault(config.model, {}).update(config.backend_options)
+        return out
 
 
 @dataclass(frozen=True)
@@ -141,7 +152,7 @@ class BuildConfig:
     def role(self, name: str) -> RoleConfig:
         role: RoleConfig = getattr(self.models, name)
         if self.batch_size is not None:
-            role = RoleConfig(role.model, self.batch_size, role.sampling)
+            role = RoleConfig(role.model, self.batch_size, role.sampling, role.backend_options)
         return role
 
     @property

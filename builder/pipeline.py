@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from builder.config import BuildConfig
-from builder.model_calls import CachedBackend, ResponseCache, get_backend
+from builder.model_calls import CachedBackend, ResponseCache
 from builder.model_calls.base import Backend
+from builder.model_calls.router import routed_backend
 from builder.report import build_report, write_report
 from builder.stage import StageRunner, StageStats
 from builder.stages.align import AlignStage
@@ -24,21 +25,29 @@ from builder.stages.rationale import LLMRationaleStage, TemplateRationaleStage
 from builder.stages.release import write_release
 from builder.stages.split import SplitStage
 from builder.stages.verify import LLMVerifyStage, VerifyStage, clips_with_candidates
+from builder.stages.voice import VoiceStage
 
-STAGE_NAMES = ("preprocess", "caption", "describe", "voice", "biography", "align", "qa", "verify", "split", "rationale")
+STAGE_NAMES = ("preprocess", "caption", "describe", "biography", "voice", "align", "qa", "verify", "split", "rationale")
 
 
 def open_backend(config: BuildConfig, record: Path | None = None) -> Backend:
     """The configured backend behind the response cache (and a recorder when ``record`` is set)."""
-    backend: Backend = CachedBackend(
-        get_backend(config.backend, **config.backend_options),
-        ResponseCache(config.cache_path or config.out / "cache.sqlite"),
-    )
+    engine = routed_backend(config.backend, config.backend_options, config.models.options_by_model())
+    backend: Backend = CachedBackend(engine, ResponseCache(config.cache_path or config.out / "cache.sqlite"))
     if record is not None:
         from builder.model_calls.replay import RecordingBackend
 
         backend = RecordingBackend(backend, record)
     return backend
+
+
+def _close_all(backend: Any) -> None:
+    """Close every layer (recorder: writes its file; router: frees its engines)."""
+    while backend is not None:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()
+        backend = getattr(backend, "backend", None)
 
 
 def _count_lines(path: Path) -> int:
@@ -69,11 +78,10 @@ def run_build(config: BuildConfig, backend: Backend | None = None, record: Path 
     run(Preprocess(config), clip_items(config), None)
     run(CaptionStage(config), clips_of("preprocess"), "preprocess", "caption")
     run(DescribeStage(config), clips_of("caption"), "caption", "text")
-    from builder.stages.voice import VoiceStage
-
-    run(VoiceStage(config), clips_of("describe"), "describe", "voice")
-    run(BiographyStage(config), clips_of("voice"), "voice", "text")
-    run(AlignStage(), clips_of("biography"), "biography")
+    # biography before voice: one load of the text model for describe + biography on local engines
+    run(BiographyStage(config), clips_of("describe"), "describe", "text")
+    run(VoiceStage(config), clips_of("biography"), "biography", "voice")
+    run(AlignStage(), clips_of("voice"), "voice")
     pool = DistractorPool.from_records(runner.records("align"))
     run((LLMQAStage if llm else TemplateQAStage)(config, pool), clips_of("align"), "align", "text")
     verify_items = clips_with_candidates(runner.records("align"), runner.records("qa"))
@@ -84,7 +92,5 @@ def run_build(config: BuildConfig, backend: Backend | None = None, record: Path 
     write_release(config, runner.output("rationale"), runner.records("align"))
     report = build_report(config, stats, time.perf_counter() - started)
     write_report(config, report)
-    close = getattr(backend, "close", None)
-    if close:
-        close()
+    _close_all(backend)
     return report

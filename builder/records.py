@@ -95,11 +95,6 @@ class Voice(BaseModel):
     error: str | None = None
 
 
-class VoicedClip(DescribedClip):
-    voices: list[Voice]
-    voice_check: str | None = None
-
-
 class Bio(BaseModel):
     name: str
     birthplace: str | None = None
@@ -110,8 +105,13 @@ class Bio(BaseModel):
     error: str | None = None
 
 
-class BiographedClip(VoicedClip):
+class BiographedClip(DescribedClip):
     bios: list[Bio]
+
+
+class VoicedClip(BiographedClip):
+    voices: list[Voice]
+    voice_check: str | None = None
 
 
 class AlignedPerson(BaseModel):

@@ -17,7 +17,7 @@ from builder.tvqa import (
     read_subtitles,
     show_prefix,
 )
-from builder.tvqa.media import clip_wav, sample_frames, speaker_audio
+from builder.tvqa.media import clip_wav, segment_video, speaker_audio
 
 SRT = """1
 00:00:01,000 --> 00:00:02,500
@@ -123,10 +123,15 @@ def test_media_of_the_sample(sample_tvqa_root: Path, tmp_path: Path) -> None:
     samples, rate = sf.read(cut)
     assert rate == 16_000 and abs(len(samples) / rate - (2.4 + 2.1 + 0.4)) < 0.01
     assert np.abs(samples).max() > 0.05  # her speech is in there
-    frames = sample_frames(media.video, [1.0, 4.0], [tmp_path / "f0.jpg", tmp_path / "f1.jpg"])
-    from PIL import Image
+    import decord
 
-    assert Image.open(frames[0]).size == (96, 64)
+    segment = decord.VideoReader(str(segment_video(media.video, [1.0, 4.0], tmp_path / "seg.mp4")))
+    assert len(segment) == 2 and segment[0].shape == (64, 96, 3) and abs(segment.get_avg_fps() - 1.0) < 0.01
+    # the two frames are the clip's frames at 1 s and 4 s
+    source = decord.VideoReader(str(media.video))
+    for got, t in zip(segment.get_batch([0, 1]).asnumpy(), (1.0, 4.0), strict=True):
+        want = source[round(t * 3)].asnumpy().astype(int)
+        assert np.abs(got.astype(int) - want).mean() < 6
     with pytest.raises(FileNotFoundError, match="clip house_s02e05_seg02_clip_07: no media"):
         locate_media(
             sample_tvqa_root,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.records import AlignedClip, AlignedPerson, BiographedClip
+from builder.records import AlignedClip, AlignedPerson, VoicedClip
 from builder.stage import Outputs, reject
 from builder.stages.common import article
 
@@ -20,7 +20,7 @@ class AlignStage:
     unit = "clip"
 
     def process(self, item: dict[str, Any]) -> Outputs:
-        clip = BiographedClip.model_validate(item)
+        clip = VoicedClip.model_validate(item)
         voices = {v.name: v for v in clip.voices}
         bios = {b.name: b for b in clip.bios if b.error is None}
         people, rejects = [], []

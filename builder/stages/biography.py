@@ -1,4 +1,4 @@
-"""Stage 5, biography: an LLM writes a fictional biography per person from name + appearance;
+"""Stage 4, biography: an LLM writes a fictional biography per person from name + appearance;
 the text double check drops a biography that renames the person, and two people whose
 biographies give the same facts."""
 
@@ -9,7 +9,7 @@ from typing import Any
 from builder.config import BuildConfig
 from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import parse_reply
-from builder.records import Bio, BiographedClip, VoicedClip
+from builder.records import Bio, BiographedClip, DescribedClip
 from builder.replies import BiographyReply
 from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
@@ -24,7 +24,7 @@ class BiographyStage:
         self.role = config.role("text")
 
     def requests(self, item: dict[str, Any]) -> list[ModelRequest]:
-        clip = VoicedClip.model_validate(item)
+        clip = DescribedClip.model_validate(item)
         return [
             make_request(
                 self.role, "biography", BiographyReply, clip_id=clip.clip_id, name=p.name, description=p.description
@@ -33,7 +33,7 @@ class BiographyStage:
         ]
 
     def finish(self, item: dict[str, Any], responses: list[ModelResponse]) -> Outputs:
-        clip = VoicedClip.model_validate(item)
+        clip = DescribedClip.model_validate(item)
         bios, failures = [], []
         for person, response in zip(clip.people, responses, strict=True):
             parsed, error = (None, response.error) if response.error else parse_reply(response.text, BiographyReply)

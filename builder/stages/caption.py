@@ -1,4 +1,5 @@
-"""Stage 2, caption: a vision-language model describes frames sampled (decord) from each segment."""
+"""Stage 2, caption: a vision-language model describes frames sampled (decord) from each segment,
+sent as a small 1-fps video of exactly those frames."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from builder.records import Caption, CaptionedClip, PreprocessedClip
 from builder.replies import CaptionReply
 from builder.stage import Outputs, reject
 from builder.stages.common import make_request, media_file
-from builder.tvqa.media import sample_frames
+from builder.tvqa.media import segment_video
 
 
 def reply_failure(clip_id: str, stage: str, what: str, response: ModelResponse, error: str) -> dict[str, Any]:
@@ -40,9 +41,8 @@ class CaptionStage:
         requests = []
         for segment in clip.segments:
             times = [segment.start + (j + 0.5) * (segment.end - segment.start) / k for j in range(k)]
-            paths = [frames_dir / f"seg{segment.index:03d}_{j}.jpg" for j in range(k)]
-            sample_frames(media_file(self.config, clip), times, paths)
-            media = [{"type": "image", "image": str(p)} for p in paths]
+            path = segment_video(media_file(self.config, clip), times, frames_dir / f"seg{segment.index:03d}.mp4")
+            media = [{"type": "video", "video": str(path), "fps": 1.0, "max_frames": k}]
             requests.append(
                 make_request(
                     self.role,

@@ -1,4 +1,4 @@
-"""Stage 4, voice: the 8 binary voice attributes per speaker from their audio (cut with soundfile
+"""Stage 5, voice: the 8 binary voice attributes per speaker from their audio (cut with soundfile
 at their cue times), then the audio double check: contradictory pitch labels are dropped, and
 each speaker's distinctive attributes (true for them, false for every other known voice) are kept."""
 
@@ -9,7 +9,7 @@ from typing import Any
 from builder.config import BuildConfig
 from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import parse_reply
-from builder.records import VOICE_ATTRIBUTES, DescribedClip, Voice, VoicedClip
+from builder.records import VOICE_ATTRIBUTES, BiographedClip, Voice, VoicedClip
 from builder.replies import VoiceReply
 from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
@@ -42,7 +42,7 @@ class VoiceStage:
         self.role = config.role("voice")
 
     def requests(self, item: dict[str, Any]) -> list[ModelRequest]:
-        clip = DescribedClip.model_validate(item)
+        clip = BiographedClip.model_validate(item)
         wav = clip_wav(media_file(self.config, clip), self.config.work_dir / "audio" / f"{clip.clip_id}.wav")
         requests = []
         for person in clip.people:
@@ -61,7 +61,7 @@ class VoiceStage:
         return requests
 
     def finish(self, item: dict[str, Any], responses: list[ModelResponse]) -> Outputs:
-        clip = DescribedClip.model_validate(item)
+        clip = BiographedClip.model_validate(item)
         voices, failures = [], []
         for person, response in zip(clip.people, responses, strict=True):
             parsed, error = (None, response.error) if response.error else parse_reply(response.text, VoiceReply)

@@ -3,7 +3,9 @@ decode its audio to 16 kHz mono, sample frames with decord and cut audio with so
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -106,28 +108,59 @@ def clip_wav(media_file: Path, out: Path) -> Path:
     return out
 
 
-def sample_frames(video: Path, times: list[float], out_paths: list[Path]) -> list[Path]:
-    """Save the frames nearest to ``times`` (seconds) as JPEG files, read with decord."""
-    if all(p.is_file() for p in out_paths):
-        return out_paths
+def segment_video(video: Path, times: list[float], out: Path, fps: float = 1.0) -> Path:
+    """The frames nearest to ``times`` (seconds), read with decord, as a small silent mp4 at ``fps``.
+
+    Captions see exactly these frames through a ``video`` part, which every backend accepts
+    (the local engines take videos but not loose images; OpenAI-compatible servers take both).
+    """
+    if out.is_file():
+        return out
     import decord
-    from PIL import Image
 
     reader = decord.VideoReader(str(video), ctx=decord.cpu(0))
-    fps = float(reader.get_avg_fps()) or 1.0
-    indices = [min(len(reader) - 1, max(0, round(t * fps))) for t in times]
+    rate = float(reader.get_avg_fps()) or 1.0
+    indices = [min(len(reader) - 1, max(0, round(t * rate))) for t in times]
     frames = reader.get_batch(indices).asnumpy()
-    for frame, path in zip(frames, out_paths, strict=True):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".part.jpg")
-        Image.fromarray(frame).save(tmp, format="JPEG", quality=90)
-        os.replace(tmp, path)
-    return out_paths
+    encode_mp4(out, list(frames), fps)
+    return out
+
+
+def encode_mp4(out: Path, frames: Iterable[np.ndarray], fps: float, samples: np.ndarray | None = None) -> Path:
+    """Write RGB frames (H.264, streamed) and optional 16 kHz mono samples (AAC) to ``out`` atomically."""
+    import av
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".part.mp4")
+    frames = iter(frames)
+    first = next(frames)
+    height, width = first.shape[0] - first.shape[0] % 2, first.shape[1] - first.shape[1] % 2
+    with av.open(str(tmp), mode="w") as container:
+        video = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        video.height, video.width, video.pix_fmt = height, width, "yuv420p"
+        video.options = {"crf": "18"}
+        sound = container.add_stream("aac", rate=SAMPLING_RATE, layout="mono") if samples is not None else None
+        for frame in itertools.chain([first], frames):
+            image = np.ascontiguousarray(frame[:height, :width])
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        if sound is not None and samples is not None:
+            for offset in range(0, len(samples), 1024):
+                block = samples[offset : offset + 1024].reshape(1, -1)
+                audio = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
+                audio.sample_rate, audio.pts, audio.time_base = SAMPLING_RATE, offset, Fraction(1, SAMPLING_RATE)
+                for packet in sound.encode(audio):
+                    container.mux(packet)
+            for packet in sound.encode():
+                container.mux(packet)
+    os.replace(tmp, out)
+    return out
 
 
 def mux_frames(frames_dir: Path, audio: Path, out: Path, fps: float = 3.0) -> Path:
     """Mux a TVQA frame folder (``00001.jpg`` ... at ``fps``) and an audio file into an mp4 (H.264 + AAC)."""
-    import av
     from PIL import Image
 
     if out.is_file():
@@ -135,32 +168,5 @@ def mux_frames(frames_dir: Path, audio: Path, out: Path, fps: float = 3.0) -> Pa
     frame_paths = sorted(p for p in frames_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not frame_paths:
         raise ValueError(f"{frames_dir}: no frames")
-    samples = decode_audio(audio)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".part.mp4")
-    rate = Fraction(fps).limit_denominator(1000)
-    with av.open(str(tmp), mode="w") as container:
-        first = np.asarray(Image.open(frame_paths[0]).convert("RGB"))
-        video = container.add_stream("libx264", rate=rate)
-        video.height, video.width = first.shape[0] - first.shape[0] % 2, first.shape[1] - first.shape[1] % 2
-        video.pix_fmt = "yuv420p"
-        sound = container.add_stream("aac", rate=SAMPLING_RATE, layout="mono")
-        for path in frame_paths:
-            image = np.asarray(Image.open(path).convert("RGB"))[: video.height, : video.width]
-            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-        for offset in range(0, len(samples), 1024):
-            frame = av.AudioFrame.from_ndarray(
-                samples[offset : offset + 1024].reshape(1, -1), format="flt", layout="mono"
-            )
-            frame.sample_rate = SAMPLING_RATE
-            frame.pts = offset
-            frame.time_base = Fraction(1, SAMPLING_RATE)
-            for packet in sound.encode(frame):
-                container.mux(packet)
-        for packet in sound.encode():
-            container.mux(packet)
-    os.replace(tmp, out)
-    return out
+    frames = (np.asarray(Image.open(path).convert("RGB")) for path in frame_paths)
+    return encode_mp4(out, frames, fps, decode_audio(audio))
