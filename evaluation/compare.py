@@ -32,7 +32,7 @@ def compare_runs(
         model, _, method = spec.partition(":")
         found = find_paper_rows(model, method or None)
         if not found:
-            raise ValueError(f"no published row for {spec!r} (see evaluation/reference/paper_results.csv)")
+            raise ValueError(f"no published row for {spec!r} (see evaluation/data/paper_results.csv)")
         rows += [(row.label, row.metrics) for row in found]
     text = "\n".join(
         [

@@ -10,7 +10,7 @@ from pathlib import Path
 from crossomni import TASK_NAMES
 from evaluation.crossomni_acc.scoring import aggregate
 
-PAPER_CSV = Path(__file__).resolve().parent / "reference" / "paper_results.csv"
+PAPER_CSV = Path(__file__).resolve().parent / "data" / "paper_results.csv"
 
 
 @dataclass(frozen=True)

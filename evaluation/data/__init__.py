@@ -1,0 +1,1 @@
+"""Reference data shipped with the evaluation: the paper's published results (paper_results.csv)."""
