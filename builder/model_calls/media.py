@@ -23,6 +23,14 @@ class MediaError(RuntimeError):
     """A media part that could not be decoded; the message names the file."""
 
 
+def request_key(request: Any) -> str:
+    """``request.key()``, or ``"unkeyed"`` when a media file cannot be hashed (the error response says why)."""
+    try:
+        return request.key()
+    except OSError:
+        return "unkeyed"
+
+
 @dataclass(frozen=True)
 class Segment:
     """The time window of a media part, in seconds (``end`` None: to the end of the file)."""

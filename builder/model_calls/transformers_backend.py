@@ -27,6 +27,7 @@ from builder.model_calls.media import (
     Segment,
     cached_decode_audio,
     cached_decode_video,
+    request_key,
 )
 
 OMNI_THINKER_TYPES = {"qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration"}
@@ -42,14 +43,6 @@ class _Prepared:
     audios: list[Any]
     audio_from_video: list[int | None]  # per audio slot: index of its video in this request, None if standalone
     video_kwargs: tuple[tuple[str, Any], ...]
-
-
-def _key(request: ModelRequest) -> str:
-    """The request's cache key, or a placeholder when a media file is unreadable (the error says which)."""
-    try:
-        return request.key()
-    except OSError:
-        return "unkeyed"
 
 
 def _text_of(content: Any) -> str:
@@ -245,7 +238,7 @@ class TransformersBackend:
             try:
                 ready.append((i, self._prepare(request)))
             except (MediaError, FileNotFoundError, ValueError) as err:
-                results[i] = ModelResponse(key=_key(request), model=request.model, error=str(err))
+                results[i] = ModelResponse(key=request_key(request), model=request.model, error=str(err))
         # one batch per (sampling, video settings) so every row of a batch is processed alike
         groups: dict[tuple, list[tuple[int, _Prepared]]] = {}
         for i, prepared in ready:
@@ -266,7 +259,7 @@ class TransformersBackend:
             if len(chunk) == 1:
                 i = chunk[0][0]
                 results[i] = ModelResponse(
-                    key=_key(requests[i]), model=requests[i].model, error=f"{type(err).__name__}: {err}"
+                    key=request_key(requests[i]), model=requests[i].model, error=f"{type(err).__name__}: {err}"
                 )
                 return
             for member in chunk:  # find the culprit: retry one by one

@@ -24,6 +24,7 @@ from builder.model_calls.media import (
     Segment,
     cached_decode_audio,
     cached_decode_video,
+    request_key,
 )
 
 
@@ -33,13 +34,6 @@ def _import_vllm() -> Any:
     except ImportError as err:
         raise ImportError(f"the vllm backend needs the optional extra: pip install 'crossomni[vllm]' ({err})") from err
     return vllm
-
-
-def _key(request: ModelRequest) -> str:
-    try:
-        return request.key()
-    except OSError:
-        return "unkeyed"
 
 
 class VLLMBackend:
@@ -172,7 +166,7 @@ class VLLMBackend:
             try:
                 ready.append((i, self.build_input(request)))
             except (MediaError, ValueError) as err:
-                results[i] = ModelResponse(key=_key(request), model=request.model, error=str(err))
+                results[i] = ModelResponse(key=request_key(request), model=request.model, error=str(err))
         if ready:
             outputs = self.llm.generate(
                 [engine_input for _, engine_input in ready],
@@ -188,6 +182,6 @@ class VLLMBackend:
                     **self._modalities(engine_input, output.prompt_token_ids),
                 }
                 results[i] = ModelResponse(
-                    key=_key(requests[i]), model=requests[i].model, text=completion.text.strip(), usage=usage
+                    key=request_key(requests[i]), model=requests[i].model, text=completion.text.strip(), usage=usage
                 )
         return [r for r in results if r is not None]

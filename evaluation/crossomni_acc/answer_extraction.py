@@ -30,10 +30,10 @@ _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _MARKUP = re.compile(r"[*_`#]+")
-_ANSWER_CUE = re.compile(
-    r"\b(?:final\s+answer|answer|correct\s+(?:option|choice)|i\s+(?:choose|pick|select))\b\s*(?:is|would\s+be|should\s+be|:|=|-)?",
-    re.IGNORECASE,
-)
+# "the answer is", "Answer:", "I choose": the cue before a stated choice (case-insensitive words only)
+_CUE_WORDS = r"(?i:final\s+answer|answer|correct\s+(?:option|choice)|i\s+(?:choose|pick|select))"
+_CUE_VERB = r"(?i:is|would\s+be|should\s+be|:|=|-)?"
+_ANSWER_CUE = re.compile(rf"\b{_CUE_WORDS}\b\s*{_CUE_VERB}")
 
 
 def strip_thinking(text: str) -> str:
@@ -62,8 +62,7 @@ def _patterns(letters: str) -> tuple[re.Pattern[str], ...]:
         re.compile(rf"<answer>\s*\(?({either})\)?\s*</answer>|\\boxed\{{\s*({either})\s*\}}", re.IGNORECASE),
         # only the cue words ignore case: the letter's case decides whether it may be an article
         re.compile(
-            r"\b(?i:final\s+answer|answer|correct\s+(?:option|choice)|i\s+(?:choose|pick|select)|option|choice)\b"
-            r"\s*(?i:is|would\s+be|should\s+be|:|=|-)?\s*(?i:option|choice)?\s*:?\s*[(\[]?\s*" + letter,
+            rf"\b(?:{_CUE_WORDS}|(?i:option|choice))\b\s*{_CUE_VERB}\s*(?i:option|choice)?\s*:?\s*[(\[]?\s*{letter}",
             re.MULTILINE,
         ),
         re.compile(rf"^\s*[(\[]?({either})[)\]]?\s*[.:]?\s*$", re.MULTILINE),
