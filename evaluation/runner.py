@@ -139,12 +139,16 @@ def make_backend(cfg: EvalConfig) -> Backend:
         options.setdefault("seed", cfg.seed)
     if cfg.backend == "transformers":
         options.setdefault("batch_size", cfg.batch_size)
-    backend = get_backend(cfg.backend, model=cfg.model, **options)
-    if cfg.cache:
-        from builder.model_calls import CachedBackend, ResponseCache
+    return get_backend(cfg.backend, model=cfg.model, **options)
 
-        backend = CachedBackend(backend, ResponseCache(cfg.cache))
-    return backend
+
+def with_cache(backend: Backend, cache: str | None) -> Backend:
+    """The backend behind the sqlite response cache when one is configured."""
+    if not cache:
+        return backend
+    from builder.model_calls import CachedBackend, ResponseCache
+
+    return CachedBackend(backend, ResponseCache(cache))
 
 
 def build_request(item: Item, cfg: EvalConfig, input_config: InputConfig) -> ModelRequest:
@@ -256,6 +260,7 @@ def run_eval(
                 backend = make_backend(cfg)
                 seconds_setup = time.perf_counter() - tick
                 calls_before = backend.calls
+            backend = with_cache(backend, cfg.cache)
             bar = tqdm(total=len(pending), desc=f"{cfg.prompting} eval", unit="q", disable=not progress)
             for start in range(0, len(pending), cfg.batch_size):
                 block = pending[start : start + cfg.batch_size]

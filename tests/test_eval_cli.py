@@ -83,6 +83,19 @@ def test_eval_command_end_to_end(tmp_path, tiny_omni_dir, embedded_export):
     assert "Δ vs default (default.v1, full)" in compared.output
     assert (tmp_path / "cmp" / "compare_per_task.png").stat().st_size > 0
 
+    # the report is rebuilt from the run's files alone
+    (run / "report.md").unlink()
+    rebuilt = CliRunner().invoke(app, ["eval", "report", str(run)])
+    assert rebuilt.exit_code == 0 and "| Run | Au |" in (run / "report.md").read_text()
+
+
+def test_mcq_column_mapping():
+    from evaluation.cli import parse_mcq_columns
+
+    columns = parse_mcq_columns("id=qid,options=a0|a1|a2|a3,answer=answer_idx,video=video_path,category=task")
+    assert columns.options == ["a0", "a1", "a2", "a3"] and columns.answer == "answer_idx"
+    assert columns.question == "question" and columns.audio is None
+
 
 def test_eval_help_and_bad_arguments(tmp_path):
     runner = CliRunner()

@@ -32,11 +32,11 @@ class ScriptedBackend:
         for request in requests:
             item = request.metadata["id"]
             if item in self.fail:
-                responses.append(ModelResponse(key="k", model=request.model, error="CUDA out of memory"))
+                responses.append(ModelResponse(key=request.key(), model=request.model, error="CUDA out of memory"))
                 continue
             text = f"<think>hm</think> Answer: {self.gold[item]}" if self.tasks[item] in SINGLE_TASKS else "no idea"
             usage = {"modalities": ["text", "video", "audio"], "prompt_tokens": 10, "completion_tokens": 3}
-            responses.append(ModelResponse(key="k", model=request.model, text=text, usage=usage))
+            responses.append(ModelResponse(key=request.key(), model=request.model, text=text, usage=usage))
         return responses
 
 
@@ -157,3 +157,12 @@ def test_reference_export_needs_the_tvqa_root(tmp_path, sample_release, sample_t
 
 def test_compute_metrics_of_no_records_is_empty():
     assert compute_metrics([], True, 0.95) == {}
+
+
+def test_response_cache_answers_a_second_run(tmp_path, sample_dataset, scripted):
+    cache = str(tmp_path / "cache.sqlite")
+    first = run_eval(EvalConfig(model="m", out=str(tmp_path / "a"), cache=cache), sample_dataset, scripted, False)
+    calls = scripted.calls
+    second = run_eval(EvalConfig(model="m", out=str(tmp_path / "b"), cache=cache), sample_dataset, scripted, False)
+    assert scripted.calls == calls and second.metrics == first.metrics
+    assert all(r["cached"] for r in _lines(tmp_path / "b" / "predictions.jsonl"))
