@@ -46,6 +46,7 @@ class Caption(BaseModel):
 
 class CaptionedClip(PreprocessedClip):
     captions: list[Caption]
+    clip_description: Caption | None = None  # the whole clip described directly (video double check)
 
 
 class Appearance(BaseModel):
@@ -79,6 +80,7 @@ class Person(BaseModel):
 
 
 class DescribedClip(CaptionedClip):
+    video_check: str | None = None  # "pass", or why the descriptions conflict
     summary: str | None = None
     summary_raw: str | None = None
     summary_error: str | None = None

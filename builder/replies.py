@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from builder.records import Position
@@ -17,6 +19,11 @@ class CaptionReply(_Reply):
 
 class SummaryReply(_Reply):
     summary: str = Field(min_length=1)
+
+
+class VideoCheckReply(_Reply):
+    verdict: Literal["pass", "failure"]
+    reason: str = ""
 
 
 class PersonReply(_Reply):

@@ -152,3 +152,25 @@ def test_split_assignment_is_seeded_and_balanced() -> None:
     assert set(assign_episodes(["a", "b"], 0.1, seed=0).values()) == {"train", "test"}
     rates = keep_rates({("test", "audio"): 10, ("test", "vision"): 40}, {"audio": 1, "vision": 1})
     assert rates == {("test", "audio"): 1.0, ("test", "vision"): 0.25}
+
+
+def test_video_double_check_conflict_drops_the_clip(sample_tvqa_root, tmp_path) -> None:
+    from builder.config import BuildConfig
+    from builder.model_calls import CachedBackend, ResponseCache
+    from builder.pipeline import run_build
+    from builder.sample.scripted import ScriptedBackend
+    from builder.store import iter_records
+
+    class Conflicting(ScriptedBackend):
+        def _reply(self, request):
+            if request.metadata.get("prompt") == "video_check" and request.metadata["clip_id"].startswith("castle"):
+                return {"verdict": "failure", "reason": "a kitchen vs. a motorway"}
+            return super()._reply(request)
+
+    config = BuildConfig(tvqa_root=sample_tvqa_root, out=tmp_path, backend="scripted", progress=False)
+    run_build(config, backend=CachedBackend(Conflicting(), ResponseCache(tmp_path / "cache.sqlite")))
+    dropped = [r for r in iter_records(tmp_path / "stages" / "describe.rejects.jsonl") if r["dropped"]]
+    assert [(r["id"], r["reason"]) for r in dropped] == [("castle_s01e01_seg02_clip_00", "video-check")]
+    assert "a kitchen vs. a motorway" in dropped[0]["detail"]
+    clips = {r["clip_id"] for r in iter_records(tmp_path / "release" / "clips.jsonl")}
+    assert clips and "castle_s01e01_seg02_clip_00" not in clips

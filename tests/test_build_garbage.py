@@ -45,7 +45,7 @@ def test_whole_build_on_a_random_model_gives_an_empty_valid_release(sample_tvqa_
     out = tmp_path / "junk"
     report = run_build(junk_config(sample_tvqa_root, out, tiny_omni_dir))
     caption = next(s for s in report["stages"] if s["name"] == "caption")
-    assert caption["requests"] == 12 and len(failures(out, "caption")) == 12
+    assert caption["requests"] == 12 + 4 and len(failures(out, "caption")) == 16  # segments + whole clips
     assert caption["reasons"]["no-captions"] == 4  # every clip dropped, each with its reason
     # the tiny model saw each segment's frames and answered junk: every reply kept raw beside its failure
     assert {r["reason"] for r in failures(out, "caption")} == {"unparseable-reply"}

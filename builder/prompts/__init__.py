@@ -18,6 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 PROMPT_VERSIONS: dict[str, str] = {
     "caption": "caption.v1",
+    "video_description": "video_description.v1",
+    "video_check": "video_check.v1",
     "summary": "summary.v1",
     "person": "person.v1",
     "voice": "voice.v1",

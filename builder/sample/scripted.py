@@ -111,6 +111,10 @@ class ScriptedBackend:
             return {"description": self._scene(clip, (line["start"] + line["end"]) / 2)}
         if prompt == "summary":
             return {"summary": self._summary(clip)}
+        if prompt == "video_description":
+            return {"description": self._summary(clip)}
+        if prompt == "video_check":
+            return {"verdict": "pass", "reason": "same two people in the same room in both"}
         if prompt == "person":
             person = people[meta["speaker"]]
             return {

@@ -1,5 +1,6 @@
 """Stage 2, caption: a vision-language model describes frames sampled (decord) from each segment,
-sent as a small 1-fps video of exactly those frames."""
+sent as a small 1-fps video of exactly those frames, and describes the whole clip once more from
+frames spread over it (the second description the video double check compares against)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from builder.replies import CaptionReply
 from builder.stage import Outputs, reject
 from builder.stages.common import make_request, media_file
 from builder.tvqa.media import segment_video
+
+CLIP_FRAMES = 8  # frames spread over the whole clip for its second description
 
 
 def reply_failure(clip_id: str, stage: str, what: str, response: ModelResponse, error: str) -> dict[str, Any]:
@@ -56,12 +59,17 @@ class CaptionStage:
                     end=round(segment.end, 2),
                 )
             )
+        times = [(j + 0.5) * clip.duration / CLIP_FRAMES for j in range(CLIP_FRAMES)]
+        path = segment_video(media_file(self.config, clip), times, frames_dir / "clip.mp4")
+        media = [{"type": "video", "video": str(path), "fps": 1.0, "max_frames": CLIP_FRAMES}]
+        requests.append(make_request(self.role, "video_description", CaptionReply, media, clip_id=clip.clip_id))
         return requests
 
     def finish(self, item: dict[str, Any], responses: list[ModelResponse]) -> Outputs:
         clip = PreprocessedClip.model_validate(item)
         captions, failures = [], []
-        for segment, response in zip(clip.segments, responses, strict=True):
+        *segment_responses, whole = responses
+        for segment, response in zip(clip.segments, segment_responses, strict=True):
             parsed, error = (None, response.error) if response.error else parse_reply(response.text, CaptionReply)
             if parsed is None:
                 failures.append(
@@ -72,6 +80,16 @@ class CaptionStage:
                     segment=segment.index, text=parsed.description if parsed else None, raw=response.text, error=error
                 )
             )
+        description, error = (None, whole.error) if whole.error else parse_reply(whole.text, CaptionReply)
+        if description is None:
+            failures.append(reply_failure(clip.clip_id, "caption", "whole clip", whole, error or ""))
         if not any(c.text for c in captions):
             return [], [*failures, reject(clip.clip_id, "no-captions", "every frame caption failed", dropped=True)]
-        return [CaptionedClip(**clip.model_dump(), captions=captions).model_dump()], failures
+        record = CaptionedClip(
+            **clip.model_dump(),
+            captions=captions,
+            clip_description=Caption(
+                segment=-1, text=description.description if description else None, raw=whole.text, error=error
+            ),
+        )
+        return [record.model_dump()], failures

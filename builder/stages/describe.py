@@ -1,5 +1,6 @@
-"""Stage 3, describe: a clip summary from the segment captions, and a description of each
-segment's speaker; then the person double check (paper Table 14):
+"""Stage 3, describe: a clip summary from the segment captions, the video double check (do the
+segment captions and the whole-clip description agree? a conflict drops the clip), and a
+description of each segment's speaker; then the person double check (paper Table 14):
 majority description per name, failed descriptions dropped, names sharing a description dropped."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from builder.config import BuildConfig
 from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import parse_reply
 from builder.records import Appearance, CaptionedClip, DescribedClip, Person, PersonView
-from builder.replies import PersonReply, SummaryReply
+from builder.replies import PersonReply, SummaryReply, VideoCheckReply
 from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
 from builder.stages.common import make_request
@@ -68,11 +69,26 @@ class DescribeStage:
         caption_of = {c.segment: c for c in clip.captions}
         return [(s, caption_of[s.index]) for s in clip.segments if caption_of.get(s.index) and caption_of[s.index].text]
 
+    @staticmethod
+    def _whole(clip: CaptionedClip) -> str | None:
+        return clip.clip_description.text if clip.clip_description else None
+
     def requests(self, item: dict[str, Any]) -> list[ModelRequest]:
         clip = CaptionedClip.model_validate(item)
         pairs = self._captioned(clip)
         captions = [{"start": round(s.start, 2), "end": round(s.end, 2), "text": c.text} for s, c in pairs]
         requests = [make_request(self.role, "summary", SummaryReply, clip_id=clip.clip_id, captions=captions)]
+        if self._whole(clip):
+            requests.append(
+                make_request(
+                    self.role,
+                    "video_check",
+                    VideoCheckReply,
+                    clip_id=clip.clip_id,
+                    captions=captions,
+                    description=self._whole(clip),
+                )
+            )
         for segment, caption in pairs:
             requests.append(
                 make_request(
@@ -92,6 +108,19 @@ class DescribeStage:
         clip = CaptionedClip.model_validate(item)
         failures = []
         summary_response, person_responses = responses[0], responses[1:]
+        check = "no whole-clip description to compare with"
+        if self._whole(clip):
+            check_response, person_responses = person_responses[0], person_responses[1:]
+            verdict, cerr = (
+                (None, check_response.error)
+                if check_response.error
+                else parse_reply(check_response.text, VideoCheckReply)
+            )
+            if verdict is None:
+                failures.append(reply_failure(clip.clip_id, "video check", "clip", check_response, cerr or ""))
+                check = "the check's reply was unusable"
+            else:
+                check = "pass" if verdict.verdict == "pass" else f"descriptions conflict: {verdict.reason}"
         summary, error = (
             (None, summary_response.error)
             if summary_response.error
@@ -120,8 +149,11 @@ class DescribeStage:
                 )
             )
         people, dropped = person_double_check(views)
+        if check != "pass":
+            return [], [*failures, reject(clip.clip_id, "video-check", check, dropped=True)]
         record = DescribedClip(
             **clip.model_dump(),
+            video_check=check,
             summary=summary.summary if summary else None,
             summary_raw=summary_response.text,
             summary_error=error,
