@@ -220,6 +220,17 @@ def test_shards_partition_episodes(sample_tvqa_root, tmp_path, built) -> None:
         parts.append(crossomni.read_clips(out / "release"))
     assert set(parts[0]) | set(parts[1]) == full
     assert not {c.episode for c in parts[0].values()} & {c.episode for c in parts[1].values()}
+    from builder.merge import merge_releases
+
+    merged = merge_releases([tmp_path / f"shard{i}" / "release" for i in range(2)], tmp_path / "merged")
+    assert set(crossomni.read_clips(tmp_path / "merged")) == full
+    assert sum(sum(c.values()) for c in merged["counts"].values()) == sum(
+        1
+        for s in crossomni.SPLITS
+        for _ in crossomni.read_instances(tmp_path / "merged", s, crossomni.read_clips(tmp_path / "merged"))
+    )
+    with pytest.raises(crossomni.ReleaseError, match="in another shard too"):
+        merge_releases([tmp_path / "shard0" / "release"] * 2, tmp_path / "twice")
 
 
 def test_task_proportions_and_limit(sample_tvqa_root, tmp_path) -> None:
