@@ -105,6 +105,7 @@ class EvalResult:
     seconds_backend: float  # inside backend.generate (media decoding, processor, generate)
     seconds_model: float  # inside model.generate, as the backend reports it
     backend_calls: int
+    seconds_report: float = 0.0  # report.md and plots, a fixed cost per run
 
 
 def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[Item]:
@@ -306,8 +307,10 @@ def run_eval(
             "backend_calls": calls,
         }
         write_json(log.dir / RUN, {**meta, "status": status, **summary})
+    tick = time.perf_counter()
     if current:
         from evaluation.report import write_run_report
 
         write_run_report(log.dir)
-    return EvalResult(out_dir=log.dir, metrics=metrics, **summary)
+    seconds_report = time.perf_counter() - tick
+    return EvalResult(out_dir=log.dir, metrics=metrics, seconds_report=seconds_report, **summary)
