@@ -122,7 +122,11 @@ class VLLMBackend:
                 else:
                     audios.append((cached_decode_audio(part["audio"], segment), SAMPLING_RATE))
             template_messages.append({**message, "content": parts})
-        prompt = self.processor.apply_chat_template(template_messages, tokenize=False, add_generation_prompt=True)
+        # Qwen3's template reads enable_thinking (the builder's text role turns thinking off)
+        template_kwargs = {k: request.sampling[k] for k in ("enable_thinking",) if k in request.sampling}
+        prompt = self.processor.apply_chat_template(
+            template_messages, tokenize=False, add_generation_prompt=True, **template_kwargs
+        )
         engine_input: dict[str, Any] = {"prompt": prompt}
         media: dict[str, Any] = {}
         if videos:

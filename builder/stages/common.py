@@ -21,7 +21,8 @@ def make_request(
     template = load_prompt(prompt)
     metadata = {"prompt": prompt, **{k: v for k, v in context.items() if k in METADATA_KEYS}}
     text = template.render(**context)
-    content: list[dict[str, Any]] = [*(media or []), {"type": "text", "text": text}]
+    # text-only prompts are plain strings: text LLMs' chat templates expect that
+    content: str | list[dict[str, Any]] = [*media, {"type": "text", "text": text}] if media else text
     return ModelRequest(
         model=role.model,
         messages=({"role": "user", "content": content},),
