@@ -288,7 +288,7 @@ def run_eval(
                 bar.update(len(block))
                 bar.set_postfix(acc=f"{correct / max(scored, 1):.3f}", errors=len(errors))
             bar.close()
-        status = "complete" if not errors else "pending"
+        status = "finished"
     finally:
         log.write_errors({key: value for key, value in errors.items() if key not in records})
         current = [records[item.id] for item in items if item.id in records]
@@ -306,6 +306,8 @@ def run_eval(
             "seconds_model": seconds_model,
             "backend_calls": calls,
         }
+        if status == "finished":  # an exception leaves "failed"
+            status = "pending" if summary["n_pending"] else "complete"
         write_json(log.dir / RUN, {**meta, "status": status, **summary})
     tick = time.perf_counter()
     if current:
