@@ -166,3 +166,20 @@ def test_response_cache_answers_a_second_run(tmp_path, sample_dataset, scripted)
     second = run_eval(EvalConfig(model="m", out=str(tmp_path / "b"), cache=cache), sample_dataset, scripted, False)
     assert scripted.calls == calls and second.metrics == first.metrics
     assert all(r["cached"] for r in _lines(tmp_path / "b" / "predictions.jsonl"))
+
+
+def test_a_crashing_backend_loses_no_finished_work(tmp_path, sample_dataset, scripted):
+    class Crashing(ScriptedBackend):
+        def generate(self, requests):
+            if self.calls == 1:
+                raise RuntimeError("server went away")
+            return super().generate(requests)
+
+    crashing = Crashing(scripted.gold, scripted.tasks)
+    cfg = EvalConfig(model="m", out=str(tmp_path), batch_size=4)
+    with pytest.raises(RuntimeError, match="server went away"):
+        run_eval(cfg, sample_dataset, crashing, progress=False)
+    assert len(_lines(tmp_path / "predictions.jsonl")) == 4
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "failed"
+    result = run_eval(cfg, sample_dataset, scripted, progress=False)
+    assert result.n_scored == 18 and len(scripted.requests) == 14
