@@ -142,7 +142,12 @@ def build(
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
-    report = run_build(config, record=record)
+    try:
+        report = run_build(config, record=record)
+    except ValueError as err:
+        if "built with other settings" not in str(err):
+            raise
+        raise typer.BadParameter(str(err), param_hint="--out") from None
     calls = report["model_calls"]
     typer.echo(
         f"release: {config.release_dir} — {report['release']['train']} train / {report['release']['test']} test "

@@ -172,6 +172,16 @@ class BuildConfig:
         """Clips muxed from TVQA frame folders live here (relative paths ``media/<vid>.mp4``)."""
         return self.out / "media"
 
+    def stage_settings(self) -> dict[str, Any]:
+        """What the stage outputs depend on (a resumed build must match; backend and batch size may change)."""
+        return {
+            **self.release_settings(),
+            "tvqa_root": str(self.tvqa_root.resolve()),
+            "layout": asdict(self.layout),
+            "frames_per_segment": self.frames_per_segment,
+            "min_tagged_fraction": self.min_tagged_fraction,
+        }
+
     def release_settings(self) -> dict[str, Any]:
         return {
             "models": self.models.to_dict(),

@@ -4,6 +4,7 @@ the release and the report. Model calls go through a sqlite cache, so a finished
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from builder.stages.release import write_release
 from builder.stages.split import SplitStage
 from builder.stages.verify import LLMVerifyStage, VerifyStage, clips_with_candidates
 from builder.stages.voice import VoiceStage
+from builder.store import write_json_atomic
 
 STAGE_NAMES = ("preprocess", "caption", "describe", "biography", "voice", "align", "qa", "verify", "split", "rationale")
 
@@ -39,6 +41,22 @@ def open_backend(config: BuildConfig, record: Path | None = None) -> Backend:
 
         backend = RecordingBackend(backend, record)
     return backend
+
+
+def check_settings(config: BuildConfig) -> None:
+    """Refuse to resume a build folder made with other settings (its finished stages would be reused)."""
+    path = config.out / "build.json"
+    settings = json.loads(json.dumps(config.stage_settings()))
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        changed = sorted(k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k))
+        if changed:
+            raise ValueError(
+                f"{config.out} was built with other settings ({', '.join(changed)} differ): "
+                f"use another --out, or delete {config.stages_dir} to rebuild there"
+            )
+    else:
+        write_json_atomic(path, settings)
 
 
 def _close_all(backend: Any) -> None:
@@ -59,6 +77,7 @@ def run_build(config: BuildConfig, backend: Backend | None = None, record: Path 
     """Build (or resume building) the release under ``config.out``; returns the report."""
     started = time.perf_counter()
     config.out.mkdir(parents=True, exist_ok=True)
+    check_settings(config)
     backend = backend or open_backend(config, record)
     runner = StageRunner(config.stages_dir, backend, config.progress)
     stats: list[StageStats] = []
