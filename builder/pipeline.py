@@ -47,7 +47,8 @@ def check_settings(config: BuildConfig) -> None:
     """Refuse to resume a build folder made with other settings (its finished stages would be reused)."""
     path = config.out / "build.json"
     settings = json.loads(json.dumps(config.stage_settings()))
-    if path.exists():
+    started = config.stages_dir.is_dir() and any(config.stages_dir.iterdir())
+    if path.exists() and started:
         previous = json.loads(path.read_text(encoding="utf-8"))
         changed = sorted(k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k))
         if changed:
