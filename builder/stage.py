@@ -113,7 +113,7 @@ class StageRunner:
             while queue and queue[0].complete:
                 entry = queue.popleft()
                 if entry.error is not None:
-                    outputs, rejects = [], [reject(entry.item_id, "input-error", entry.error)]
+                    outputs, rejects = [], [reject(entry.item_id, "input-error", entry.error, dropped=True)]
                 elif model_stage:
                     outputs, rejects = self._guard(entry.item_id, lambda e=entry: stage.finish(e.item, e.responses))
                 else:
@@ -176,7 +176,7 @@ class StageRunner:
         try:
             return fn()
         except ITEM_ERRORS as err:
-            return [], [reject(item_id, "input-error", f"{type(err).__name__}: {err}")]
+            return [], [reject(item_id, "input-error", f"{type(err).__name__}: {err}", dropped=True)]
 
     def _finalize(self, name: str, log: CompletionLog, stats: StageStats) -> None:
         reasons: Counter[str] = Counter()

@@ -67,6 +67,12 @@ def messy_root(sample_tvqa_root: Path, tmp_path_factory: pytest.TempPathFactory)
             donor,
         ),
     ]
+    rows.append(
+        _add_clip(
+            root, "friends_s02e05_seg01_clip_01", "Friends", "1\n00:00:01,000 --> 00:00:03,000\n(Ross:) Hi.\n", None
+        )
+    )
+    (root / "videos" / "friends_s02e05_seg01_clip_01.mp4").write_bytes(b"\x00garbage, not an mp4" * 50)
     with open(root / "tvqa_qa_release" / "tvqa_val.jsonl", "a", encoding="utf-8") as handle:
         handle.write("{broken json\n" + "".join(json.dumps(r) + "\n" for r in rows))
     # one clip as TVQA frames (3 fps) + a wav, no mp4
@@ -100,10 +106,12 @@ def test_each_bad_input_is_dropped_with_its_reason(messy_build) -> None:
     assert "friends_s02e03_seg01_clip_01.srt:1: malformed SRT cue" in rejects["friends_s02e03_seg01_clip_01"]["detail"]
     assert reasons["friends_s02e04_seg01_clip_01"] == "discontinuous-timestamps"
     assert "after the clip" in rejects["friends_s02e04_seg01_clip_01"]["detail"]
+    assert reasons["friends_s02e05_seg01_clip_01"] == "input-error"
+    assert "friends_s02e05_seg01_clip_01.mp4" in rejects["friends_s02e05_seg01_clip_01"]["detail"]
     bad_line = [r for r in rejects.values() if r["reason"] == "bad-qa-line"]
     assert len(bad_line) == 1 and "tvqa_val.jsonl:8: not valid JSON" in bad_line[0]["detail"]
     counts = next(s for s in report["stages"] if s["name"] == "preprocess")["reasons"]
-    assert sum(counts.values()) == len(rejects) == 7
+    assert sum(counts.values()) == len(rejects) == 8
 
 
 def test_frames_clip_is_muxed_and_embedded(messy_build, messy_root) -> None:
