@@ -124,6 +124,20 @@ def test_bad_clips_are_dropped_with_reasons(built) -> None:
     assert (out / "report.md").read_text().count("no-speaker-names") == 1
 
 
+def test_same_clips_and_tasks_as_the_hand_checked_release(built, sample_release) -> None:
+    out, _ = built
+
+    def tasks_per_clip(release: Path) -> dict[str, list[str]]:
+        clips = crossomni.read_clips(release)
+        found: dict[str, list[str]] = {clip_id: [] for clip_id in clips}
+        for split in crossomni.SPLITS:
+            for record in crossomni.read_instances(release, split, clips):
+                found[record["clip_id"]].append(record["task_type"])
+        return {clip_id: sorted(tasks) for clip_id, tasks in found.items()}
+
+    assert tasks_per_clip(out / "release") == tasks_per_clip(sample_release)
+
+
 def test_split_is_by_episode(built) -> None:
     out, _ = built
     clips = crossomni.read_clips(out / "release")

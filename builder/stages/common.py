@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from builder.config import RoleConfig
+from builder.config import BuildConfig, RoleConfig
 from builder.model_calls.base import ModelRequest
 from builder.prompts import load_prompt, load_templates, schema_of
-from builder.records import AlignedPerson
+from builder.records import AlignedPerson, PreprocessedClip
 
 
 def make_request(
@@ -113,6 +114,6 @@ def people_context(people: list[AlignedPerson]) -> list[dict[str, Any]]:
     return out
 
 
-def media_file(config: Any, clip: Any) -> Any:
+def media_file(config: BuildConfig, clip: PreprocessedClip) -> Path:
     """Absolute path of a clip's mp4 (TVQA root for referenced clips, the build folder for muxed ones)."""
     return (config.out if clip.media == "embed" else config.tvqa_root) / clip.video
