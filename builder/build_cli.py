@@ -43,7 +43,8 @@ def build(
         bool,
         typer.Option(
             "--sample",
-            help="Build the embedded sample offline (generates its TVQA root under OUT/sample_tvqa; replay backend).",
+            help="Build the embedded sample offline: generates its TVQA root (into --tvqa-root if given, "
+            "else OUT/sample_tvqa) and answers from its recorded replies (replay backend).",
         ),
     ] = False,
     backend: Annotated[
