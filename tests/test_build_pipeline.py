@@ -257,3 +257,17 @@ def test_task_proportions_and_limit(sample_tvqa_root, tmp_path) -> None:
     assert len(clips) <= 3
     reasons = {r["reason"] for r in rejects(tmp_path, "split")}
     assert reasons == {"task-proportion"}
+
+
+def test_several_instances_per_task_and_clip(sample_tvqa_root, tmp_path, built) -> None:
+    out, _ = built
+    run_build(config_for(sample_tvqa_root, tmp_path, per_task_per_clip=2, cache_path=out / "cache.sqlite"))
+    clips = crossomni.read_clips(tmp_path / "release")
+    records = [r for s in crossomni.SPLITS for r in crossomni.read_instances(tmp_path / "release", s, clips)]
+    per_pair: dict[tuple[str, str], int] = {}
+    for record in records:
+        per_pair[(record["clip_id"], record["task_type"])] = (
+            per_pair.get((record["clip_id"], record["task_type"]), 0) + 1
+        )
+    assert max(per_pair.values()) == 2 and len(records) > 36
+    assert len({(r["clip_id"], r["question"]) for r in records}) == len(records)  # no question asked twice of a clip

@@ -189,3 +189,28 @@ def test_unreadable_media_fail_that_request_only(server: FakeServer, tmp_path: P
     bad, good = backend.generate([missing, text_request("fine")])
     assert not bad.ok and "gone.mp3" in bad.error
     assert good.ok and len(server.seen) == 1
+
+
+def test_roles_can_use_different_servers() -> None:
+    from builder.model_calls.router import routed_backend
+
+    servers = [FakeServer(), FakeServer()]
+    threads = [
+        threading.Thread(target=s.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True) for s in servers
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        backend = routed_backend(
+            "openai", {"backoff": 0.01}, {"vlm": {"base_url": servers[0].url}, "llm": {"base_url": servers[1].url}}
+        )
+        responses = backend.generate([text_request("a", "vlm"), text_request("b", "llm"), text_request("c", "vlm")])
+        assert all(r.ok for r in responses) and backend.calls == 2
+        assert [b["model"] for b in servers[0].seen] == ["vlm", "vlm"] and [b["model"] for b in servers[1].seen] == [
+            "llm"
+        ]
+    finally:
+        for server, thread in zip(servers, threads, strict=True):
+            server.httpd.shutdown()
+            server.httpd.server_close()
+            thread.join(timeout=5)
