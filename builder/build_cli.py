@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from builder.config import TvqaLayout
 
 
 def _options(pairs: list[str]) -> dict[str, object]:
@@ -18,6 +21,23 @@ def _options(pairs: list[str]) -> dict[str, object]:
             raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--backend-option")
         options[key.replace("-", "_")] = yaml.safe_load(value)
     return options
+
+
+def _layout(pairs: list[str]) -> TvqaLayout:
+    from dataclasses import fields
+
+    from builder.config import TvqaLayout
+
+    names = {f.name for f in fields(TvqaLayout)}
+    values: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in names:
+            raise typer.BadParameter(
+                f"expected one of {', '.join(sorted(names))} =PATTERN, got {pair!r}", param_hint="--layout"
+            )
+        values[key] = float(value) if key == "frames_fps" else value
+    return TvqaLayout(**values)
 
 
 def _proportions(text: str | None) -> dict[str, float] | None:
@@ -60,6 +80,15 @@ def build(
             "-o",
             help="KEY=VALUE passed to the backend, e.g. base_url=http://host:8000/v1, concurrency=32, "
             "path=replies.jsonl (replay), tensor_parallel_size=4 (vllm). Repeatable.",
+        ),
+    ] = None,
+    layout: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Where TVQA files are, as KEY=PATTERN with {vid_name} and {show} (frame-folder prefix): "
+            "qa_glob, subtitles, video, frames, audio, frames_fps. Defaults: tvqa_qa_release/tvqa_*.jsonl, "
+            "tvqa_subtitles/{vid_name}.srt, videos/{vid_name}.mp4, frames_hq/{show}_frames/{vid_name}, "
+            "audio/{vid_name}.wav, 3. Repeatable.",
         ),
     ] = None,
     models: Annotated[
@@ -127,6 +156,7 @@ def build(
             backend=backend or ("replay" if sample else "vllm"),
             backend_options=_options(backend_option or []),
             models=ModelsConfig.load(models),
+            layout=_layout(layout or []),
             shows=tuple(shows or ()),
             limit=limit,
             shard=Shard.parse(shard),
