@@ -79,9 +79,12 @@ class LLMRationaleStage:
         instance = Instance.model_validate(item)
         if not _needs_rationale(instance):
             return []
+        facts = instance.facts
+        shirt = facts.get("shirt", "")
         notes = (
-            f"the referent is {instance.referent} ({instance.facts}); the question finds them by "
-            f"{instance.source_kind} '{instance.source_value}' and asks their {instance.target_kind}"
+            f"the person is {instance.referent}, who wears {article(shirt)} {shirt} shirt "
+            f"and {facts.get('pants')} pants and is {facts.get('position')} of the frame; the question finds them by "
+            f"their {instance.source_kind} ({instance.source_value}) and asks for their {instance.target_kind}"
         )
         return [
             make_request(
