@@ -44,6 +44,9 @@ def parse_mcq_columns(spec: str) -> Any:
 def evaluate_model(
     ctx: typer.Context,
     model: str = typer.Option(None, help="Model id or local folder, e.g. Qwen/Qwen2.5-Omni-7B."),
+    adapter: str = typer.Option(
+        None, help="PEFT (LoRA) adapter folder or Hub id to load on --model (transformers or vllm backend)."
+    ),
     dataset: str = typer.Option(None, help="Folder made by `crossomni export`, or a Hub dataset id."),
     config: str = typer.Option("all", help="Dataset config: all, single, cross or one task name."),
     split: str = typer.Option("test", help="Split to evaluate."),
@@ -77,7 +80,10 @@ def evaluate_model(
         return
     if not model or not out:
         raise typer.BadParameter("--model and --out are required to run an evaluation")
-    from evaluation.runner import EvalConfig, run_eval
+    from evaluation.runner import ADAPTER_BACKENDS, EvalConfig, run_eval
+
+    if adapter and backend not in ADAPTER_BACKENDS:
+        raise typer.BadParameter(f"--adapter needs --backend {' or '.join(ADAPTER_BACKENDS)}, got {backend!r}")
 
     options: dict[str, Any] = {}
     for pair in backend_option or []:
@@ -90,6 +96,7 @@ def evaluate_model(
             options[key] = value
     cfg = EvalConfig(
         model=model,
+        adapter=adapter or None,
         out=out,
         dataset=dataset,
         config=None if config in ("", "none", "None") else config,

@@ -101,6 +101,7 @@ def write_run_report(run_dir: str | Path) -> Path:
     lines = [
         f"# CrossOmni evaluation: {identity['model']}",
         "",
+        *([f"- adapter: {identity['peft_adapter']['id']}"] if identity.get("peft_adapter") else []),
         f"- dataset: {identity['dataset'] or 'in-memory'} (config {identity['config']}, split {identity['split']})",
         f"- prompting: {identity['prompt_id']}; inputs: {identity['input_config']['inputs']} "
         f"({meta.get('media_order')}, audio-in-video: {meta.get('audio_in_video')})",

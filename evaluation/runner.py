@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.model_calls import Backend, ModelRequest, ModelResponse, get_backend
+from builder.model_calls.adapters import adapter_fingerprint, adapter_summary, model_label
 from evaluation.crossomni_acc.answer_extraction import extract_choice
 from evaluation.crossomni_acc.scoring import score, score_by_category
 from evaluation.inputs import InputConfig, build_messages, input_config_for
@@ -25,6 +26,8 @@ from evaluation.runlog import METRICS, RUN, RunLog, read_json, write_json
 
 # Answer-only prompting needs a few tokens; reasoning prompts need room for the thinking.
 DEFAULT_MAX_NEW_TOKENS = {"default": 64, "cot": 1024, "icl": 1024}
+# Backends that load a PEFT adapter on the base model themselves (``--adapter``).
+ADAPTER_BACKENDS = ("transformers", "vllm")
 
 
 class RunConflictError(ValueError):
@@ -37,6 +40,7 @@ class EvalConfig:
 
     model: str
     out: str
+    adapter: str | None = None  # PEFT (LoRA) adapter folder or Hub id loaded on ``model``
     dataset: str | None = None
     config: str | None = "all"
     split: str = "test"
@@ -76,6 +80,11 @@ class EvalConfig:
             system_prompt=self.system_prompt,
         )
 
+    @property
+    def model_label(self) -> str:
+        """The requests' model: the base, or base + adapter (with its weights digest)."""
+        return model_label(self.model, self.adapter)
+
     def sampling(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "max_tokens": self.new_tokens, "seed": self.seed}
 
@@ -89,7 +98,8 @@ class EvalConfig:
             "prompt_id": prompt_id(self.prompting, self.prompt_version),
             "input_config": self.input_config().to_json(),
             "sampling": self.sampling(),
-            "adapter": asdict(self.mcq) if self.mcq else "crossomni",
+            "adapter": asdict(self.mcq) if self.mcq else "crossomni",  # the dataset adapter
+            "peft_adapter": {"id": self.adapter, "sha256": adapter_fingerprint(self.adapter)} if self.adapter else None,
         }
 
 
@@ -135,6 +145,8 @@ def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[It
 def make_backend(cfg: EvalConfig) -> Backend:
     """The configured backend (heavy imports happen here, only when there is work to do)."""
     options = dict(cfg.backend_options)
+    if cfg.adapter:
+        options["adapter"] = cfg.adapter
     if cfg.backend in ("transformers", "vllm"):
         options.setdefault("max_new_tokens", cfg.new_tokens)
         options.setdefault("seed", cfg.seed)
@@ -158,7 +170,7 @@ def build_request(item: Item, cfg: EvalConfig, input_config: InputConfig) -> Mod
     prompt = render_prompt(row, cfg.prompting, cfg.prompt_version)
     messages = build_messages(prompt, input_config, item.video, item.audio, item.start, item.end)
     return ModelRequest(
-        model=cfg.model,
+        model=cfg.model_label,
         messages=messages,
         prompt_version=prompt_id(cfg.prompting, cfg.prompt_version),
         sampling=cfg.sampling(),
@@ -230,6 +242,11 @@ def run_eval(
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
+    if cfg.adapter and cfg.backend not in ADAPTER_BACKENDS:
+        raise ValueError(
+            f"--adapter needs --backend {' or '.join(ADAPTER_BACKENDS)}; for a served model, serve the adapter "
+            "(vllm serve BASE --enable-lora --lora-modules NAME=PATH) and pass --model NAME"
+        )
     log = RunLog(cfg.out)
     input_config = cfg.input_config()
     identity = cfg.identity()
@@ -244,6 +261,7 @@ def run_eval(
         "identity": identity,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
+        "peft_adapter": adapter_summary(cfg.adapter) if cfg.adapter else None,
         "media_order": "media before text" if input_config.media_first else "text before media",
         "audio_in_video": "audio" in input_config.modalities and "video" in input_config.modalities,
     }

@@ -10,6 +10,9 @@ Media parts of a request (see ``ModelRequest``) understood here::
 (Qwen2.5-Omni interleaves them in time); without it only the frames are used. Each response's
 ``usage`` records how many video and audio tokens reached the model (``modalities``), so a run
 can prove the media were really seen.
+
+``adapter`` (a PEFT adapter folder or Hub id, e.g. a ``crossomni train`` output) is loaded on the
+base model with ``PeftModel.from_pretrained``; ``merge_adapter=True`` folds it into the weights.
 """
 
 from __future__ import annotations
@@ -66,11 +69,16 @@ class TransformersBackend:
         max_new_tokens: int = 256,
         seed: int = 0,
         attn_implementation: str | None = None,
+        adapter: str | None = None,
+        merge_adapter: bool = False,
     ) -> None:
         import torch
         from transformers import AutoConfig
 
+        from builder.model_calls.adapters import processor_source
+
         self.model_id = model
+        self.adapter = adapter
         self.batch_size = max(1, batch_size)
         self.max_new_tokens = max_new_tokens
         self.seed = seed
@@ -86,7 +94,7 @@ class TransformersBackend:
             import transformers
             from transformers import AutoProcessor
 
-            self.processor = AutoProcessor.from_pretrained(model)
+            self.processor = AutoProcessor.from_pretrained(processor_source(model, adapter))
             self.tokenizer = self.processor.tokenizer
             if self.model_type in OMNI_FULL_TYPES:
                 # thinker only: the talker (speech output) is never used for multiple choice
@@ -101,8 +109,14 @@ class TransformersBackend:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             self.processor = None
-            self.tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
+            self.tokenizer = AutoTokenizer.from_pretrained(processor_source(model, adapter), padding_side="left")
             self.model = AutoModelForCausalLM.from_pretrained(model, **load_kwargs)
+        if adapter:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, adapter)
+            if merge_adapter:
+                self.model = self.model.merge_and_unload()
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model.to(self.device).eval()

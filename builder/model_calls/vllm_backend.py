@@ -8,11 +8,19 @@ tracks of one video was broken for Qwen-Omni models before vLLM PR #33605 (merge
 after v0.15.1): the extra therefore requires vllm>=0.16. Media are decoded by
 ``builder.model_calls.media`` exactly as for the ``transformers`` backend, so both see the same
 frames (fps, segment, frame cap) for the same request.
+
+``adapter`` (a PEFT LoRA folder or Hub id) starts the engine with ``enable_lora`` and a
+``max_lora_rank`` that holds the adapter's ``r``, and sends every prompt with one ``LoRARequest``.
+The adapter's tensor names are respelled for vLLM's Qwen2.5-Omni thinker first (see
+``builder.model_calls.adapters.vllm_ready_adapter``).
 """
 
 from __future__ import annotations
 
+import importlib
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from builder.model_calls.base import ModelRequest, ModelResponse
@@ -54,18 +62,23 @@ class VLLMBackend:
         dtype: str = "auto",
         limit_mm_per_prompt: dict[str, int] | None = None,
         processor: Any = None,
+        adapter: str | None = None,
+        adapter_cache_dir: str | None = None,
         **engine_kwargs: Any,
     ) -> None:
+        from builder.model_calls.adapters import processor_source
+
         vllm = _import_vllm()
         self.vllm = vllm
         self.model_id = model
+        self.adapter = adapter
         self.max_new_tokens = max_new_tokens
         self.seed = seed
         self.calls = 0
         if processor is None:
             from transformers import AutoProcessor
 
-            processor = AutoProcessor.from_pretrained(model)
+            processor = AutoProcessor.from_pretrained(processor_source(model, adapter))
         self.processor = processor
         options = {
             "model": model,
@@ -80,7 +93,23 @@ class VLLMBackend:
         }
         if max_num_seqs is not None:
             options["max_num_seqs"] = max_num_seqs
+        self.lora_request = None
+        if adapter:
+            self.lora_request = self._lora_request(adapter, adapter_cache_dir, options)
         self.llm = vllm.LLM(**options)
+
+    @staticmethod
+    def _lora_request(adapter: str, cache_dir: str | None, options: dict[str, Any]) -> Any:
+        """Turn LoRA on in the engine ``options`` (rank from ``adapter_config.json``); the request for every prompt."""
+        from builder.model_calls.adapters import read_adapter_config, vllm_max_lora_rank, vllm_ready_adapter
+
+        rank = int(read_adapter_config(adapter)["r"])
+        options["enable_lora"] = True
+        options.setdefault("max_lora_rank", vllm_max_lora_rank(rank))
+        options.setdefault("max_loras", 1)
+        folder = vllm_ready_adapter(adapter, cache_dir or Path(tempfile.gettempdir()) / "crossomni-vllm-adapters")
+        lora_request_cls = importlib.import_module("vllm.lora.request").LoRARequest
+        return lora_request_cls(lora_name=adapter, lora_int_id=1, lora_path=str(folder))
 
     def build_input(self, request: ModelRequest) -> dict[str, Any]:
         """The engine input of one request: ``prompt``, ``multi_modal_data``, ``mm_processor_kwargs``."""
@@ -172,10 +201,12 @@ class VLLMBackend:
             except (MediaError, ValueError) as err:
                 results[i] = ModelResponse(key=request_key(request), model=request.model, error=str(err))
         if ready:
+            lora = {"lora_request": self.lora_request} if self.lora_request is not None else {}
             outputs = self.llm.generate(
                 [engine_input for _, engine_input in ready],
                 sampling_params=[self._sampling(requests[i]) for i, _ in ready],
                 use_tqdm=False,
+                **lora,
             )
             self.calls += 1
             for (i, engine_input), output in zip(ready, outputs, strict=True):
