@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+import crossomni
+
 VOICE_ATTRIBUTES: tuple[str, ...] = ("smooth", "rough", "nasal", "high", "low", "happy", "angry", "calm")
 POSITIONS: tuple[str, ...] = ("left", "right", "centre", "background")
 Position = Literal["left", "right", "centre", "background"]
@@ -190,16 +192,4 @@ class Instance(BaseModel):
     rationale_raw: str | None = None
 
 
-RELEASE_FIELDS = (
-    "id",
-    "clip_id",
-    "start",
-    "end",
-    "task_type",
-    "referent",
-    "biography",
-    "question",
-    "options",
-    "answer",
-    "rationale",
-)
+RELEASE_FIELDS = crossomni.INSTANCE_FIELDS  # the release format is defined once, in crossomni.py

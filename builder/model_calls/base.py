@@ -57,18 +57,18 @@ class ModelRequest:
                 paths.extend(str(part[part["type"]]) for part in content if part.get("type") in MEDIA_PART_TYPES)
         return paths
 
-    def key(self) -> str:
-        """Stable cache/replay key: model, prompt version, messages, sampling, schema and media bytes.
+    def key(self, media_id: Callable[[str], str] = file_digest) -> str:
+        """Stable cache/replay key: model, prompt version, messages, sampling, schema and media.
 
-        ``metadata`` (item ids, bookkeeping) is not part of the key; media are keyed by content so a
-        moved TVQA root keeps its cache.
+        ``metadata`` (item ids, bookkeeping) is not part of the key. Media are named by
+        ``media_id`` — by default the sha256 of their bytes, so a moved TVQA root keeps its cache.
         """
         messages = []
         for message in self.messages:
             content = message.get("content")
             if isinstance(content, list):
                 content = [
-                    {**part, part["type"]: file_digest(part[part["type"]])}
+                    {**part, part["type"]: media_id(str(part[part["type"]]))}
                     if part.get("type") in MEDIA_PART_TYPES
                     else part
                     for part in content

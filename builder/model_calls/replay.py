@@ -9,40 +9,24 @@ a failed response (recorded by the stage), never as an invented answer.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from builder.model_calls.base import MEDIA_PART_TYPES, Backend, ModelRequest, ModelResponse
+from builder.model_calls.base import Backend, ModelRequest, ModelResponse
 
 # The recorded replies that stand in for the real models on the embedded sample.
 SAMPLE_REPLAY = Path(__file__).resolve().parents[1] / "sample" / "replay" / "sample.jsonl"
 
 
+def _path_tail(path: str) -> str:
+    return "/".join(Path(path).parts[-2:])
+
+
 def alt_key(request: ModelRequest) -> str:
     """A key that names media files by their last two path parts instead of hashing their bytes."""
-    messages = []
-    for message in request.messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            content = [
-                {**part, part["type"]: "/".join(Path(str(part[part["type"]])).parts[-2:])}
-                if part.get("type") in MEDIA_PART_TYPES
-                else part
-                for part in content
-            ]
-        messages.append({**message, "content": content})
-    payload = {
-        "model": request.model,
-        "prompt_version": request.prompt_version,
-        "messages": messages,
-        "sampling": request.sampling,
-        "json_schema": request.json_schema,
-    }
-    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return request.key(media_id=_path_tail)
 
 
 class ReplayBackend:
