@@ -11,6 +11,7 @@ from typing import Any
 
 import crossomni
 from training.data import DataSource
+from training.encoding import OmniEncoder
 from training.media import MediaOptions
 from training.rewards import REWARD_NAMES, THINKING_REWARDS
 
@@ -60,6 +61,16 @@ class CrossOmniArguments:
 
     def media_options(self) -> MediaOptions:
         return MediaOptions(video_fps=self.video_fps, max_frames=self.max_frames)
+
+    def omni_encoder(self, processor: Any) -> OmniEncoder:
+        """The processor wrapper that turns a row's clip segment and prompt into model inputs."""
+        return OmniEncoder(
+            processor,
+            self.media_options(),
+            audio_in_video=self.audio_in_video,
+            video_min_pixels=self.video_min_pixels,
+            video_max_pixels=self.video_max_pixels,
+        )
 
 
 @dataclass

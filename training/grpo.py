@@ -79,7 +79,6 @@ def prepare_config(script_args: Any, training_args: Any, processor: Any) -> Any:
 def build_trainer(script_args: Any, training_args: Any, model_args: Any, judge: Any = None):
     """The ``OmniGRPOTrainer`` of a run; ``judge`` (``(backend, model)``) overrides the configured backend."""
     from training.data import balanced_sample, load_split, with_prompts
-    from training.encoding import OmniEncoder
     from training.grpo_trainer import OmniGRPOTrainer
     from training.modeling import load_adapter_for_training, load_processor, load_thinker, lora_config
     from training.rewards import build_rewards
@@ -101,13 +100,7 @@ def build_trainer(script_args: Any, training_args: Any, model_args: Any, judge: 
     dataset = balanced_sample(dataset, script_args.num_train_instances, script_args.sample_seed, script_args.balance_by)
     media_cache = Path(training_args.output_dir) / "media_cache"
     dataset = with_prompts(dataset, media_cache, reasoning=True, audio_in_video=script_args.audio_in_video)
-    encoder = OmniEncoder(
-        processor,
-        script_args.media_options(),
-        audio_in_video=script_args.audio_in_video,
-        video_min_pixels=script_args.video_min_pixels,
-        video_max_pixels=script_args.video_max_pixels,
-    )
+    encoder = script_args.omni_encoder(processor)
     trainer = OmniGRPOTrainer(
         model=model,
         reward_funcs=rewards,

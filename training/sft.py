@@ -48,7 +48,6 @@ def main(script_args: Any, training_args: Any, model_args: Any) -> Path:
 
     from training.collator import OmniSFTCollator
     from training.data import load_split
-    from training.encoding import OmniEncoder
     from training.modeling import load_processor, load_thinker, lora_config
     from training.publish import finish_run
 
@@ -56,13 +55,7 @@ def main(script_args: Any, training_args: Any, model_args: Any) -> Path:
     processor = load_processor(model_args.model_name_or_path)
     model = load_thinker(model_args.model_name_or_path, model_args.dtype, model_args.attn_implementation)
     dataset = load_split(script_args.data_source())
-    encoder = OmniEncoder(
-        processor,
-        script_args.media_options(),
-        audio_in_video=script_args.audio_in_video,
-        video_min_pixels=script_args.video_min_pixels,
-        video_max_pixels=script_args.video_max_pixels,
-    )
+    encoder = script_args.omni_encoder(processor)
     collator = OmniSFTCollator(encoder, supervision=script_args.supervision, max_length=training_args.max_length)
     trainer = SFTTrainer(
         model=model,
