@@ -43,6 +43,18 @@ def export(
     typer.echo(f"exported {totals} ({media} media) to {summary.out_dir}")
 
 
+@app.command("export-metric")
+def export_metric_command(
+    out: str = typer.Option(
+        "crossomni_acc", help="Folder to write; evaluate.load('crossomni_acc') finds it in the cwd."
+    ),
+) -> None:
+    """Copy the crossomni_acc metric module into a folder (for evaluate.load by name, or an evaluate Space)."""
+    from builder.export import export_metric
+
+    typer.echo(f"metric module written to {export_metric(out)}")
+
+
 @app.command()
 def push(
     folder: str = typer.Argument("crossomni", help="An exported folder (from `crossomni export`)."),

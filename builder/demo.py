@@ -12,7 +12,6 @@ from typing import Any
 import crossomni
 
 SAMPLE_RELEASE = Path(__file__).resolve().parent / "sample" / "release"
-METRIC_DIR = Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"
 
 
 @dataclass
@@ -30,6 +29,8 @@ class DemoResult:
 def load_metric():
     """The ``crossomni_acc`` metric module, loaded by path with ``evaluate``."""
     import evaluate
+
+    from builder.export import METRIC_DIR
 
     return evaluate.load(str(METRIC_DIR))
 

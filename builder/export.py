@@ -20,6 +20,7 @@ from pathlib import Path
 import crossomni
 
 DEFAULT_EXPORT_DIR = "crossomni"
+METRIC_DIR = Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"
 DEFAULT_ROWS_PER_SHARD = {"reference": 5000, "embed": 200}
 
 
@@ -141,3 +142,16 @@ def export_release(
         shutil.rmtree(out_dir)
     os.replace(staging, out_dir)
     return summary
+
+
+def export_metric(out_dir: str | Path = "crossomni_acc") -> Path:
+    """Copy the ``crossomni_acc`` metric module into ``out_dir`` (replacing an older copy).
+
+    With the folder in the working directory, ``evaluate.load("crossomni_acc")`` finds it before
+    the Hub; the same folder is what an ``evaluate`` Space ``ORG/crossomni_acc`` holds.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.copytree(METRIC_DIR, out_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return out_dir

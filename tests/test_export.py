@@ -143,3 +143,16 @@ def test_push_refuses_a_folder_that_is_not_an_export(tmp_path):
         push_dataset(tmp_path, "org/name", api=FakeHfApi(tmp_path))
     with pytest.raises(ValueError, match="ORG/NAME"):
         push_dataset(Path(__file__).parent, "noslash", api=FakeHfApi(tmp_path))
+
+
+def test_export_metric_loads_by_bare_name(tmp_path, monkeypatch):
+    import evaluate
+
+    from builder.export import export_metric
+
+    monkeypatch.chdir(tmp_path)
+    folder = export_metric()
+    assert not list(folder.rglob("__pycache__"))
+    metric = evaluate.load("crossomni_acc")
+    result = metric.compute(predictions=["The answer is B."], references=["B"], task_types=["vision_to_text"])
+    assert result["vision_to_text"] == 1.0 and result["overall"] == 1.0
