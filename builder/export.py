@@ -22,6 +22,7 @@ import crossomni
 DEFAULT_EXPORT_DIR = "crossomni"
 METRIC_DIR = Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"
 DEFAULT_ROWS_PER_SHARD = {"reference": 5000, "embed": 200}
+MAX_SHARD_BYTES = 512 * 1024 * 1024
 
 
 @dataclass
@@ -36,13 +37,10 @@ class ExportSummary:
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def iter_rows(release_dir: Path, split: str, tasks: tuple[str, ...], root: Path | None, media: str) -> Iterator[dict]:
-    """``FEATURES`` rows of one split restricted to ``tasks``, media per ``media`` mode."""
+def iter_rows(release_dir: Path, split: str, root: Path | None, media: str) -> Iterator[dict]:
+    """``FEATURES`` rows of one split, media per ``media`` mode (paths kept, or bytes read under ``root``)."""
     clips = crossomni.read_clips(release_dir)
-    wanted = set(tasks)
     for record in crossomni.read_instances(release_dir, split, clips):
-        if record["task_type"] not in wanted:
-            continue
         clip = clips[record["clip_id"]]
         if media == "reference":
             yield crossomni.to_example(record, clip, None)
@@ -54,40 +52,50 @@ def iter_rows(release_dir: Path, split: str, tasks: tuple[str, ...], root: Path 
         yield row
 
 
-def _write_shards(rows: Iterator[dict], dest: Path, prefix: str, rows_per_shard: int) -> tuple[list[str], Counter, int]:
-    """Stream rows into ``<prefix>-XXXXX-of-YYYYY.parquet`` files; returns names, per-task counts, Arrow bytes."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class ShardWriter:
+    """Streams encoded rows of one config/split into ``<split>-XXXXX-of-YYYYY.parquet`` files.
 
-    schema = crossomni.FEATURES.arrow_schema
-    dest.mkdir(parents=True, exist_ok=True)
-    parts: list[Path] = []
-    counts: Counter = Counter()
-    buffer: list[dict] = []
-    num_bytes = 0
+    A shard is flushed at ``rows_per_shard`` rows or ``max_shard_bytes`` of buffered media,
+    whichever comes first, so memory stays bounded in ``embed`` mode too.
+    """
 
-    def flush() -> None:
-        nonlocal num_bytes
-        table = pa.Table.from_pylist([crossomni.FEATURES.encode_example(r) for r in buffer], schema=schema)
-        num_bytes += table.nbytes
-        part = dest / f".{prefix}-{len(parts):05d}.tmp"
+    def __init__(self, dest: Path, split: str, rows_per_shard: int, max_shard_bytes: int) -> None:
+        self.dest, self.split = dest, split
+        self.rows_per_shard, self.max_shard_bytes = rows_per_shard, max_shard_bytes
+        self.parts: list[Path] = []
+        self.buffer: list[dict] = []
+        self.buffered_bytes = 0
+        self.num_bytes = 0  # Arrow bytes written, for the card's dataset_info
+        dest.mkdir(parents=True, exist_ok=True)
+
+    def add(self, encoded: dict, size: int) -> None:
+        self.buffer.append(encoded)
+        self.buffered_bytes += size
+        if len(self.buffer) >= self.rows_per_shard or self.buffered_bytes >= self.max_shard_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(self.buffer, schema=crossomni.FEATURES.arrow_schema)
+        self.num_bytes += table.nbytes
+        part = self.dest / f".{self.split}-{len(self.parts):05d}.tmp"
         pq.write_table(table, part)
-        parts.append(part)
-        buffer.clear()
+        self.parts.append(part)
+        self.buffer.clear()
+        self.buffered_bytes = 0
 
-    for row in rows:
-        counts[row["task_type"]] += 1
-        buffer.append(row)
-        if len(buffer) >= rows_per_shard:
-            flush()
-    if buffer or not parts:
-        flush()  # an empty split still gets one (empty) shard so every config/split loads
-    names = []
-    for index, part in enumerate(parts):
-        name = f"{prefix}-{index:05d}-of-{len(parts):05d}.parquet"
-        os.replace(part, dest / name)
-        names.append(name)
-    return names, counts, num_bytes
+    def close(self) -> list[str]:
+        """Write what is buffered (an empty split still gets one empty shard) and name the shards."""
+        if self.buffer or not self.parts:
+            self._flush()
+        names = []
+        for index, part in enumerate(self.parts):
+            name = f"{self.split}-{index:05d}-of-{len(self.parts):05d}.parquet"
+            os.replace(part, self.dest / name)
+            names.append(name)
+        return names
 
 
 def export_release(
@@ -122,20 +130,26 @@ def export_release(
     shutil.rmtree(staging, ignore_errors=True)
     summary = ExportSummary(out_dir=out_dir, media=media)
     per_shard = rows_per_shard or DEFAULT_ROWS_PER_SHARD[media]
-    for config in configs:
-        tasks = crossomni.CONFIG_TASKS[config]
-        summary.files[config] = {}
-        for split in crossomni.SPLITS:
-            rows = iter_rows(release_dir, split, tasks, root, media)
-            names, _, num_bytes = _write_shards(rows, staging / "data" / config, split, per_shard)
-            summary.files[config][split] = [f"data/{config}/{name}" for name in names]
-            summary.num_bytes[(config, split)] = num_bytes
+    configs_of_task = {task: [c for c in configs if task in crossomni.CONFIG_TASKS[c]] for task in crossomni.TASK_NAMES}
+    summary.files = {config: {} for config in configs}
+    # One pass per split: each row is read (and its media loaded) once, then goes to every config holding its task.
     for split in crossomni.SPLITS:
-        summary.counts[split] = Counter({task: 0 for task in crossomni.TASK_NAMES})
+        writers = {
+            config: ShardWriter(staging / "data" / config, split, per_shard, MAX_SHARD_BYTES) for config in configs
+        }
+        counts = Counter({task: 0 for task in crossomni.TASK_NAMES})
         split_clips = set()
-        for record in crossomni.read_instances(release_dir, split, clips):
-            summary.counts[split][record["task_type"]] += 1
-            split_clips.add(record["clip_id"])
+        for row in iter_rows(release_dir, split, root, media):
+            counts[row["task_type"]] += 1
+            split_clips.add(row["clip_id"])
+            size = sum(len(row[column]["bytes"] or b"") for column in ("video", "audio"))
+            encoded = crossomni.FEATURES.encode_example(row)
+            for config in configs_of_task[row["task_type"]]:
+                writers[config].add(encoded, size)
+        for config, writer in writers.items():
+            summary.files[config][split] = [f"data/{config}/{name}" for name in writer.close()]
+            summary.num_bytes[(config, split)] = writer.num_bytes
+        summary.counts[split] = counts
         summary.clips[split] = len(split_clips)
     write_dataset_card(staging, summary, manifest)
     if out_dir.exists():

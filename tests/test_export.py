@@ -156,3 +156,15 @@ def test_export_metric_loads_by_bare_name(tmp_path, monkeypatch):
     metric = evaluate.load("crossomni_acc")
     result = metric.compute(predictions=["The answer is B."], references=["B"], task_types=["vision_to_text"])
     assert result["vision_to_text"] == 1.0 and result["overall"] == 1.0
+
+
+def test_small_shards_split_the_data_and_load_back_whole(sample_release, tmp_path):
+    from datasets import load_dataset
+
+    out = tmp_path / "sharded"
+    summary = export_release(sample_release, out, rows_per_shard=5, configs=("all", "cross"))
+    assert summary.files["all"]["train"] == [f"data/all/train-{i:05d}-of-00004.parquet" for i in range(4)]
+    assert len(summary.files["cross"]["test"]) == 3  # 12 rows in shards of 5
+    ds = load_dataset(str(out), "all", split="train")
+    assert ds.num_rows == 18 and len(set(ds["id"])) == 18
+    assert not list(out.rglob("*.tmp"))
