@@ -14,6 +14,8 @@ CASES = [
     ("The correct answer is (B)", None, "B"),
     ("Answer: c", None, "C"),
     ("answer is d.", None, "D"),
+    ('answer: "C"', None, "C"),
+    ("The answer is 'b'.", None, "B"),
     ("Final answer: **A**", None, "A"),
     ("I think it is A at first, but the final answer is C.", None, "C"),
     ("Looking again, option D is the one.", None, "D"),

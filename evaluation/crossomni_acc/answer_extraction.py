@@ -57,12 +57,12 @@ def _patterns(letters: str) -> tuple[re.Pattern[str], ...]:
     upper = f"[{letters}]"
     either = f"[{letters}{letters.lower()}]"
     # a lowercase letter counts only when nothing word-like follows it ("answer is a." yes, "answer is a tricky" no)
-    letter = rf"(?:({upper})(?![A-Za-z0-9])|({either})(?=\s*(?:[.,;:!?)\]]|$)))"
+    letter = rf"(?:({upper})(?![A-Za-z0-9])|({either})(?=\s*(?:[.,;:!?)\]\"'”’]|$)))"
     return (
         re.compile(rf"<answer>\s*\(?({either})\)?\s*</answer>|\\boxed\{{\s*({either})\s*\}}", re.IGNORECASE),
         # only the cue words ignore case: the letter's case decides whether it may be an article
         re.compile(
-            rf"\b(?:{_CUE_WORDS}|(?i:option|choice))\b\s*{_CUE_VERB}\s*(?i:option|choice)?\s*:?\s*[(\[]?\s*{letter}",
+            rf"\b(?:{_CUE_WORDS}|(?i:option|choice))\b\s*{_CUE_VERB}\s*(?i:option|choice)?\s*:?\s*[(\[\"'“‘]?\s*{letter}",
             re.MULTILINE,
         ),
         re.compile(rf"^\s*[(\[]?({either})[)\]]?\s*[.:]?\s*$", re.MULTILINE),
