@@ -13,9 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from builder.cli import app
+from tests.helpers.metrics import recompute_metrics
 from tests.helpers.tiny_omni import MAX_PIXELS, MIN_PIXELS
-
-METRIC_DIR = Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +43,8 @@ def test_eval_command_end_to_end(tmp_path, tiny_omni_dir, embedded_export):
     assert all(r["modalities"] == ["text", "video", "audio"] for r in records)
     assert all(isinstance(r["raw_output"], str) and r["completion_tokens"] <= 4 for r in records)
 
-    import evaluate
-
     metrics = json.loads((run / "metrics.json").read_text())
-    recomputed = evaluate.load(str(METRIC_DIR)).compute(
-        predictions=[r["raw_output"] for r in records],
-        references=[r["answer"] for r in records],
-        task_types=[r["task_type"] for r in records],
-        clip_ids=[r["clip_id"] for r in records],
-        options=[r["options"] for r in records],
-    )
-    assert recomputed == pytest.approx(metrics)
+    assert recompute_metrics(records) == pytest.approx(metrics)
 
     report = (run / "report.md").read_text()
     assert "| Run | Au | Au→Te | Au→Vi | Te | Te→Au | Te→Vi | Vi | Vi→Au | Vi→Te | Overall | Single | Cross |" in report

@@ -11,8 +11,7 @@ from builder.model_calls import ModelResponse
 from crossomni import SINGLE_TASKS
 from evaluation.items import PreflightError
 from evaluation.runner import EvalConfig, RunConflictError, compute_metrics, run_eval
-
-METRIC_DIR = Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"
+from tests.helpers.metrics import recompute_metrics
 
 
 class ScriptedBackend:
@@ -71,16 +70,7 @@ def test_run_records_and_scores(tmp_path, sample_dataset, scripted):
     assert metrics["single"] == 1.0 and metrics["cross"] == 0.0 and metrics["overall"] == pytest.approx(6 / 18)
     assert metrics["parse_failures"] == 12
     # the stored metrics are what the metric module computes from the JSONL
-    import evaluate
-
-    recomputed = evaluate.load(str(METRIC_DIR)).compute(
-        predictions=[r["raw_output"] for r in records],
-        references=[r["answer"] for r in records],
-        task_types=[r["task_type"] for r in records],
-        clip_ids=[r["clip_id"] for r in records],
-        options=[r["options"] for r in records],
-    )
-    assert recomputed == pytest.approx(metrics)
+    assert recompute_metrics(records) == pytest.approx(metrics)
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert "Qwen Team" in meta["identity"]["input_config"]["system_prompt"]
     assert meta["audio_in_video"] is True and meta["media_order"] == "media before text"

@@ -6,14 +6,12 @@ import doctest
 import math
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
+from builder.export import METRIC_DIR
 from crossomni import CROSS_TASKS, SINGLE_TASKS, TASK_NAMES
 from evaluation.crossomni_acc.scoring import score
-
-METRIC_DIR = Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"
 
 
 @pytest.fixture(scope="module")
