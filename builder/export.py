@@ -37,9 +37,10 @@ class ExportSummary:
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def iter_rows(release_dir: Path, split: str, root: Path | None, media: str) -> Iterator[dict]:
+def iter_rows(
+    release_dir: Path, split: str, clips: dict[str, crossomni.Clip], root: Path | None, media: str
+) -> Iterator[dict]:
     """``FEATURES`` rows of one split, media per ``media`` mode (paths kept, or bytes read under ``root``)."""
-    clips = crossomni.read_clips(release_dir)
     for record in crossomni.read_instances(release_dir, split, clips):
         clip = clips[record["clip_id"]]
         if media == "reference":
@@ -139,7 +140,7 @@ def export_release(
         }
         counts = Counter({task: 0 for task in crossomni.TASK_NAMES})
         split_clips = set()
-        for row in iter_rows(release_dir, split, root, media):
+        for row in iter_rows(release_dir, split, clips, root, media):
             counts[row["task_type"]] += 1
             split_clips.add(row["clip_id"])
             size = sum(len(row[column]["bytes"] or b"") for column in ("video", "audio"))
