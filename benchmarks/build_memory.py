@@ -26,7 +26,7 @@ from pathlib import Path
 from builder.config import BuildConfig
 from builder.pipeline import run_build
 from builder.sample.scripted import ScriptedBackend
-from builder.model_calls import CachedBackend, ResponseCache
+from model_calls import CachedBackend, ResponseCache
 spec = json.loads(Path(sys.argv[1]).read_text())
 root, out = Path(sys.argv[2]), Path(sys.argv[3])
 config = BuildConfig(tvqa_root=root, out=out, backend="scripted", progress=False)

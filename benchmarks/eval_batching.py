@@ -24,8 +24,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from builder.model_calls import get_backend
     from evaluation.runner import EvalConfig, build_request, load_items
+    from model_calls import get_backend
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -29,8 +29,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     args = parser.parse_args()
 
-    from builder.model_calls import get_backend
     from evaluation.runner import EvalConfig, run_eval
+    from model_calls import get_backend
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -31,7 +31,7 @@ def prepare(workdir: Path, max_new_tokens: int):
 
 def clear_media_caches() -> None:
     """Forget decoded clips so every timed phase decodes its media itself."""
-    from builder.model_calls import media
+    from model_calls import media
 
     media._video_memo.cache_clear()
     media._audio_memo.cache_clear()

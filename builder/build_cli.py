@@ -1,4 +1,4 @@
-"""The ``crossomni build`` command (registered on the top-level app in ``builder/cli.py``)."""
+"""The ``crossomni build`` command (mounted on the top-level app through ``builder/cli.py`` and ``crossomni_cli``)."""
 
 from __future__ import annotations
 

@@ -1,20 +1,12 @@
-"""The ``crossomni`` command line: build, export, push, demo, eval, train."""
+"""The builder's commands (build, sample, export, export-metric, push, demo); ``crossomni_cli`` mounts them."""
 
 from __future__ import annotations
 
 import typer
 
 from builder.build_cli import build
-from evaluation.cli import app as eval_app
-from training.cli import app as train_app
 
-app = typer.Typer(
-    help="CrossOmni: cross-modal coreference for omni-modal LLMs (arXiv 2604.05522).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(eval_app, name="eval")
-app.add_typer(train_app, name="train")
+app = typer.Typer(help="Build, export and publish the CrossOmni dataset.", no_args_is_help=True)
 app.command("build")(build)
 
 
@@ -84,7 +76,3 @@ def demo(
     console.print(f"media check: {result.media_check}")
     console.print(render_table(result.scores))
     console.print(f"done in {result.seconds:.1f}s")
-
-
-if __name__ == "__main__":
-    app()

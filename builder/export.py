@@ -14,10 +14,11 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import crossomni
+from model_cards.dataset_card import DatasetCardFacts, write_dataset_card
 
 DEFAULT_EXPORT_DIR = "crossomni"
 METRIC_DIR = Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"
@@ -26,15 +27,10 @@ MAX_SHARD_BYTES = 512 * 1024 * 1024
 
 
 @dataclass
-class ExportSummary:
+class ExportSummary(DatasetCardFacts):
     """What an export wrote: counts per split and task, and the parquet files per config."""
 
-    out_dir: Path
-    media: str
-    counts: dict[str, Counter] = field(default_factory=dict)
-    files: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    clips: dict[str, int] = field(default_factory=dict)
-    num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)
+    out_dir: Path = Path(DEFAULT_EXPORT_DIR)
 
 
 def iter_rows(
@@ -112,8 +108,6 @@ def export_release(
     ``tvqa_root`` is needed for ``embed`` (to read the clips) and is checked in ``reference`` mode
     when given (every referenced file must exist, so a broken release is caught before upload).
     """
-    from model_cards.dataset_card import write_dataset_card
-
     if media not in crossomni.MEDIA_MODES:
         raise ValueError(f"media must be one of {crossomni.MEDIA_MODES}, got {media!r}")
     release_dir = Path(release_dir)

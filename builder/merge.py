@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.stages.release import check_release
-from builder.store import write_atomic, write_json_atomic
 from crossomni import SPLITS, ReleaseError, read_release_manifest
+from model_calls.store import write_atomic, write_json_atomic
 
 
 def merge_releases(shards: list[Path], out: Path) -> dict[str, Any]:

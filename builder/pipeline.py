@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.config import BuildConfig
-from builder.model_calls import CachedBackend, ResponseCache
-from builder.model_calls.base import Backend
-from builder.model_calls.router import routed_backend
 from builder.report import build_report, write_report
+from builder.sample import SAMPLE_REPLAY
 from builder.stage import StageRunner, StageStats
 from builder.stages.align import AlignStage
 from builder.stages.biography import BiographyStage
@@ -27,17 +25,23 @@ from builder.stages.release import write_release
 from builder.stages.split import SplitStage
 from builder.stages.verify import LLMVerifyStage, VerifyStage, clips_with_candidates
 from builder.stages.voice import VoiceStage
-from builder.store import write_json_atomic
+from model_calls import CachedBackend, ResponseCache
+from model_calls.base import Backend
+from model_calls.router import routed_backend
+from model_calls.store import write_json_atomic
 
 STAGE_NAMES = ("preprocess", "caption", "describe", "biography", "voice", "align", "qa", "verify", "split", "rationale")
 
 
 def open_backend(config: BuildConfig, record: Path | None = None) -> Backend:
     """The configured backend behind the response cache (and a recorder when ``record`` is set)."""
-    engine = routed_backend(config.backend, config.backend_options, config.models.options_by_model())
+    options = dict(config.backend_options)
+    if config.backend == "replay":
+        options.setdefault("path", SAMPLE_REPLAY)  # the embedded sample's recorded replies
+    engine = routed_backend(config.backend, options, config.models.options_by_model())
     backend: Backend = CachedBackend(engine, ResponseCache(config.cache_path or config.out / "cache.sqlite"))
     if record is not None:
-        from builder.model_calls.replay import RecordingBackend
+        from model_calls.replay import RecordingBackend
 
         backend = RecordingBackend(backend, record)
     return backend

@@ -11,8 +11,8 @@ import jinja2
 
 from builder.config import BuildConfig
 from builder.stage import StageStats
-from builder.store import write_atomic, write_json_atomic
 from crossomni import SPLITS, TASK_NAMES, read_clips, read_instances
+from model_calls.store import write_atomic, write_json_atomic
 
 
 def build_report(config: BuildConfig, stats: list[StageStats], seconds: float) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from builder.model_calls.base import Backend, ModelRequest, ModelResponse
-from builder.store import CompletionLog, dumps, iter_records, write_atomic, write_json_atomic
+from model_calls.base import Backend, ModelRequest, ModelResponse
+from model_calls.store import CompletionLog, dumps, iter_records, write_atomic, write_json_atomic
 
 # Errors of one item's input (unreadable media, malformed file) become that item's reject;
 # programming errors propagate.

@@ -15,14 +15,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from builder.model_calls import Backend, ModelRequest, ModelResponse, get_backend
-from builder.model_calls.adapters import adapter_fingerprint, adapter_summary, model_label
 from evaluation.crossomni_acc.answer_extraction import extract_choice
 from evaluation.crossomni_acc.scoring import score, score_by_category
 from evaluation.inputs import InputConfig, build_messages, input_config_for
 from evaluation.items import Item, MCQColumns, PreflightError, crossomni_items, mcq_items
 from evaluation.prompting import prompt_id, render_prompt
 from evaluation.runlog import METRICS, RUN, RunLog, read_json, write_json
+from model_calls import Backend, ModelRequest, ModelResponse, get_backend
+from model_calls.adapters import adapter_fingerprint, adapter_summary, model_label
 
 # Answer-only prompting needs a few tokens; reasoning prompts need room for the thinking.
 DEFAULT_MAX_NEW_TOKENS = {"default": 64, "cot": 1024, "icl": 1024}
@@ -159,7 +159,7 @@ def with_cache(backend: Backend, cache: str | None) -> Backend:
     """The backend behind the sqlite response cache when one is configured."""
     if not cache:
         return backend
-    from builder.model_calls import CachedBackend, ResponseCache
+    from model_calls import CachedBackend, ResponseCache
 
     return CachedBackend(backend, ResponseCache(cache))
 

@@ -4,14 +4,13 @@ and the shipped Jinja template; its YAML ``configs:`` are what ``load_dataset`` 
 from __future__ import annotations
 
 import copy
+from collections import Counter
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import crossomni
-
-if TYPE_CHECKING:
-    from builder.export import ExportSummary
 
 TEMPLATE = "dataset_card.md.jinja"
 FIELD_MEANINGS: dict[str, str] = {
@@ -33,6 +32,17 @@ FIELD_MEANINGS: dict[str, str] = {
     "is_cross": "source ≠ target",
     "referent": "name of the person the question is about",
 }
+
+
+@dataclass
+class DatasetCardFacts:
+    """What the card reports about an export: media mode, counts per split and task, files per config."""
+
+    media: str
+    counts: dict[str, Counter] = field(default_factory=dict)  # split -> task -> instances
+    files: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # config -> split -> parquet paths
+    clips: dict[str, int] = field(default_factory=dict)  # split -> distinct clips
+    num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # (config, split) -> parquet bytes
 
 
 def size_category(n: int) -> str:
@@ -57,7 +67,7 @@ def _dtype(feature: Any) -> str:
     return type(feature).__name__
 
 
-def card_data(summary: ExportSummary, manifest: dict[str, Any]):
+def card_data(summary: DatasetCardFacts, manifest: dict[str, Any]):
     """The YAML metadata of the card: configs (data files per split), features, licence, sizes."""
     from huggingface_hub import DatasetCardData
 
@@ -99,7 +109,7 @@ def card_data(summary: ExportSummary, manifest: dict[str, Any]):
     )
 
 
-def render_dataset_card(summary: ExportSummary, manifest: dict[str, Any], repo_id: str = "ORG/crossomni"):
+def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], repo_id: str = "ORG/crossomni"):
     """A ``DatasetCard`` for an export summary."""
     from huggingface_hub import DatasetCard
 
@@ -123,7 +133,7 @@ def render_dataset_card(summary: ExportSummary, manifest: dict[str, Any], repo_i
         )
 
 
-def write_dataset_card(folder: str | Path, summary: ExportSummary, manifest: dict[str, Any]) -> Path:
+def write_dataset_card(folder: str | Path, summary: DatasetCardFacts, manifest: dict[str, Any]) -> Path:
     """Render the card into ``folder/README.md`` (replacing an older one) and return its path."""
     path = Path(folder) / "README.md"
     render_dataset_card(summary, manifest, manifest.get("repo_id", "ORG/crossomni")).save(path)

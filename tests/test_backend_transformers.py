@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.model_calls import ModelRequest, get_backend
+from model_calls import ModelRequest, get_backend
 from tests.helpers.tiny_omni import MAX_PIXELS, MIN_PIXELS
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.model_calls import ModelRequest, get_backend
+from model_calls import ModelRequest, get_backend
 
 
 @dataclass

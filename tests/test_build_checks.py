@@ -156,10 +156,10 @@ def test_split_assignment_is_seeded_and_balanced() -> None:
 
 def test_video_double_check_conflict_drops_the_clip(sample_tvqa_root, tmp_path) -> None:
     from builder.config import BuildConfig
-    from builder.model_calls import CachedBackend, ResponseCache
     from builder.pipeline import run_build
     from builder.sample.scripted import ScriptedBackend
-    from builder.store import iter_records
+    from model_calls import CachedBackend, ResponseCache
+    from model_calls.store import iter_records
 
     class Conflicting(ScriptedBackend):
         def _reply(self, request):

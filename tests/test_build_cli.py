@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import crossomni
-from builder.cli import app
+from crossomni_cli import app
 
 
 def test_build_sample_from_the_command_line(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 import crossomni
 from builder.config import BuildConfig, ModelsConfig
 from builder.pipeline import STAGE_NAMES, run_build
-from builder.store import iter_records
+from model_calls.store import iter_records
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 import crossomni
 from builder.config import BuildConfig
 from builder.pipeline import run_build
-from builder.store import iter_records
+from model_calls.store import iter_records
 
 FRAMES_CLIP = "friends_s01e02_seg01_clip_03"
 

@@ -14,7 +14,7 @@ import pytest
 
 from builder.config import BuildConfig
 from builder.pipeline import STAGE_NAMES, run_build
-from builder.store import iter_records
+from model_calls.store import iter_records
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +22,14 @@ CHILD = r"""
 import sys, time
 from pathlib import Path
 from builder.config import BuildConfig
-from builder.model_calls import CachedBackend, ResponseCache, get_backend
+from model_calls import CachedBackend, ResponseCache, get_backend
 from builder.pipeline import run_build
+from builder.sample import SAMPLE_REPLAY
 
 class Slow:
     name = "slow-replay"
     def __init__(self):
-        self.inner = get_backend("replay")
+        self.inner = get_backend("replay", path=SAMPLE_REPLAY)
     @property
     def calls(self):
         return self.inner.calls

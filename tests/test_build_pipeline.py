@@ -11,11 +11,12 @@ import pytest
 
 import crossomni
 from builder.config import BuildConfig, Shard
-from builder.model_calls import CachedBackend, ResponseCache, get_backend
 from builder.pipeline import STAGE_NAMES, run_build
 from builder.records import AlignedClip, QACandidate
+from builder.sample import SAMPLE_REPLAY
 from builder.stages.verify import check_candidate
-from builder.store import iter_records
+from model_calls import CachedBackend, ResponseCache, get_backend
+from model_calls.store import iter_records
 
 RELEASE_FILES = ("release.json", "clips.jsonl", "train.jsonl", "test.jsonl")
 
@@ -213,7 +214,7 @@ class CrashAfter:
 def test_resume_after_crash_gives_the_same_release(built, sample_tvqa_root, tmp_path, crash_at) -> None:
     reference, _ = built
     config = config_for(sample_tvqa_root, tmp_path, batch_size=3)
-    backend = CachedBackend(get_backend("replay"), ResponseCache(tmp_path / "cache.sqlite"))
+    backend = CachedBackend(get_backend("replay", path=SAMPLE_REPLAY), ResponseCache(tmp_path / "cache.sqlite"))
     with pytest.raises(Crash):
         run_build(config, backend=CrashAfter(backend, crash_at))
     assert not (tmp_path / "release" / "release.json").exists()

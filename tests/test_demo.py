@@ -12,7 +12,7 @@ import crossomni
 @pytest.mark.slow
 def test_demo_command_end_to_end(tmp_path, sample_release):
     result = subprocess.run(
-        [sys.executable, "-m", "builder.cli", "demo", "--workdir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "crossomni_cli", "demo", "--workdir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         timeout=300,

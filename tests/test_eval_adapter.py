@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from builder.cli import app
-from builder.model_calls import ModelRequest, get_backend
+from crossomni_cli import app
+from model_calls import ModelRequest, get_backend
 from tests.helpers.tiny_omni import MAX_PIXELS, MIN_PIXELS
 from tests.test_backend_vllm import FakeLLM, FakeSamplingParams
 
@@ -192,7 +192,7 @@ def test_vllm_backend_gets_lora(fake_vllm, tiny_omni_dir, adapter_dir, clip, tmp
 
 
 def test_vllm_rank_and_key_helpers():
-    from builder.model_calls.adapters import vllm_lora_key, vllm_max_lora_rank
+    from model_calls.adapters import vllm_lora_key, vllm_max_lora_rank
 
     assert [vllm_max_lora_rank(r) for r in (1, 2, 8, 16, 17, 64)] == [1, 8, 8, 16, 32, 64]
     with pytest.raises(ValueError, match="512"):
@@ -261,7 +261,7 @@ def test_adapter_needs_a_local_backend(tmp_path, adapter_dir):
     )
     assert result.exit_code != 0 and "--adapter needs --backend" in result.output
     with pytest.raises(FileNotFoundError, match="not found"):
-        from builder.model_calls.adapters import resolve_adapter
+        from model_calls.adapters import resolve_adapter
 
         resolve_adapter(str(tmp_path / "missing"))
 
@@ -271,7 +271,7 @@ def test_processor_comes_from_the_adapter_folder_when_saved(tiny_omni_dir, adapt
 
     from transformers import AutoProcessor
 
-    from builder.model_calls.adapters import processor_source
+    from model_calls.adapters import processor_source
 
     assert processor_source(str(tiny_omni_dir), str(adapter_dir)) == str(tiny_omni_dir)
     assert processor_source(str(tiny_omni_dir), None) == str(tiny_omni_dir)

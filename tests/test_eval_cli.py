@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from builder.cli import app
+from crossomni_cli import app
 from tests.helpers.metrics import recompute_metrics
 from tests.helpers.tiny_omni import MAX_PIXELS, MIN_PIXELS
 

@@ -7,13 +7,13 @@ import json
 import datasets
 import pytest
 
-from builder.model_calls import ModelResponse
 from crossomni import PAPER_COLUMN_GROUPS, TASK_NAMES, TASKS
 from evaluation.compare import compare_runs
 from evaluation.items import MCQColumns, PreflightError, mcq_items
 from evaluation.reference import find_paper_rows, paper_rows
 from evaluation.report import paper_table
 from evaluation.runner import EvalConfig, run_eval
+from model_calls import ModelResponse
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.model_calls import ModelResponse
 from crossomni import SINGLE_TASKS
 from evaluation.items import PreflightError
 from evaluation.runner import EvalConfig, RunConflictError, compute_metrics, run_eval
+from model_calls import ModelResponse
 from tests.helpers.metrics import recompute_metrics
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builder.model_calls import ModelRequest, get_backend
-from builder.model_calls.openai_backend import build_payload
+from model_calls import ModelRequest, get_backend
+from model_calls.openai_backend import build_payload
 
 
 class FakeServer:
@@ -192,7 +192,7 @@ def test_unreadable_media_fail_that_request_only(server: FakeServer, tmp_path: P
 
 
 def test_roles_can_use_different_servers() -> None:
-    from builder.model_calls.router import routed_backend
+    from model_calls.router import routed_backend
 
     servers = [FakeServer(), FakeServer()]
     threads = [

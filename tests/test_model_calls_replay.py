@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.model_calls import ModelRequest, get_backend
-from builder.model_calls.replay import RecordingBackend, ReplayBackend, alt_key
 from builder.prompts import parse_reply
 from builder.replies import VoiceReply
-from builder.store import CompletionLog, iter_records
+from model_calls import ModelRequest, get_backend
+from model_calls.replay import RecordingBackend, ReplayBackend, alt_key
+from model_calls.store import CompletionLog, iter_records
 
 
 def request_with(path: Path, text: str = "listen") -> ModelRequest:
@@ -34,7 +34,7 @@ def test_record_then_replay_by_key_and_by_media_name(tmp_path: Path) -> None:
         name, calls = "echo", 0
 
         def generate(self, requests):
-            from builder.model_calls import ModelResponse
+            from model_calls import ModelResponse
 
             self.calls += 1
             return [

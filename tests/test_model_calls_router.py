@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from builder.config import BuildConfig
-from builder.model_calls import CachedBackend, ModelRequest, ModelResponse, ResponseCache
-from builder.model_calls.router import ModelRouter, routed_backend
 from builder.pipeline import run_build
 from builder.sample.scripted import ScriptedBackend
+from model_calls import CachedBackend, ModelRequest, ModelResponse, ResponseCache
+from model_calls.router import ModelRouter, routed_backend
 
 
 class Named:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from builder.config import BuildConfig
-from builder.model_calls import get_backend
 from builder.pipeline import run_build
 from builder.stages.caption import CaptionStage
 from builder.stages.describe import DescribeStage
 from builder.stages.qa import DistractorPool, LLMQAStage
 from builder.stages.voice import VoiceStage
-from builder.store import iter_records
+from model_calls import get_backend
+from model_calls.store import iter_records
 
 
 class FakeLLM:

@@ -76,7 +76,7 @@ class ScriptedJudge:
     calls = 0
 
     def generate(self, requests):
-        from builder.model_calls import ModelResponse
+        from model_calls import ModelResponse
 
         self.calls += 1
         replies = []
@@ -91,7 +91,7 @@ class ScriptedJudge:
 @pytest.fixture(scope="module")
 def grpo_setup(tiny_omni_dir: Path, sample_tvqa_root: Path, start_adapter: Path, tmp_path_factory):
     """Parsed GRPO arguments for the tiny model, with a judge replay file recorded for the canned completions."""
-    from builder.model_calls.replay import RecordingBackend
+    from model_calls.replay import RecordingBackend
     from training.data import DataSource, load_split
     from training.grpo import parse
     from training.rewards import CoherenceReward, ConsistencyReward

@@ -79,7 +79,7 @@ def test_accelerate_configs() -> None:
 def test_cli_passes_recipe_and_extra_args_to_trl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from builder.cli import app
+    from crossomni_cli import app
     from training import grpo, sft
 
     seen = {}

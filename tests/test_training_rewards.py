@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.model_calls import ModelResponse
+from model_calls import ModelResponse
 from training import rewards
 from training.rewards import CoherenceReward, ConsistencyReward, accuracy_reward, build_rewards, format_reward
 
@@ -123,7 +123,7 @@ def test_coherence_rubric_follows_the_task_type() -> None:
 
 
 def test_replay_judge_without_a_recording_fails_loudly(tmp_path: Path) -> None:
-    from builder.model_calls import get_backend
+    from model_calls import get_backend
 
     recording = tmp_path / "judge.jsonl"
     recording.write_text(json.dumps({"key": "nothing-matches", "text": "5"}) + "\n")

@@ -35,7 +35,7 @@ def parse(args: Sequence[str] | None = None):
 
 def make_judge(script_args: Any):
     """``(backend, model)`` of the judge: any model-call backend, wrapped in the sqlite cache when one is set."""
-    from builder.model_calls import CachedBackend, ResponseCache, get_backend
+    from model_calls import CachedBackend, ResponseCache, get_backend
 
     backend = get_backend(script_args.judge_backend, **script_args.backend_kwargs())
     if script_args.judge_cache:

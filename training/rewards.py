@@ -145,7 +145,7 @@ class JudgeReward:
     def __call__(
         self, completions: Sequence[Any], log_metric: Callable[[str, float], None] | None = None, **columns: Any
     ) -> list[float | None]:
-        from builder.model_calls import ModelRequest
+        from model_calls import ModelRequest
 
         rewards: list[float | None] = [None] * len(completions)
         requests, positions = [], []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from builder.model_calls.replay import SAMPLE_REPLAY
+from builder.sample import SAMPLE_REPLAY
 
 
 def record_sample_replay(path: Path = SAMPLE_REPLAY) -> Path:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.records import VOICE_ATTRIBUTES, AlignedClip, AlignedPerson, Appearance, Instance, QACandidate, Voice
 from builder.sample.generate import load_spec, speaking_at
 from builder.stages.common import article
+from model_calls.base import ModelRequest, ModelResponse
 
 
 def bio_text(person: dict[str, Any]) -> str:

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from builder.config import BuildConfig
-from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import parse_reply
 from builder.records import Bio, BiographedClip, DescribedClip
 from builder.replies import BiographyReply
 from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
 from builder.stages.common import make_request, normalize
+from model_calls.base import ModelRequest, ModelResponse
 
 
 class BiographyStage:

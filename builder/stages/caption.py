@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from builder.config import BuildConfig
-from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import parse_reply
 from builder.records import Caption, CaptionedClip, PreprocessedClip
 from builder.replies import CaptionReply
 from builder.stage import Outputs, reject
 from builder.stages.common import make_request, media_file
 from builder.tvqa.media import segment_video
+from model_calls.base import ModelRequest, ModelResponse
 
 CLIP_FRAMES = 8  # frames spread over the whole clip for its second description
 

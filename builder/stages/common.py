@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from builder.config import BuildConfig, RoleConfig
-from builder.model_calls.base import ModelRequest
 from builder.prompts import load_prompt, load_templates, schema_of
 from builder.records import AlignedPerson, PreprocessedClip
+from model_calls.base import ModelRequest
 
 
 def make_request(

@@ -9,13 +9,13 @@ from collections import Counter
 from typing import Any
 
 from builder.config import BuildConfig
-from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import parse_reply
 from builder.records import Appearance, CaptionedClip, DescribedClip, Person, PersonView
 from builder.replies import PersonReply, SummaryReply, VideoCheckReply
 from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
 from builder.stages.common import make_request
+from model_calls.base import ModelRequest, ModelResponse
 
 FAILURE_WORDS = ("failed", "failure", "cannot describe", "can't describe", "not visible", "no person")
 

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from builder.config import BuildConfig
-from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import load_templates, parse_reply
 from builder.records import AlignedClip, AlignedPerson, QACandidate
 from builder.replies import QAReply
@@ -26,6 +25,7 @@ from builder.stages.common import (
     values,
 )
 from crossomni import TASK_TYPES, TaskType
+from model_calls.base import ModelRequest, ModelResponse
 
 POOL_SIZE = 64
 MAX_CANDIDATES_PER_TASK = 8

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from builder.config import BuildConfig
-from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import load_templates, parse_reply
 from builder.records import Instance
 from builder.replies import RationaleReply
@@ -16,6 +15,7 @@ from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
 from builder.stages.common import article, kind_modality, make_request
 from crossomni import LETTERS, TASKS
+from model_calls.base import ModelRequest, ModelResponse
 
 
 def format_chain(steps: list[str], letter: str) -> str:

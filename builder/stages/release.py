@@ -13,7 +13,6 @@ from typing import Any
 
 from builder.config import BuildConfig
 from builder.records import RELEASE_FIELDS, AlignedClip, Instance
-from builder.store import dumps, iter_records, write_atomic, write_json_atomic
 from crossomni import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -25,6 +24,7 @@ from crossomni import (
     read_instances,
     read_release_manifest,
 )
+from model_calls.store import dumps, iter_records, write_atomic, write_json_atomic
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

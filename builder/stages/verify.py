@@ -11,7 +11,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from builder.config import BuildConfig
-from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import load_templates, parse_reply
 from builder.records import AlignedClip, Instance, QACandidate
 from builder.replies import AnswerableReply, UniqueReply
@@ -27,6 +26,7 @@ from builder.stages.common import (
     values,
 )
 from crossomni import LETTERS, TASKS
+from model_calls.base import ModelRequest, ModelResponse
 
 
 def check_candidate(clip: AlignedClip, candidate: QACandidate) -> tuple[bool, str, str]:

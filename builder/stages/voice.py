@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from builder.config import BuildConfig
-from builder.model_calls.base import ModelRequest, ModelResponse
 from builder.prompts import parse_reply
 from builder.records import VOICE_ATTRIBUTES, BiographedClip, Voice, VoicedClip
 from builder.replies import VoiceReply
@@ -15,6 +14,7 @@ from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
 from builder.stages.common import make_request, media_file
 from builder.tvqa.media import clip_wav, speaker_audio
+from model_calls.base import ModelRequest, ModelResponse
 
 
 def voice_double_check(voices: list[Voice]) -> str | None:

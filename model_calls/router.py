@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from builder.model_calls.base import Backend, ModelRequest, ModelResponse
+from model_calls.base import Backend, ModelRequest, ModelResponse
 
 
 def release(backend: Backend) -> None:
@@ -83,7 +83,7 @@ def routed_backend(name: str, options: dict[str, Any], role_options: dict[str, d
 
     ``role_options`` maps a model id to the extra options of the role using it (models YAML).
     """
-    from builder.model_calls.base import get_backend
+    from model_calls.base import get_backend
 
     if name in ("vllm", "transformers"):
         if "model" in options:

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from builder.model_calls.base import ModelRequest, ModelResponse
-from builder.model_calls.media import (
+from model_calls.base import ModelRequest, ModelResponse
+from model_calls.media import (
     DEFAULT_FPS,
     DEFAULT_MAX_FRAMES,
     MediaError,
@@ -75,7 +75,7 @@ class TransformersBackend:
         import torch
         from transformers import AutoConfig
 
-        from builder.model_calls.adapters import processor_source
+        from model_calls.adapters import processor_source
 
         self.model_id = model
         self.adapter = adapter

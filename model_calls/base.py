@@ -120,12 +120,10 @@ class Backend(Protocol):
 
 # name -> ("module:attribute", extra to install when the import fails)
 _REGISTRY: dict[str, tuple[str, str | None]] = {
-    "replay": ("builder.model_calls.replay:ReplayBackend", None),
-    "openai": ("builder.model_calls.openai_backend:OpenAIBackend", None),
-    "transformers": ("builder.model_calls.transformers_backend:TransformersBackend", None),
-    "vllm": ("builder.model_calls.vllm_backend:VLLMBackend", "vllm"),
-    # the embedded sample's ground truth answering as a model (to record its replay file)
-    "scripted": ("builder.sample.scripted:ScriptedBackend", None),
+    "replay": ("model_calls.replay:ReplayBackend", None),
+    "openai": ("model_calls.openai_backend:OpenAIBackend", None),
+    "transformers": ("model_calls.transformers_backend:TransformersBackend", None),
+    "vllm": ("model_calls.vllm_backend:VLLMBackend", "vllm"),
 }
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from builder.model_calls.base import ModelRequest, ModelResponse
+from model_calls.base import ModelRequest, ModelResponse
 
 # Sampling keys sent as standard parameters; enable_thinking goes to the chat template (Qwen3).
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop", "presence_penalty", "frequency_penalty")
@@ -38,7 +38,7 @@ def _audio_part(part: dict[str, Any]) -> dict[str, Any]:
     else:  # other containers, or a time window: decode and send that span as wav
         import soundfile as sf
 
-        from builder.model_calls.media import SAMPLING_RATE, Segment, decode_audio
+        from model_calls.media import SAMPLING_RATE, Segment, decode_audio
 
         buffer = io.BytesIO()
         sf.write(buffer, decode_audio(path, Segment.of(part)), SAMPLING_RATE, format="WAV", subtype="PCM_16")

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from builder.model_calls.base import Backend, ModelRequest, ModelResponse
+from model_calls.base import Backend, ModelRequest, ModelResponse
 
 
 class ResponseCache:

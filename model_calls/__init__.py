@@ -5,14 +5,14 @@ name (``vllm``, ``openai``, ``transformers``, ``replay``) and a sqlite response 
 by the request's stable key (model, prompt version, messages, sampling, media content).
 """
 
-from builder.model_calls.base import (
+from model_calls.base import (
     Backend,
     ModelRequest,
     ModelResponse,
     get_backend,
     register_backend,
 )
-from builder.model_calls.cache import CachedBackend, ResponseCache
+from model_calls.cache import CachedBackend, ResponseCache
 
 __all__ = [
     "Backend",

@@ -6,13 +6,13 @@ from the model's own chat template (media parts become placeholders), the frames
 ``mm_processor_kwargs`` so the clip's soundtrack is interleaved with its frames. Reading both
 tracks of one video was broken for Qwen-Omni models before vLLM PR #33605 (merged 2026-02-04,
 after v0.15.1): the extra therefore requires vllm>=0.16. Media are decoded by
-``builder.model_calls.media`` exactly as for the ``transformers`` backend, so both see the same
+``model_calls.media`` exactly as for the ``transformers`` backend, so both see the same
 frames (fps, segment, frame cap) for the same request.
 
 ``adapter`` (a PEFT LoRA folder or Hub id) starts the engine with ``enable_lora`` and a
 ``max_lora_rank`` that holds the adapter's ``r``, and sends every prompt with one ``LoRARequest``.
 The adapter's tensor names are respelled for vLLM's Qwen2.5-Omni thinker first (see
-``builder.model_calls.adapters.vllm_ready_adapter``).
+``model_calls.adapters.vllm_ready_adapter``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from builder.model_calls.base import ModelRequest, ModelResponse
-from builder.model_calls.media import (
+from model_calls.base import ModelRequest, ModelResponse
+from model_calls.media import (
     DEFAULT_FPS,
     DEFAULT_MAX_FRAMES,
     SAMPLING_RATE,
@@ -66,7 +66,7 @@ class VLLMBackend:
         adapter_cache_dir: str | None = None,
         **engine_kwargs: Any,
     ) -> None:
-        from builder.model_calls.adapters import processor_source
+        from model_calls.adapters import processor_source
 
         vllm = _import_vllm()
         self.vllm = vllm
@@ -101,7 +101,7 @@ class VLLMBackend:
     @staticmethod
     def _lora_request(adapter: str, cache_dir: str | None, options: dict[str, Any]) -> Any:
         """Turn LoRA on in the engine ``options`` (rank from ``adapter_config.json``); the request for every prompt."""
-        from builder.model_calls.adapters import read_adapter_config, vllm_max_lora_rank, vllm_ready_adapter
+        from model_calls.adapters import read_adapter_config, vllm_max_lora_rank, vllm_ready_adapter
 
         rank = int(read_adapter_config(adapter)["r"])
         options["enable_lora"] = True

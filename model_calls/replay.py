@@ -14,10 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from builder.model_calls.base import Backend, ModelRequest, ModelResponse
-
-# The recorded replies that stand in for the real models on the embedded sample.
-SAMPLE_REPLAY = Path(__file__).resolve().parents[1] / "sample" / "replay" / "sample.jsonl"
+from model_calls.base import Backend, ModelRequest, ModelResponse
 
 
 def _path_tail(path: str) -> str:
@@ -35,7 +32,8 @@ class ReplayBackend:
     name = "replay"
 
     def __init__(self, path: str | Path | None = None, **_: Any) -> None:
-        path = SAMPLE_REPLAY if path is None else path
+        if path is None:
+            raise ValueError("the replay backend needs a recording: -o path=FILE.jsonl")
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"replay file {self.path} not found (record one with `crossomni build --record`)")
@@ -81,7 +79,7 @@ class RecordingBackend:
         self.name = f"recording-{backend.name}"
         self.entries: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
-            from builder.store import iter_records
+            from model_calls.store import iter_records
 
             self.entries = {entry["key"]: entry for entry in iter_records(self.path)}
 
@@ -107,7 +105,7 @@ class RecordingBackend:
         return responses
 
     def close(self) -> None:
-        from builder.store import dumps, write_atomic
+        from model_calls.store import dumps, write_atomic
 
         write_atomic(
             self.path, [dumps(e) for e in sorted(self.entries.values(), key=lambda e: (e["prompt_version"], e["key"]))]
