@@ -56,7 +56,10 @@ def evaluate_model(
     out: str = typer.Option(None, help="Run folder (predictions.jsonl, metrics.json, report.md, plots/)."),
     tvqa_root: str = typer.Option(None, help="TVQA root for reference-mode exports (media paths are relative)."),
     inputs: str = typer.Option("full", help="full (frames + audio track) | no-audio | audio-only | text-only."),
-    batch_size: int = typer.Option(4, help="Items per backend call."),
+    batch_size: int = typer.Option(4, help="Rows per padded generate batch (transformers backend)."),
+    chunk_size: int = typer.Option(
+        None, help="Items per backend call (default: --batch-size for transformers, 512 for vllm and the rest)."
+    ),
     max_new_tokens: int = typer.Option(None, help="Generation cap (default 64, or 1024 for cot/icl)."),
     temperature: float = typer.Option(0.0, help="0 = greedy (default)."),
     seed: int = typer.Option(0, help="Sampling seed."),
@@ -105,6 +108,7 @@ def evaluate_model(
         prompt_version=prompt_version,
         backend=backend,
         batch_size=batch_size,
+        chunk_size=chunk_size,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         seed=seed,

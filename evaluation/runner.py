@@ -28,6 +28,11 @@ from model_calls.adapters import adapter_fingerprint, adapter_summary, model_lab
 DEFAULT_MAX_NEW_TOKENS = {"default": 64, "cot": 1024, "icl": 1024}
 # Backends that load a PEFT adapter on the base model themselves (``--adapter``).
 ADAPTER_BACKENDS = ("transformers", "vllm")
+# Items handed to one ``generate`` call by default. Backends that schedule their own batches (vLLM's
+# continuous batching, the OpenAI backend's concurrent requests) want a full queue; the transformers
+# backend pads one batch per call, so it gets ``--batch-size`` items.
+DEFAULT_CHUNK_SIZE = 512
+PADDED_BATCH_BACKENDS = ("transformers",)
 
 
 class RunConflictError(ValueError):
@@ -48,6 +53,7 @@ class EvalConfig:
     prompt_version: str = "v1"
     backend: str = "transformers"
     batch_size: int = 4
+    chunk_size: int | None = None  # items per backend call; None: see ``chunk_size_for``
     max_new_tokens: int | None = None
     temperature: float = 0.0
     seed: int = 0
@@ -153,6 +159,23 @@ def make_backend(cfg: EvalConfig) -> Backend:
     if cfg.backend == "transformers":
         options.setdefault("batch_size", cfg.batch_size)
     return get_backend(cfg.backend, model=cfg.model, **options)
+
+
+def chunk_size_for(cfg: EvalConfig, backend: Any) -> int:
+    """Items per ``backend.generate`` call: ``cfg.chunk_size``, else the backend's own ``chunk_size``
+    attribute, else ``batch_size`` for padded-batch backends and ``DEFAULT_CHUNK_SIZE`` for the rest.
+
+    >>> chunk_size_for(EvalConfig(model="m", out="o", backend="vllm"), object())
+    512
+    >>> chunk_size_for(EvalConfig(model="m", out="o", backend="transformers", batch_size=8), object())
+    8
+    """
+    size = cfg.chunk_size or getattr(getattr(backend, "backend", backend), "chunk_size", None)
+    if size is None:
+        size = cfg.batch_size if cfg.backend in PADDED_BATCH_BACKENDS else DEFAULT_CHUNK_SIZE
+    if int(size) < 1:
+        raise ValueError(f"chunk size must be at least 1, got {size}")
+    return int(size)
 
 
 def with_cache(backend: Backend, cache: str | None) -> Backend:
@@ -281,20 +304,22 @@ def run_eval(
                 calls_before = backend.calls
             backend = with_cache(backend, cfg.cache)
             bar = tqdm(total=len(pending), desc=f"{cfg.prompting} eval", unit="q", disable=not progress)
-            for start in range(0, len(pending), cfg.batch_size):
-                block = pending[start : start + cfg.batch_size]
-                requests = [build_request(item, cfg, input_config) for item in block]
+            chunk_size = chunk_size_for(cfg, backend)
+            for start in range(0, len(pending), chunk_size):
+                chunk = pending[start : start + chunk_size]
+                requests = [build_request(item, cfg, input_config) for item in chunk]
                 tick = time.perf_counter()
                 responses = backend.generate(requests)
                 seconds_backend += time.perf_counter() - tick
-                fresh = []
-                for item, response in zip(block, responses, strict=True):
+                if len(responses) != len(requests):
+                    raise RuntimeError(f"backend returned {len(responses)} responses for {len(requests)} requests")
+                for item, response in zip(chunk, responses, strict=True):
                     usage = response.usage or {}
                     if usage.get("batch_seconds") is not None:
                         seconds_model += usage["batch_seconds"] / max(usage.get("batch_size", 1), 1)
                     if response.ok:
                         record = make_record(item, response, cfg, input_config)
-                        fresh.append(record)
+                        log.append([record])  # one flushed line per item: a crash mid-chunk keeps the rest
                         records[item.id] = record
                         errors.pop(item.id, None)
                         correct += record["correct"]
@@ -302,8 +327,7 @@ def run_eval(
                     else:
                         attempts = errors.get(item.id, {}).get("attempts", 0) + 1
                         errors[item.id] = {"id": item.id, "error": response.error, "attempts": attempts}
-                log.append(fresh)
-                bar.update(len(block))
+                    bar.update(1)
                 bar.set_postfix(acc=f"{correct / max(scored, 1):.3f}", errors=len(errors))
             bar.close()
         status = "finished"

@@ -173,3 +173,78 @@ def test_a_crashing_backend_loses_no_finished_work(tmp_path, sample_dataset, scr
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "failed"
     result = run_eval(cfg, sample_dataset, scripted, progress=False)
     assert result.n_scored == 18 and len(scripted.requests) == 14
+
+
+class SizeRecording(ScriptedBackend):
+    """Records how many requests each ``generate`` call receives."""
+
+    def __init__(self, *args, chunk_size: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sizes: list[int] = []
+        if chunk_size is not None:
+            self.chunk_size = chunk_size
+
+    def generate(self, requests):
+        self.sizes.append(len(requests))
+        return super().generate(requests)
+
+
+@pytest.mark.parametrize(
+    ("settings", "backend_chunk", "sizes"),
+    [
+        ({"backend": "vllm"}, None, [18]),  # every pending item in one call (default chunk 512 > 18)
+        ({"backend": "openai"}, None, [18]),
+        ({"backend": "vllm", "chunk_size": 5}, None, [5, 5, 5, 3]),  # --chunk-size
+        ({"backend": "vllm"}, 7, [7, 7, 4]),  # a backend's own chunk_size attribute
+        ({"backend": "transformers", "batch_size": 4}, None, [4, 4, 4, 4, 2]),  # keeps --batch-size
+        ({"backend": "transformers", "batch_size": 4, "chunk_size": 9}, None, [9, 9]),
+    ],
+)
+def test_backend_receives_pending_items_in_chunks(tmp_path, sample_dataset, scripted, settings, backend_chunk, sizes):
+    backend = SizeRecording(scripted.gold, scripted.tasks, chunk_size=backend_chunk)
+    cfg = EvalConfig(model="m", out=str(tmp_path), **settings)
+    result = run_eval(cfg, sample_dataset, backend, progress=False)
+    assert backend.sizes == sizes and result.n_scored == 18
+    assert len(_lines(tmp_path / "predictions.jsonl")) == 18
+
+
+def test_a_resumed_vllm_run_sends_only_the_pending_items_in_one_chunk(tmp_path, sample_dataset, scripted):
+    failing = set(list(scripted.gold)[5:9])
+    backend = SizeRecording(scripted.gold, scripted.tasks, fail=failing)
+    run_eval(EvalConfig(model="m", out=str(tmp_path), backend="vllm"), sample_dataset, backend, progress=False)
+    backend.fail, backend.requests = set(), []
+    result = run_eval(EvalConfig(model="m", out=str(tmp_path), backend="vllm"), sample_dataset, backend, False)
+    assert backend.sizes == [18, 4] and {r.metadata["id"] for r in backend.requests} == failing
+    assert result.n_pending == 0
+
+
+def test_killed_mid_chunk_keeps_every_written_record_and_resumes(tmp_path, sample_dataset, scripted, monkeypatch):
+    """Interrupted while the 10th record of an 18-item chunk is made: 9 lines are on disk, the rerun does 9."""
+    from evaluation import runner
+
+    clean = run_eval(EvalConfig(model="m", out=str(tmp_path / "clean"), backend="vllm"), sample_dataset, scripted)
+    made = []
+    original = runner.make_record
+
+    def interrupted(*args, **kwargs):
+        if len(made) == 9:
+            raise KeyboardInterrupt
+        made.append(True)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "make_record", interrupted)
+    cfg = EvalConfig(model="m", out=str(tmp_path / "run"), backend="vllm")
+    backend = SizeRecording(scripted.gold, scripted.tasks)
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(cfg, sample_dataset, backend, progress=False)
+    written = [r["id"] for r in _lines(tmp_path / "run" / "predictions.jsonl")]
+    assert len(written) == 9 and backend.sizes == [18]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
+
+    monkeypatch.setattr(runner, "make_record", original)
+    backend.requests = []
+    resumed = run_eval(cfg, sample_dataset, backend, progress=False)
+    assert backend.sizes == [18, 9] and not {r.metadata["id"] for r in backend.requests} & set(written)
+    final = _lines(tmp_path / "run" / "predictions.jsonl")
+    assert sorted(r["id"] for r in final) == sorted(scripted.gold)  # each item exactly once
+    assert resumed.metrics == clean.metrics
