@@ -35,6 +35,10 @@ def test_trl_private_methods_are_as_pinned() -> None:
     assert params("_tokenize_prompts") == ["self", "prompts"]
     assert params("_generate_and_score_completions") == ["self", "inputs"]
     assert params("_compute_loss") == ["self", "model", "inputs"]
+    assert params("_calculate_rewards") == ["self", "inputs", "prompts", "completions", "completion_ids_list"]
+    scoring = inspect.getsource(GRPOTrainer._generate_and_score_completions)
+    assert "self._calculate_rewards(inputs, prompts, completions, completion_ids_list)" in scoring
+    assert "self.reward_weights.to(device).unsqueeze(0)).nansum(dim=1)" in scoring  # a NaN sums as 0
     assert params("_get_per_token_logps_and_entropies")[:6] == [
         "self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size",
     ]  # fmt: skip
@@ -279,3 +283,68 @@ def test_grpo_two_steps_with_all_four_rewards(grpo_setup, monkeypatch: pytest.Mo
     assert "base_model: Qwen/Qwen2.5-Omni-7B" in card and "license: apache-2.0" in card
     assert "| consistency | 1.0 |" in card and "| rollouts per prompt | 2 |" in card
     assert (folder / "adapter_model.safetensors").is_file()
+
+
+class ListedJudge:
+    """A judge backend that replies with the given texts, in request order."""
+
+    name = "listed"
+    calls = 0
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = list(replies)
+
+    def generate(self, requests):
+        from model_calls import ModelResponse
+
+        assert len(requests) == len(self.replies)
+        return [ModelResponse(key=r.key(), model=r.model, text=t) for r, t in zip(requests, self.replies, strict=True)]
+
+
+@pytest.mark.slow
+def test_a_failed_judge_leaves_the_advantage_as_if_it_were_absent(grpo_setup) -> None:
+    """trl's own reward-to-advantage code on 2 groups of 4 rollouts; the judge fails on rollout 2 of group 1."""
+    import types
+
+    import torch
+    from trl import GRPOTrainer
+
+    from training.grpo import build_trainer
+    from training.rewards import ConsistencyReward, accuracy_reward, format_reward
+
+    trainer, _ = build_trainer(*grpo_setup("advantages", "--num_generations", "4", "--scale_rewards", "none"))
+    use_canned_completions(trainer)
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    inputs = [trainer.train_dataset[i] for i in range(2) for _ in range(4)]
+    replies = ["4", "2", "I'd say 4 out of 5", "5", "1", "0", "4", "2"]  # the third reply is not a score
+    judged = torch.tensor([0.8, 0.4, float("nan"), 1.0, 0.2, 0.0, 0.8, 0.4])
+
+    def advantages(with_judge: bool) -> torch.Tensor:
+        funcs = [format_reward, accuracy_reward]
+        weights = [0.5, 2.0]
+        if with_judge:
+            funcs.append(ConsistencyReward(ListedJudge(replies), "judge-model"))
+            weights.append(0.5)
+        trainer.reward_funcs = funcs
+        trainer.reward_func_names = [getattr(f, "__name__", type(f).__name__) for f in funcs]
+        trainer.reward_processing_classes = [None] * len(funcs)
+        trainer.reward_weights = torch.tensor(weights)
+        return trainer._generate_and_score_completions(inputs)["advantages"]
+
+    without = advantages(with_judge=False)
+    assert without.abs().sum() > 0  # accuracy differs within the groups (canned letters alternate A, D)
+    with_failure = advantages(with_judge=True)
+    # The failed rollout's advantage is exactly the judge-free one.
+    torch.testing.assert_close(with_failure[2], without[2])
+    # Every other rollout also gets its judge score's deviation from the mean of the scores its group did get.
+    group_means = torch.stack([judged[:4].nanmean(), judged[4:].nanmean()]).repeat_interleave(4)
+    expected = without + 0.5 * torch.nan_to_num(judged - group_means, nan=0.0)
+    torch.testing.assert_close(with_failure, expected)
+
+    # Stock trl sums the failure as a 0: the failed rollout is pushed down by the judge's group mean.
+    trainer._calculate_rewards = types.MethodType(GRPOTrainer._calculate_rewards, trainer)
+    stock = advantages(with_judge=True)
+    zeroed_mean = torch.nan_to_num(judged[:4], nan=0.0).mean()
+    torch.testing.assert_close(stock[2], without[2] - 0.5 * zeroed_mean)
+    assert not torch.isclose(stock[2], without[2])

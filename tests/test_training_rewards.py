@@ -12,6 +12,8 @@ from model_calls import ModelResponse
 from training import rewards
 from training.rewards import CoherenceReward, ConsistencyReward, accuracy_reward, build_rewards, format_reward
 
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+
 GOOD = "<think>\nThe high voice belongs to Rachel; she says she found the recipe.\n</think>\nD"
 WRONG = "<think>\nThe low voice is Joey.\n</think>\nA"
 NO_THINK = "The answer is D."
@@ -76,12 +78,109 @@ def test_format_reward_wants_think_block_then_letter_alone() -> None:
     ]
 
 
-def test_accuracy_reward_reads_the_letter_after_thinking() -> None:
-    completions = [GOOD, WRONG, NO_THINK, "<think>maybe D</think>\nI cannot tell", CHATTY]
-    assert accuracy_reward(completions, answer=["D"] * 5) == [1.0, 0.0, 1.0, 0.0, 1.0]
-    # The letter inside the thinking block does not count; option text matching does (via extract_choice).
-    options = [["red", "blue", "green", "black"]]
-    assert accuracy_reward(["<think>x</think>\nIt is black."], answer=["D"], options=options) == [1.0]
+def test_accuracy_reward_pays_only_the_asked_form() -> None:
+    """Only ``</think>`` then the right letter earns it; another readable form, a hedge or a negation doesn't."""
+    completions = [
+        GOOD,
+        WRONG,
+        NO_THINK,
+        "<think>maybe D</think>\nI cannot tell",
+        CHATTY,
+        "<think>r</think>\nThe answer is not A.",
+        "<think>r</think>\nD or A",
+        "<think>r</think>\nd",
+        "<think>It is D.</think>",
+    ]
+    assert accuracy_reward(completions, answer=["D"] * len(completions)) == [1.0] + [0.0] * 8
+    assert accuracy_reward(["<think>r</think>\nThe answer is not A."], answer=["A"]) == [0.0]
+    options = [["red", "blue", "green", "black"]]  # option text is not the asked form either
+    assert accuracy_reward(["<think>x</think>\nIt is black."], answer=["D"], options=options) == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("reply", "levels", "expected"),
+    [
+        ("4", range(6), 4),
+        (" 0\n", range(6), 0),
+        ('{"score": 5}', range(6), 5),
+        ('```json\n{"score": 2, "why": "partial"}\n```', range(6), 2),
+        ("On a scale of 0 to 5, I give it a 4.", range(6), None),
+        ("Out of 5, the score is 2.", range(6), None),
+        ("Score: 3/3", range(4), None),
+        ("1e3", range(6), None),
+        ("4.5", range(6), None),
+        ("-1", range(6), None),
+        ("6", range(6), None),
+        ('{"score": 4.0}', range(6), None),
+        ('{"score": "4"}', range(6), None),
+        ('{"score": true}', range(6), None),
+        ('{"rating": 4}', range(6), None),
+        ("[4]", range(6), None),
+        ("4 4", range(6), None),
+        ("", range(6), None),
+        (None, range(6), None),
+        ("3", ConsistencyReward.levels, None),  # the paper's consistency scale has no 3
+        ("3", CoherenceReward.levels, 3),
+    ],
+)
+def test_judge_replies_are_parsed_strictly(reply, levels, expected) -> None:
+    assert rewards.parse_score(reply, levels) == expected
+
+
+def test_rubric_levels_are_the_papers() -> None:
+    from training.prompting import render
+
+    assert ConsistencyReward.levels == (0, 1, 2, 4, 5) and CoherenceReward.levels == (0, 1, 2, 3)
+    rubric = render(ConsistencyReward.template, reference="R", candidate="C")
+    listed = [int(line[0]) for line in rubric.splitlines() if line[:1].isdigit() and line[1:4] == " - "]
+    assert listed == [5, 4, 2, 1, 0]
+    assert "one of 0, 1, 2, 4 or 5" in rubric
+
+
+def test_failed_judge_scores_take_their_groups_mean() -> None:
+    import torch
+
+    nan = float("nan")
+    table = torch.tensor(
+        [  # format, accuracy, judge; two groups of 3
+            [1.0, 1.0, 0.8],
+            [1.0, 0.0, nan],
+            [0.0, 0.0, 0.2],
+            [1.0, 1.0, nan],
+            [1.0, 0.0, nan],
+            [1.0, 1.0, nan],
+        ]
+    )
+    filled = rewards.fill_failed_judges(table, 3, [2])
+    assert filled[1, 2].item() == pytest.approx(0.5)  # mean of 0.8 and 0.2
+    assert torch.isnan(filled[3:, 2]).all()  # a group the judge failed entirely: trl's nansum cancels it
+    assert torch.isnan(table[1, 2])  # the input is untouched
+    torch.testing.assert_close(filled[:, :2], table[:, :2])
+
+
+@pytest.mark.parametrize("size", ["3b", "7b"])
+def test_recipe_weights_let_accuracy_dominate(size: str) -> None:
+    """A wrong answer with perfect format and top judge scores stays below a correct answer with no reasoning."""
+    import yaml
+
+    recipe = yaml.safe_load((CONFIGS / f"grpo_qwen2.5-omni-{size}.yaml").read_text())
+    weights = dict(zip(recipe["rewards"], recipe["reward_weights"], strict=True))
+    assert recipe["scale_rewards"] == "none" and recipe["multi_objective_aggregation"] == "sum_then_normalize"
+    judge = ScriptedJudge(lambda prompt: "5" if "REFERENCE" in prompt else "3")
+    wrong_but_reasoned = "<think>\nThe high voice is Rachel's; she wears the red shirt.\n</think>\nA"
+    correct_bare = "<think> </think>\nD"
+    completions = [wrong_but_reasoned, correct_bare]
+    cols = columns(2)
+    scores = {
+        "format": format_reward(completions),
+        "accuracy": accuracy_reward(completions, **cols),
+        "consistency": ConsistencyReward(judge, "judge-model")(completions, **cols),
+        "coherence": CoherenceReward(judge, "judge-model")(completions, **cols),
+    }
+    assert [scores[name][0] for name in weights] == [1.0, 0.0, 1.0, 1.0]  # fully rated, wrong
+    assert [scores[name][1] for name in weights] == [0.0, 1.0, 0.0, 0.0]  # correct, nothing else
+    total = [sum(weights[name] * scores[name][i] for name in weights) for i in range(2)]
+    assert total[1] > total[0]
 
 
 def test_consistency_judge_scales_scores_and_batches_one_call() -> None:
@@ -93,7 +192,7 @@ def test_consistency_judge_scales_scores_and_batches_one_call() -> None:
     assert judge.calls == 1 and len(judge.requests) == 2
     prompt = judge.requests[0].messages[0]["content"]
     assert "high-pitched voice is Rachel" in prompt and "belongs to Rachel" in prompt
-    assert judge.requests[0].prompt_version == "crossomni-judge-consistency.v1"
+    assert judge.requests[0].prompt_version == "crossomni-judge-consistency.v2"
     assert reward.stats.requested == 2 and reward.stats.failed == 0 and reward.stats.skipped == 1
     assert logged == [("judge/consistency/failure_rate", 0.0)]
 

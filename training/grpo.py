@@ -20,7 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from training.rewards import THINKING_REWARDS
+
 logger = logging.getLogger(__name__)
+SUM_FIRST = "sum_then_normalize"
 
 
 def parse(args: Sequence[str] | None = None):
@@ -66,6 +69,15 @@ def placeholder_token_ids(processor: Any) -> list[int]:
 def prepare_config(script_args: Any, training_args: Any, processor: Any) -> Any:
     if training_args.use_vllm:
         raise ValueError("use_vllm is not supported for omni prompts here: trl's vLLM path would drop the clip's media")
+    judged = any(name in THINKING_REWARDS for name in script_args.reward_names())
+    if judged and (training_args.scale_rewards != "none" or training_args.multi_objective_aggregation != SUM_FIRST):
+        logger.warning(
+            "scale_rewards=%s, multi_objective_aggregation=%s: a failed judge still shifts the advantages' scale "
+            "(the recipe's scale_rewards: none with %s keeps it out exactly; training/README.md)",
+            training_args.scale_rewards,
+            training_args.multi_objective_aggregation,
+            SUM_FIRST,
+        )
     training_args.remove_unused_columns = False  # rewards read answer, options, rationale, task_name, question
     training_args.push_to_hub = False  # pushing is ours: adapter + CrossOmni model card (adapter_repo_id)
     training_args.reward_weights = select_weights(script_args, training_args)

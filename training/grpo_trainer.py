@@ -12,8 +12,12 @@ forwards. Three small overrides fix that without copying trl's methods:
   to the model call through a temporary forward pre-hook (``_compute_loss`` and trl's own
   old/ref calls set which rows are in flight).
 
+A fourth keeps a failed judge out of the advantage: ``_calculate_rewards`` returns trl's gathered
+reward table with each failed judge score replaced by its group's mean (``rewards.fill_failed_judges``);
+trl would otherwise ``nansum`` it as a 0.
+
 These are private trl methods: ``tests/test_training_grpo.py`` pins their signatures and checks
-the pairing, so a trl upgrade that changes them fails loudly.
+the pairing and the advantages, so a trl upgrade that changes them fails loudly.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from trl import GRPOTrainer
 
 from training.encoding import OmniEncoder, collate_media
+from training.rewards import fill_failed_judges
 
 MEDIA_COLUMN = "omni_media"
 
@@ -82,6 +87,14 @@ class OmniGRPOTrainer(GRPOTrainer):
             raise RuntimeError("omni media rows were not produced for every prompt (trl internals changed?)")
         output[MEDIA_COLUMN] = media
         return output
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        if self.multi_objective_aggregation != "sum_then_normalize":
+            return rewards_per_func  # normalize_then_sum already leaves NaN out of each reward's group statistics
+        judges = [i for i, func in enumerate(self.reward_funcs) if getattr(func, "fills_failures_in_group", False)]
+        generations = self.num_generations if self.model.training else self.num_generations_eval
+        return fill_failed_judges(rewards_per_func, generations, judges)
 
     def _compute_loss(self, model: Any, inputs: dict[str, Any]):
         self._media_in_flight = inputs[MEDIA_COLUMN]

@@ -1,8 +1,13 @@
 """GRPO rewards: format, accuracy, and two LLM-judge thinking rewards (contextual consistency, logical coherence).
 
-Every reward has trl's signature ``(completions, **columns) -> list[float | None]``; ``None``
-means *no reward* for that completion (trl turns it into NaN and leaves it out of the group
-baseline). Scores are scaled to ``[0, 1]``; their weights live in the recipe (``reward_weights``).
+Every reward has trl's signature ``(completions, **columns) -> list[float | None]``. Scores are
+scaled to ``[0, 1]``; their weights live in the recipe (``reward_weights``, accuracy dominant).
+A judge reward returns ``None`` for a completion whose judge call failed or whose reply did not
+parse. trl 1.16 would sum that NaN as a 0, so ``OmniGRPOTrainer`` replaces it, after the rewards of
+all processes are gathered, by the mean of that judge's scores in the completion's group
+(``fill_failed_judges``): with trl's ``sum_then_normalize`` and ``scale_rewards: none`` (the recipe),
+the advantage is the sum of each reward's weighted deviation from its group mean, so the failed
+judge adds exactly nothing to that completion's advantage.
 
 >>> completion = [{"role": "assistant", "content": "<think>\\nThe high voice is Rachel.\\n</think>\\nD"}]
 >>> format_reward([completion])
@@ -13,6 +18,7 @@ baseline). Scores are scaled to ``[0, 1]``; their weights live in the recipe (``
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import crossomni
+from evaluation.crossomni_acc.answer_extraction import strict_choice
 
 logger = logging.getLogger(__name__)
 
@@ -66,39 +73,80 @@ def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
     return rewards
 
 
-def accuracy_reward(
-    completions: Sequence[Any], answer: Sequence[str], options: Sequence[Sequence[str]] | None = None, **kwargs: Any
-) -> list[float]:
-    """1.0 when the chosen letter (read after the thinking block) is the answer; unreadable counts as wrong.
+def accuracy_reward(completions: Sequence[Any], answer: Sequence[str], **kwargs: Any) -> list[float]:
+    """1.0 when the completion ends in the prompt's form, ``</think>`` then one letter, and it is the answer.
 
-    >>> accuracy_reward(["<think>...</think>\\nC", "<think>it is C</think>\\nA", "no idea"], answer=["C", "C", "C"])
+    Anything else earns nothing, however readable ("The answer is D." included): the strict form is
+    what the training prompt asks for, and a lenient reader would also pay for hedges and negations.
+
+    >>> accuracy_reward(["<think>...</think>\\nC", "<think>it is C</think>\\nA", "<think>r</think>\\nThe answer is C."],
+    ...                 answer=["C", "C", "C"])
     [1.0, 0.0, 0.0]
     """
-    from evaluation.crossomni_acc.answer_extraction import extract_choice
-
     rewards = []
     for i, completion in enumerate(completions):
-        choice = extract_choice(completion_text(completion), options=options[i] if options is not None else None)
-        rewards.append(1.0 if choice is not None and choice == answer[i] else 0.0)
+        choice = strict_choice(completion_text(completion))
+        rewards.append(1.0 if choice is not None and choice == str(answer[i]).strip().upper() else 0.0)
     return rewards
 
 
-_INTEGER = re.compile(r"-?\d+")
+_BARE_INTEGER = re.compile(r"\s*([0-9]+)\s*")
+_FENCE = re.compile(r"\s*```(?:json)?\s*(.*?)\s*```\s*", re.DOTALL)
 
 
-def parse_score(text: str | None, max_score: int) -> int | None:
-    """The integer score of a judge reply, or ``None`` when it has none or it is out of ``0..max_score``.
+def parse_score(text: str | None, levels: Sequence[int]) -> int | None:
+    """The judge's score when the reply is only the number, or a JSON object ``{"score": n}``; else ``None``.
 
-    >>> parse_score("4", 5), parse_score("Score: 3/3", 3), parse_score("7", 5), parse_score("good", 5)
-    (4, 3, None, None)
+    The score must be an integer and one of the rubric's ``levels``; prose around it, a decimal, an
+    exponent or a level the rubric does not have is a failure, never a guess.
+
+    >>> parse_score("4", range(6)), parse_score('{"score": 3}', range(4)), parse_score(" 2\\n", range(6))
+    (4, 3, 2)
+    >>> [parse_score(t, range(6)) for t in ("On a scale of 0 to 5, I give it a 4.", "1e3", "4.5", "7", "")]
+    [None, None, None, None, None]
+    >>> parse_score("3", (0, 1, 2, 4, 5)) is None
+    True
     """
     if text is None:
         return None
-    match = _INTEGER.search(text)
-    if match is None:
-        return None
-    score = int(match.group())
-    return score if 0 <= score <= max_score else None
+    bare = _BARE_INTEGER.fullmatch(text)
+    if bare:
+        score = int(bare.group(1))
+    else:
+        fenced = _FENCE.fullmatch(text)
+        try:
+            data = json.loads(fenced.group(1) if fenced else text)
+        except ValueError:
+            return None
+        value = data.get("score") if isinstance(data, dict) else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        score = value
+    return score if score in levels else None
+
+
+def fill_failed_judges(rewards_per_func: Any, num_generations: int, judge_columns: Sequence[int]) -> Any:
+    """Replace each failed (NaN) judge score by the mean of that judge's scores in the same group.
+
+    ``rewards_per_func`` is trl's gathered ``(prompts x generations, functions)`` tensor, groups of
+    ``num_generations`` consecutive rows. The filled value sits at the group mean, so under trl's
+    ``sum_then_normalize`` the failed score's term in the advantage (its weighted deviation from the
+    group mean) is zero, as if the judge had not scored that completion. A group in which the judge
+    failed every time keeps its NaNs: trl's ``nansum`` gives all of them the same 0, which cancels.
+    Returns a new tensor; the input is left as it is.
+    """
+    import torch
+
+    filled = rewards_per_func.clone()
+    if not judge_columns or filled.numel() == 0:
+        return filled
+    groups = filled.view(-1, num_generations, filled.size(1))
+    for column in judge_columns:
+        scores = groups[:, :, column]
+        failed = torch.isnan(scores)
+        means = torch.nanmean(scores, dim=1, keepdim=True).expand_as(scores)
+        scores[failed] = means[failed]  # still NaN where the whole group failed
+    return filled
 
 
 MODALITY_EVIDENCE: dict[str, tuple[str, str]] = {
@@ -125,13 +173,14 @@ class JudgeStats:
 class JudgeReward:
     """A reward scored by an LLM judge through the model-call layer (batched: one ``generate`` per batch).
 
-    A judge reply that errors or does not parse gives ``None`` (no reward) for that completion,
-    is counted in ``stats`` and logged — never a silent 0.
+    A judge reply that errors or does not parse gives ``None`` for that completion (filled from its
+    group by the trainer), is counted in ``stats`` and logged — never a silent 0.
     """
 
     template: str = ""
     prompt_version: str = ""
-    max_score: int = 1
+    levels: tuple[int, ...] = (0, 1)  # the rubric's scores; the reward is score / max(levels)
+    fills_failures_in_group = True  # OmniGRPOTrainer fills a failed score from the group (fill_failed_judges)
 
     def __init__(self, backend: Any, model: str, sampling: dict[str, Any] | None = None) -> None:
         self.backend = backend
@@ -172,13 +221,13 @@ class JudgeReward:
             if len(responses) != len(requests):
                 raise RuntimeError(f"judge backend returned {len(responses)} responses for {len(requests)} requests")
             for i, response in zip(positions, responses, strict=True):
-                score = parse_score(response.text, self.max_score) if response.ok else None
+                score = parse_score(response.text, self.levels) if response.ok else None
                 if score is None:
                     failed += 1
                     problem = response.error or f"unparseable reply {response.text!r}"
                     self.stats.errors.append(f"{columns.get('id', ['?'] * len(completions))[i]}: {problem}"[:300])
                 else:
-                    rewards[i] = score / self.max_score
+                    rewards[i] = score / max(self.levels)
         self.stats.requested += len(requests)
         self.stats.failed += failed
         if failed:
@@ -195,12 +244,15 @@ class JudgeReward:
 
 
 class ConsistencyReward(JudgeReward):
-    """Contextual consistency: how much of the reference rationale the generated reasoning covers (0–5 → [0, 1])."""
+    """Contextual consistency: how much of the reference rationale the reasoning covers.
+
+    The paper's Table 18 scale has the levels 0, 1, 2, 4 and 5 (no 3); the reward is score / 5.
+    """
 
     __name__ = "consistency"
-    template = "judge_consistency.v1.jinja"
-    prompt_version = "crossomni-judge-consistency.v1"
-    max_score = 5
+    template = "judge_consistency.v2.jinja"
+    prompt_version = "crossomni-judge-consistency.v2"
+    levels = (0, 1, 2, 4, 5)
 
     def judge_prompt(self, reasoning: str, index: int, columns: dict[str, Any]) -> str:
         from training.prompting import render
@@ -209,12 +261,12 @@ class ConsistencyReward(JudgeReward):
 
 
 class CoherenceReward(JudgeReward):
-    """Logical coherence: the three coreference steps of the task type (0–3 → [0, 1])."""
+    """Logical coherence: one point per coreference step of the task type the reasoning takes (0–3 → [0, 1])."""
 
     __name__ = "coherence"
     template = "judge_coherence.v1.jinja"
     prompt_version = "crossomni-judge-coherence.v1"
-    max_score = 3
+    levels = (0, 1, 2, 3)
 
     def judge_prompt(self, reasoning: str, index: int, columns: dict[str, Any]) -> str:
         from training.prompting import render
