@@ -248,3 +248,63 @@ def test_killed_mid_chunk_keeps_every_written_record_and_resumes(tmp_path, sampl
     final = _lines(tmp_path / "run" / "predictions.jsonl")
     assert sorted(r["id"] for r in final) == sorted(scripted.gold)  # each item exactly once
     assert resumed.metrics == clean.metrics
+
+
+KILLED_CHILD = r"""
+import os, signal, sys
+import datasets
+from evaluation import runlog
+from evaluation.runner import EvalConfig, run_eval
+from model_calls import ModelResponse
+
+class Answering:
+    name = "answering"
+    calls = 0
+    def generate(self, requests):
+        self.calls += 1
+        return [ModelResponse(key=r.key(), model=r.model, text="Answer: B") for r in requests]
+
+written = 0
+append = runlog.RunLog.append
+def append_then_die(self, records):
+    global written
+    if written == 9:  # SIGKILL between the 9th and the 10th record of the 18-item chunk
+        os.kill(os.getpid(), signal.SIGKILL)
+    written += 1
+    append(self, records)
+runlog.RunLog.append = append_then_die
+dataset = datasets.load_from_disk(sys.argv[1])
+run_eval(EvalConfig(model="m", out=sys.argv[2], backend="vllm"), dataset, Answering(), progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_without_losing_a_record(tmp_path, sample_dataset):
+    import os
+    import subprocess
+    import sys
+
+    saved = tmp_path / "dataset"
+    sample_dataset.save_to_disk(str(saved))
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_CHILD, str(saved), str(out)], env=env, capture_output=True, timeout=300
+    )
+    assert child.returncode == -9, child.stderr[-2000:]
+    written = [r["id"] for r in _lines(out / "predictions.jsonl")]
+    assert len(written) == 9
+
+    class Answering(ScriptedBackend):
+        def generate(self, requests):
+            self.calls += 1
+            self.requests.extend(requests)
+            return [ModelResponse(key=r.key(), model=r.model, text="Answer: B") for r in requests]
+
+    backend = Answering({}, {})
+    result = run_eval(EvalConfig(model="m", out=str(out), backend="vllm"), sample_dataset, backend, progress=False)
+    assert backend.calls == 1 and len(backend.requests) == 9
+    assert not {r.metadata["id"] for r in backend.requests} & set(written)
+    final = _lines(out / "predictions.jsonl")
+    assert len(final) == 18 and len({r["id"] for r in final}) == 18 and result.n_pending == 0
+    assert result.metrics["overall"] == pytest.approx(sum(a == "B" for a in sample_dataset["test"]["answer"]) / 18)

@@ -134,6 +134,8 @@ TABLE = [
     ("After looking at the clip I would pick B", None, "B"),
     ("So it's D.", None, "D"),
     ("The woman on the left, (c), matches the description.", None, "C"),
+    ("A. Rachel, no: she is on the left.\nB. Monica, no.\nSo the answer is C.", None, "C"),
+    ("The answer is B.\n\nA. is wrong because the pastry chef never speaks.", None, "B"),
     # second batch
     (
         "Based on the video, the person speaking with the deep voice is wearing a blue jacket. So the answer is B.",
