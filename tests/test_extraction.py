@@ -136,6 +136,8 @@ TABLE = [
     ("The woman on the left, (c), matches the description.", None, "C"),
     ("A. Rachel, no: she is on the left.\nB. Monica, no.\nSo the answer is C.", None, "C"),
     ("The answer is B.\n\nA. is wrong because the pastry chef never speaks.", None, "B"),
+    ("Hard to say from the frames, but I think A.", None, "A"),
+    ("I think A is wrong here.", None, None),
     # second batch
     (
         "Based on the video, the person speaking with the deep voice is wearing a blue jacket. So the answer is B.",

@@ -98,7 +98,7 @@ _NEGATED_BEFORE = re.compile(
 )
 # What may precede a letter that ends the response for it to count as an answer.
 _END_CONTEXT = re.compile(
-    r"(?i:(?:^|[.!?:;\n=→>\-–—]|\b(?:is|it's|be|so|thus|hence|therefore|pick|choose|select|answer|option|choice)\b)"
+    r"(?i:(?:^|[.!?:;\n=→>\-–—]|\b(?:is|it's|be|so|thus|hence|therefore|pick|choose|select|answer|option|choice|think|believe)\b)"
     r"\s*[(\[\"'“‘]?\s*)$"
 )
 _JSON_OBJECT = re.compile(r"\{[^{}]*\}", re.DOTALL)
