@@ -23,6 +23,7 @@ from evaluation.prompting import prompt_id, render_prompt
 from evaluation.runlog import METRICS, RUN, RunLog, read_json, write_json
 from model_calls import Backend, ModelRequest, ModelResponse, get_backend
 from model_calls.adapters import adapter_fingerprint, adapter_summary, model_label
+from model_calls.sources import check_source
 
 # Answer-only prompting needs a few tokens; reasoning prompts need room for the thinking.
 DEFAULT_MAX_NEW_TOKENS = {"default": 64, "cot": 1024, "icl": 1024}
@@ -64,6 +65,7 @@ class EvalConfig:
     cache: str | None = None
     mcq: MCQColumns | None = None
     confidence_level: float = 0.95
+    overwrite: bool = False  # start afresh in an --out folder that holds a run with other settings
 
     @property
     def new_tokens(self) -> int:
@@ -223,16 +225,22 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _check_identity(path: Path, identity: dict[str, Any]) -> None:
+def _check_identity(log: RunLog, identity: dict[str, Any], overwrite: bool = False) -> None:
+    """Refuse to mix settings in one run folder, unless nothing was scored there yet or ``overwrite``."""
+    path = log.dir / RUN
     if not path.exists():
         return
     previous = read_json(path).get("identity", {})
     different = sorted(key for key in identity if previous.get(key) != identity[key])
-    if different:
-        raise RunConflictError(
-            f"{path.parent} holds a run with different {', '.join(different)}; "
-            "use another --out folder (or delete this one) to start a new run"
-        )
+    if not different:
+        return
+    if overwrite or not log.load_records():
+        log.clear()  # a failed start (e.g. a wrong --model) or an explicit --overwrite: begin anew
+        return
+    raise RunConflictError(
+        f"{log.dir} holds a scored run with different {', '.join(different)}; "
+        "use another --out folder, or --overwrite to discard it"
+    )
 
 
 def run_eval(
@@ -247,10 +255,14 @@ def run_eval(
             f"--adapter needs --backend {' or '.join(ADAPTER_BACKENDS)}; for a served model, serve the adapter "
             "(vllm serve BASE --enable-lora --lora-modules NAME=PATH) and pass --model NAME"
         )
+    if dataset is None and cfg.dataset:
+        check_source(cfg.dataset, "--dataset")
+    if backend is None and cfg.backend in ADAPTER_BACKENDS:
+        check_source(cfg.model, "--model")
     log = RunLog(cfg.out)
     input_config = cfg.input_config()
     identity = cfg.identity()
-    _check_identity(log.dir / RUN, identity)
+    _check_identity(log, identity, cfg.overwrite)
     items = load_items(cfg, dataset, log.dir / "media")
     if not items:
         raise PreflightError("the dataset selection is empty: nothing to evaluate")
