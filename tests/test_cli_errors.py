@@ -74,7 +74,13 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_help_is_never_cut_at_80_columns() -> None:
-    for command in (["--help"], ["build", "--help"], ["eval", "--help"], ["export", "--help"], ["train", "sft", "--help"]):
+    for command in (
+        ["--help"],
+        ["build", "--help"],
+        ["eval", "--help"],
+        ["export", "--help"],
+        ["train", "sft", "--help"],
+    ):
         result = crossomni(*command)
         assert result.returncode == 0, result.stderr
         assert "…" not in result.stdout, f"{command}: {result.stdout}"
