@@ -33,6 +33,17 @@ def check_choice(option: str, value: str, valid: tuple[str, ...] | list[str]) ->
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(valid)}", param_hint=option)
 
 
+def silence_progress_bars() -> None:
+    """``--quiet``: also the libraries' bars (weight loading, dataset preparation and media resolving)."""
+    import datasets
+    import huggingface_hub
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()
+
+
 def parse_mcq_columns(spec: str) -> Any:
     """``FIELD=COLUMN,...`` → ``MCQColumns`` (unknown fields are an error)."""
     from dataclasses import fields
@@ -135,6 +146,8 @@ def evaluate_model(
         mcq=parse_mcq_columns(mcq_columns) if mcq_columns else None,
         overwrite=overwrite,
     )
+    if quiet:
+        silence_progress_bars()
     result = run_eval(cfg, progress=not quiet)
     metrics = result.metrics
     typer.echo(

@@ -168,9 +168,7 @@ def with_cache(backend: Backend, cache: str | None) -> Backend:
 
 def build_request(item: Item, cfg: EvalConfig, input_config: InputConfig) -> ModelRequest:
     """The model request of one item."""
-    row = {"question": item.question, "options": item.options, "biography": item.biography, "task_type": item.task}
-    prompt = render_prompt(row, cfg.prompting, cfg.prompt_version)
-    messages = build_messages(prompt, input_config, item.video, item.audio, item.start, item.end)
+    messages = build_messages(item_prompt(item, cfg), input_config, item.video, item.audio, item.start, item.end)
     return ModelRequest(
         model=cfg.model_label,
         messages=messages,
@@ -178,6 +176,12 @@ def build_request(item: Item, cfg: EvalConfig, input_config: InputConfig) -> Mod
         sampling=cfg.sampling(),
         metadata={"id": item.id},
     )
+
+
+def item_prompt(item: Item, cfg: EvalConfig) -> str:
+    """The rendered text prompt of one item (biography, question, options and the instructions)."""
+    row = {"question": item.question, "options": item.options, "biography": item.biography, "task_type": item.task}
+    return render_prompt(row, cfg.prompting, cfg.prompt_version)
 
 
 def make_record(item: Item, response: ModelResponse, cfg: EvalConfig, input_config: InputConfig) -> dict[str, Any]:
@@ -190,8 +194,13 @@ def make_record(item: Item, response: ModelResponse, cfg: EvalConfig, input_conf
         "inputs": input_config.inputs,
         # what the backend reports actually reached the model (None when it cannot tell)
         "modalities": usage.get("modalities"),
+        "question": item.question,
         "options": list(item.options),
         "answer": item.answer,
+        "video": item.video,
+        "start": item.start,
+        "end": item.end,
+        "prompt": item_prompt(item, cfg),
         "raw_output": response.text,
         "extracted": letter,
         "correct": letter == item.answer,
