@@ -41,7 +41,7 @@ def export_metric_command(
         "crossomni_acc", help="Folder to write; evaluate.load('crossomni_acc') finds it in the cwd."
     ),
 ) -> None:
-    """Copy the crossomni_acc metric module into a folder (for evaluate.load by name, or an evaluate Space)."""
+    """Copy the crossomni_acc metric module into a folder, so that evaluate.load("crossomni_acc") finds it by name."""
     from builder.export import export_metric
 
     typer.echo(f"metric module written to {export_metric(out)}")

@@ -37,6 +37,8 @@ def load_metric():
 
 def run_demo(workdir: str | Path = "build/demo", split: str = "test", config: str = "all") -> DemoResult:
     """Run the sample end to end in ``workdir`` and return the scores."""
+    if split not in crossomni.SPLITS:
+        raise ValueError(f"--split {split!r} is not one of {', '.join(crossomni.SPLITS)}")
     from datasets import load_dataset
 
     from builder.export import export_release

@@ -7,6 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+import crossomni
+from evaluation.prompting import PROMPT_MODES
+
 app = typer.Typer(
     help=(
         "Run omni models on CrossOmni with default, CoT or in-context prompting, score them with crossomni_acc "
@@ -22,6 +25,23 @@ MCQ_HELP = (
     "'id=qid,question=question,options=candidates,answer=answer,video=video_path,category=task'. "
     "options may list several columns joined by '|'; answer may be a letter, a 0-based index or the option text."
 )
+
+
+def check_choice(option: str, value: str, valid: tuple[str, ...] | list[str]) -> None:
+    """A usage error listing the valid names when ``value`` is not one of them."""
+    if value not in valid:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(valid)}", param_hint=option)
+
+
+def silence_progress_bars() -> None:
+    """``--quiet``: also the libraries' bars (weight loading, dataset preparation and media resolving)."""
+    import datasets
+    import huggingface_hub
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()
 
 
 def parse_mcq_columns(spec: str) -> Any:
@@ -77,12 +97,16 @@ def evaluate_model(
     mcq_columns: str = typer.Option(None, help=MCQ_HELP),
     media_root: str = typer.Option(None, help="Folder that relative media paths of a generic MCQ set are under."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    overwrite: bool = typer.Option(False, help="Discard a scored run with other settings in --out and start anew."),
 ) -> None:
     """Evaluate a model; a rerun with the same --out skips finished items and retries failed ones."""
     if ctx.invoked_subcommand is not None:
         return
     if not model or not out:
         raise typer.BadParameter("--model and --out are required to run an evaluation")
+    check_choice("--prompting", prompting, PROMPT_MODES)
+    if not mcq_columns and config not in ("", "none", "None"):
+        check_choice("--config", config, crossomni.CONFIG_NAMES)
     from evaluation.runner import ADAPTER_BACKENDS, EvalConfig, run_eval
 
     if adapter and backend not in ADAPTER_BACKENDS:
@@ -124,7 +148,10 @@ def evaluate_model(
         backend_options=options,
         cache=cache,
         mcq=parse_mcq_columns(mcq_columns) if mcq_columns else None,
+        overwrite=overwrite,
     )
+    if quiet:
+        silence_progress_bars()
     result = run_eval(cfg, progress=not quiet)
     metrics = result.metrics
     typer.echo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from evaluation.reference import find_paper_rows
+from evaluation.reference import find_paper_rows, paper_row_names
 from evaluation.report import Row, groups_table, load_run, paper_table, plot_fixed_groups, plot_per_task, run_label
 
 
@@ -22,18 +22,20 @@ def compare_runs(
     """
     if not run_dirs:
         raise ValueError("give at least one run folder")
+    published: list[Row] = []
+    for spec in paper:  # checked first: a typo here should not wait for the runs to load
+        model, _, method = spec.partition(":")
+        found = find_paper_rows(model, method or None)
+        if not found:
+            raise ValueError(f"no published row for {spec!r} (MODEL:METHOD); {paper_row_names()}")
+        published += [(row.label, row.metrics) for row in found]
     rows: list[Row] = []
     for run_dir in run_dirs:
         meta, metrics, _ = load_run(run_dir)
         if meta.get("identity", {}).get("adapter") != "crossomni":
             raise ValueError(f"{run_dir}: not a CrossOmni run (generic MCQ runs have no task table to compare)")
         rows.append((run_label(meta, Path(run_dir)), metrics))
-    for spec in paper:
-        model, _, method = spec.partition(":")
-        found = find_paper_rows(model, method or None)
-        if not found:
-            raise ValueError(f"no published row for {spec!r} (see evaluation/data/paper_results.csv)")
-        rows += [(row.label, row.metrics) for row in found]
+    rows += published
     text = "\n".join(
         [
             "# CrossOmni runs compared",

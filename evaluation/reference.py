@@ -45,3 +45,10 @@ def find_paper_rows(model: str | None = None, method: str | None = None) -> list
         for row in paper_rows()
         if (wanted is None or row.model.lower() == wanted) and (method is None or row.method == method)
     ]
+
+
+def paper_row_names() -> str:
+    """The models and methods ``eval compare --paper MODEL:METHOD`` accepts, for error messages."""
+    models = sorted({row.model for row in paper_rows()}, key=str.lower)
+    methods = sorted({row.method for row in paper_rows()})
+    return f"models: {', '.join(models)}; methods: {', '.join(methods)}"

@@ -57,6 +57,11 @@ class RunLog:
         self.predictions = self.dir / PREDICTIONS
         self.errors = self.dir / ERRORS
 
+    def clear(self) -> None:
+        """Remove this run's files (predictions, errors, metadata, metrics, report), keeping the folder."""
+        for name in (PREDICTIONS, ERRORS, RUN, METRICS, REPORT):
+            (self.dir / name).unlink(missing_ok=True)
+
     def load_records(self) -> dict[str, dict[str, Any]]:
         """Scored records by id; a torn or invalid line is dropped and the file rewritten without it."""
         if not self.predictions.exists():

@@ -23,6 +23,7 @@ from evaluation.prompting import prompt_id, render_prompt
 from evaluation.runlog import METRICS, RUN, RunLog, read_json, write_json
 from model_calls import Backend, ModelRequest, ModelResponse, get_backend
 from model_calls.adapters import adapter_fingerprint, adapter_summary, model_label
+from model_calls.sources import check_source
 
 # Answer-only prompting needs a few tokens; reasoning prompts need room for the thinking.
 DEFAULT_MAX_NEW_TOKENS = {"default": 64, "cot": 1024, "icl": 1024}
@@ -70,6 +71,7 @@ class EvalConfig:
     cache: str | None = None
     mcq: MCQColumns | None = None
     confidence_level: float = 0.95
+    overwrite: bool = False  # start afresh in an --out folder that holds a run with other settings
 
     @property
     def new_tokens(self) -> int:
@@ -189,9 +191,7 @@ def with_cache(backend: Backend, cache: str | None) -> Backend:
 
 def build_request(item: Item, cfg: EvalConfig, input_config: InputConfig) -> ModelRequest:
     """The model request of one item."""
-    row = {"question": item.question, "options": item.options, "biography": item.biography, "task_type": item.task}
-    prompt = render_prompt(row, cfg.prompting, cfg.prompt_version)
-    messages = build_messages(prompt, input_config, item.video, item.audio, item.start, item.end)
+    messages = build_messages(item_prompt(item, cfg), input_config, item.video, item.audio, item.start, item.end)
     return ModelRequest(
         model=cfg.model_label,
         messages=messages,
@@ -199,6 +199,12 @@ def build_request(item: Item, cfg: EvalConfig, input_config: InputConfig) -> Mod
         sampling=cfg.sampling(),
         metadata={"id": item.id},
     )
+
+
+def item_prompt(item: Item, cfg: EvalConfig) -> str:
+    """The rendered text prompt of one item (biography, question, options and the instructions)."""
+    row = {"question": item.question, "options": item.options, "biography": item.biography, "task_type": item.task}
+    return render_prompt(row, cfg.prompting, cfg.prompt_version)
 
 
 def make_record(item: Item, response: ModelResponse, cfg: EvalConfig, input_config: InputConfig) -> dict[str, Any]:
@@ -211,8 +217,13 @@ def make_record(item: Item, response: ModelResponse, cfg: EvalConfig, input_conf
         "inputs": input_config.inputs,
         # what the backend reports actually reached the model (None when it cannot tell)
         "modalities": usage.get("modalities"),
+        "question": item.question,
         "options": list(item.options),
         "answer": item.answer,
+        "video": item.video,
+        "start": item.start,
+        "end": item.end,
+        "prompt": item_prompt(item, cfg),
         "raw_output": response.text,
         "extracted": letter,
         "correct": letter == item.answer,
@@ -246,16 +257,22 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _check_identity(path: Path, identity: dict[str, Any]) -> None:
+def _check_identity(log: RunLog, identity: dict[str, Any], overwrite: bool = False) -> None:
+    """Refuse to mix settings in one run folder, unless nothing was scored there yet or ``overwrite``."""
+    path = log.dir / RUN
     if not path.exists():
         return
     previous = read_json(path).get("identity", {})
     different = sorted(key for key in identity if previous.get(key) != identity[key])
-    if different:
-        raise RunConflictError(
-            f"{path.parent} holds a run with different {', '.join(different)}; "
-            "use another --out folder (or delete this one) to start a new run"
-        )
+    if not different:
+        return
+    if overwrite or not log.load_records():
+        log.clear()  # a failed start (e.g. a wrong --model) or an explicit --overwrite: begin anew
+        return
+    raise RunConflictError(
+        f"{log.dir} holds a scored run with different {', '.join(different)}; "
+        "use another --out folder, or --overwrite to discard it"
+    )
 
 
 def run_eval(
@@ -270,10 +287,14 @@ def run_eval(
             f"--adapter needs --backend {' or '.join(ADAPTER_BACKENDS)}; for a served model, serve the adapter "
             "(vllm serve BASE --enable-lora --lora-modules NAME=PATH) and pass --model NAME"
         )
+    if dataset is None and cfg.dataset:
+        check_source(cfg.dataset, "--dataset")
+    if backend is None and cfg.backend in ADAPTER_BACKENDS:
+        check_source(cfg.model, "--model")
     log = RunLog(cfg.out)
     input_config = cfg.input_config()
     identity = cfg.identity()
-    _check_identity(log.dir / RUN, identity)
+    _check_identity(log, identity, cfg.overwrite)
     items = load_items(cfg, dataset, log.dir / "media")
     if not items:
         raise PreflightError("the dataset selection is empty: nothing to evaluate")

@@ -95,3 +95,22 @@ def test_eval_help_and_bad_arguments(tmp_path):
     assert missing_out.exit_code != 0 and "--out" in missing_out.output
     bad_columns = runner.invoke(app, ["eval", "--model", "m", "--out", str(tmp_path), "--mcq-columns", "foo=bar"])
     assert bad_columns.exit_code != 0 and "FIELD=COLUMN" in bad_columns.output
+
+
+@pytest.mark.slow
+def test_quiet_shows_no_progress_bar(tmp_path, tiny_omni_dir, embedded_export):
+    import subprocess
+    import sys
+
+    args = ["eval", "--model", str(tiny_omni_dir), "--dataset", str(embedded_export), "--out", str(tmp_path / "q")]
+    args += ["--fps", "1", "--max-pixels", str(MAX_PIXELS), "--min-pixels", str(MIN_PIXELS), "--max-new-tokens", "2"]
+    loud = subprocess.run(
+        [sys.executable, "-m", "crossomni_cli", *args, "--limit", "1"], capture_output=True, text=True
+    )
+    assert loud.returncode == 0, loud.stderr
+    assert "%|" in loud.stderr  # the bars the quiet run must not show do appear without --quiet
+    quiet = subprocess.run(
+        [sys.executable, "-m", "crossomni_cli", *args, "--limit", "2", "--quiet"], capture_output=True, text=True
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert "%|" not in quiet.stderr and "it/s" not in quiet.stderr, quiet.stderr

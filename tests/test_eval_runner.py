@@ -64,6 +64,11 @@ def test_run_records_and_scores(tmp_path, sample_dataset, scripted):
         assert name in first
     assert first["prompt_id"] == "default.v1" and first["inputs"] == "full"
     assert first["modalities"] == ["text", "video", "audio"]
+    # a reader of the log sees what was asked: the question, the options and the prompt the model got
+    row = next(r for r in sample_dataset["test"] if r["id"] == first["id"])
+    assert first["question"] == row["question"] and first["options"] == row["options"]
+    assert row["question"] in first["prompt"] and all(option in first["prompt"] for option in row["options"])
+    assert Path(first["video"]).is_file() and first["end"] > first["start"]
     assert sum(r["correct"] for r in records) == 6  # the 6 single-modality items
     assert all(r["extracted"] is None for r in records if not r["correct"])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -93,10 +93,12 @@ def test_cli_passes_recipe_and_extra_args_to_trl(monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 0, result.output
     script, _, model = seen["sft"]
     assert script.adapter_repo_id == "me/a" and model.lora_r == 8
-    config = CONFIGS / "grpo_qwen2.5-omni-3b.yaml"
-    result = runner.invoke(app, ["train", "grpo", "--config", str(config), "--sft-adapter", "me/sft", *CPU])
+    adapter = tmp_path / "sft"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    result = runner.invoke(app, ["train", "grpo", "--config", "grpo_qwen2.5-omni-3b", "--sft-adapter", str(adapter)])
     assert result.exit_code == 0, result.output
-    assert seen["grpo"][0].sft_adapter == "me/sft" and seen["grpo"][0].adapter_repo_id is None
+    assert seen["grpo"][0].sft_adapter == str(adapter) and seen["grpo"][0].adapter_repo_id is None
     missing = runner.invoke(app, ["train", "sft", "--config", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2  # typer's bad-parameter exit, before any training starts
 

@@ -1,0 +1,87 @@
+"""Common mistakes end in a short message naming the fault, never a traceback (the traceback with --debug)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def crossomni(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "crossomni_cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "80", **(env or {})},
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(sample_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from builder.export import export_release
+
+    out = tmp_path_factory.mktemp("export") / "crossomni"
+    export_release(sample_release, out)
+    return out
+
+
+def mistakes(exported: Path, tmp: Path) -> list[tuple[list[str], int, str]]:
+    """(arguments, exit status, a phrase the message must contain)."""
+    empty = tmp / "empty_root"
+    empty.mkdir(exist_ok=True)
+    run = ["eval", "--model", str(exported), "--dataset", str(exported), "--out", str(tmp / "run")]
+    return [
+        (["build", "--tvqa-root", str(empty), "--out", str(tmp / "b")], 1, "empty_root"),
+        ([*run, "--prompting", "fewshot"], 2, "default, cot, icl"),
+        ([*run, "--config", "crosss"], 2, "vision_to_text"),
+        ([*run, "--split", "validation"], 1, "validation"),
+        (["demo", "--split", "validation", "--workdir", str(tmp / "demo")], 1, "train, test"),
+        (["eval", "--model", "m", "--dataset", "nonexistent_ds", "--out", str(tmp / "r")], 1, "no such folder"),
+        (["eval", "--model", "no_such_model", "--dataset", str(exported), "--out", str(tmp / "r")], 1, "no such"),
+        (["export", str(tmp / "no_release"), "--out", str(tmp / "e")], 1, "release.json"),
+        (["eval", "report", str(tmp / "no_run")], 1, "run.json"),
+        (["eval", "compare", str(tmp / "no_run"), "--paper", "Qwen2.5-Omni-7B:fewshot"], 1, "methods: cot"),
+        (["train", "sft", "--config", "sft_qwen2.5-omni-3b", "--max_stepz", "1"], 1, "--max_stepz"),
+        (["train", "sft", "--config", "no_recipe"], 2, "sft_qwen2.5-omni-3b"),
+        (["train", "grpo", "--config", "grpo_qwen2.5-omni-3b"], 1, "--sft-adapter"),
+    ]
+
+
+@pytest.mark.slow
+def test_common_mistakes_are_short_errors(exported: Path, tmp_path: Path) -> None:
+    for args, status, phrase in mistakes(exported, tmp_path):
+        result = crossomni(*args)
+        output = (result.stdout + result.stderr).strip()
+        shown = f"crossomni {' '.join(args)} →\n{output}"
+        assert "Traceback" not in output, shown
+        assert len(output.splitlines()) <= 5, shown
+        assert result.returncode == status, shown
+        assert phrase in output, shown
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    args = ["export", str(tmp_path / "no_release"), "--out", str(tmp_path / "e")]
+    assert "Traceback" not in crossomni(*args).stderr
+    assert "Traceback" in crossomni("--debug", *args).stderr
+    assert "Traceback" in crossomni(*args, env={"CROSSOMNI_DEBUG": "1"}).stderr
+
+
+def test_help_is_never_cut_at_80_columns() -> None:
+    for command in (
+        ["--help"],
+        ["build", "--help"],
+        ["eval", "--help"],
+        ["export", "--help"],
+        ["train", "sft", "--help"],
+    ):
+        result = crossomni(*command)
+        assert result.returncode == 0, result.stderr
+        assert "…" not in result.stdout, f"{command}: {result.stdout}"
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80, command
