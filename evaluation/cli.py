@@ -82,7 +82,7 @@ def evaluate_model(
         raise typer.BadParameter("--model and --out are required to run an evaluation")
     from evaluation.runner import ADAPTER_BACKENDS, EvalConfig, run_eval
 
-    if adapter and backend not in ADAPTER_BACKENDS:
+    if adapter and backend not in (*ADAPTER_BACKENDS, "ray"):
         raise typer.BadParameter(f"--adapter needs --backend {' or '.join(ADAPTER_BACKENDS)}, got {backend!r}")
 
     options: dict[str, Any] = {}

@@ -66,6 +66,13 @@ class EvalConfig:
     confidence_level: float = 0.95
 
     @property
+    def engine(self) -> str:
+        """What runs the model: the backend itself, or the engine inside the ``ray`` backend's actors."""
+        if self.backend == "ray":
+            return str(self.backend_options.get("engine", "transformers"))
+        return self.backend
+
+    @property
     def new_tokens(self) -> int:
         return self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[self.prompting]
 
@@ -145,13 +152,14 @@ def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[It
 def make_backend(cfg: EvalConfig) -> Backend:
     """The configured backend (heavy imports happen here, only when there is work to do)."""
     options = dict(cfg.backend_options)
+    engine = cfg.engine
     if cfg.adapter:
         options["adapter"] = cfg.adapter
-    if cfg.backend in ("transformers", "vllm"):
+    if engine in ("transformers", "vllm"):
         options.setdefault("max_new_tokens", cfg.new_tokens)
         options.setdefault("seed", cfg.seed)
-    if cfg.backend == "transformers":
-        options.setdefault("batch_size", cfg.batch_size)
+    if engine == "transformers":
+        options.setdefault("batch_size", cfg.batch_size)  # ray: rows per actor call, and the engine's batch
     return get_backend(cfg.backend, model=cfg.model, **options)
 
 
@@ -242,7 +250,7 @@ def run_eval(
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    if cfg.adapter and cfg.backend not in ADAPTER_BACKENDS:
+    if cfg.adapter and cfg.engine not in ADAPTER_BACKENDS:
         raise ValueError(
             f"--adapter needs --backend {' or '.join(ADAPTER_BACKENDS)}; for a served model, serve the adapter "
             "(vllm serve BASE --enable-lora --lora-modules NAME=PATH) and pass --model NAME"
@@ -281,8 +289,10 @@ def run_eval(
                 calls_before = backend.calls
             backend = with_cache(backend, cfg.cache)
             bar = tqdm(total=len(pending), desc=f"{cfg.prompting} eval", unit="q", disable=not progress)
-            for start in range(0, len(pending), cfg.batch_size):
-                block = pending[start : start + cfg.batch_size]
+            # ray: one Ray Data pipeline (one actor pool) for all pending items; replies are cached as they come
+            step = len(pending) if cfg.backend == "ray" else cfg.batch_size
+            for start in range(0, len(pending), step):
+                block = pending[start : start + step]
                 requests = [build_request(item, cfg, input_config) for item in block]
                 tick = time.perf_counter()
                 responses = backend.generate(requests)

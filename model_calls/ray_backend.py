@@ -96,6 +96,8 @@ class RayBackend:
         options = dict(self.engine_options)
         if self.engine in PER_MODEL_ENGINES:
             options["model"] = self.model or model
+        if self.engine == "transformers":
+            options.setdefault("batch_size", self.batch_size)
         if self.engine == "openai" or self.engine in PER_MODEL_ENGINES:
             options.update(self.role_options.get(model, {}))
         return options

@@ -138,3 +138,26 @@ def _rows(cache: Path) -> int:
             return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def test_eval_through_ray_gives_the_local_backends_records(tmp_path, sample_dataset, tiny_omni_dir):
+    from evaluation.runner import EvalConfig, run_eval
+    from tests.helpers.tiny_omni import MAX_PIXELS, MIN_PIXELS
+
+    common = dict(model=str(tiny_omni_dir), fps=1.0, max_pixels=MAX_PIXELS, min_pixels=MIN_PIXELS, limit=6)
+    common |= dict(max_new_tokens=4, batch_size=2)
+    local = run_eval(EvalConfig(out=str(tmp_path / "local"), **common), dataset=sample_dataset, progress=False)
+    options = {"engine": "transformers", "replicas": 2, "dtype": "float32"}
+    remote = run_eval(
+        EvalConfig(out=str(tmp_path / "ray"), backend="ray", backend_options=options, **common),
+        dataset=sample_dataset,
+        progress=False,
+    )
+    assert local.n_scored == remote.n_scored == 6 and remote.backend_calls == 1
+
+    def records(run: Path) -> list[dict]:
+        lines = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+        ignore = {"cached"}
+        return sorted(({k: v for k, v in r.items() if k not in ignore} for r in lines), key=lambda r: r["id"])
+
+    assert records(tmp_path / "ray") == records(tmp_path / "local")
