@@ -21,6 +21,7 @@ Usage (a cluster started with ``ray start``; on a laptop a local cluster is star
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -91,6 +92,9 @@ class RayBackend:
         if not ray.is_initialized():
             # a local cluster when no address is given; log_to_driver off keeps actor chatter out of the run's output
             ray.init(address=self.address, log_to_driver=False, include_dashboard=False)
+        # the stage's own progress bar and report say how far it is; Ray Data's per-operator log would drown them
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
 
     def _engine_options(self, model: str) -> dict[str, Any]:
         options = dict(self.engine_options)
