@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# compat: a plain sys.path entry, so an exported ./crossomni/ folder cannot shadow `import crossomni`
-	$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e '.[dev,ray]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 demo: install

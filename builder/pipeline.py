@@ -36,7 +36,7 @@ STAGE_NAMES = ("preprocess", "caption", "describe", "biography", "voice", "align
 def open_backend(config: BuildConfig, record: Path | None = None) -> Backend:
     """The configured backend behind the response cache (and a recorder when ``record`` is set)."""
     options = dict(config.backend_options)
-    if config.backend == "replay":
+    if "replay" in (config.backend, options.get("engine")):
         options.setdefault("path", SAMPLE_REPLAY)  # the embedded sample's recorded replies
     engine = routed_backend(config.backend, options, config.models.options_by_model())
     backend: Backend = CachedBackend(engine, ResponseCache(config.cache_path or config.out / "cache.sqlite"))
@@ -96,6 +96,8 @@ def run_build(config: BuildConfig, backend: Backend | None = None, record: Path 
     def run(stage: Any, items: Any, previous: str | None, role: str | None = None) -> None:
         total = _count_lines(runner.output(previous)) if previous else None
         batch = config.role(role).batch_size if role else None
+        if config.backend == "ray":
+            batch = None  # the whole stage in one Ray Data pipeline: one actor pool per stage
         stats.append(runner.run(stage, items, batch_size=batch, total=total))
 
     llm = config.qa_generator == "llm"

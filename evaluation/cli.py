@@ -109,7 +109,7 @@ def evaluate_model(
         check_choice("--config", config, crossomni.CONFIG_NAMES)
     from evaluation.runner import ADAPTER_BACKENDS, EvalConfig, run_eval
 
-    if adapter and backend not in ADAPTER_BACKENDS:
+    if adapter and backend not in (*ADAPTER_BACKENDS, "ray"):
         raise typer.BadParameter(f"--adapter needs --backend {' or '.join(ADAPTER_BACKENDS)}, got {backend!r}")
 
     options: dict[str, Any] = {}

@@ -74,6 +74,13 @@ class EvalConfig:
     overwrite: bool = False  # start afresh in an --out folder that holds a run with other settings
 
     @property
+    def engine(self) -> str:
+        """What runs the model: the backend itself, or the engine inside the ``ray`` backend's actors."""
+        if self.backend == "ray":
+            return str(self.backend_options.get("engine", "transformers"))
+        return self.backend
+
+    @property
     def new_tokens(self) -> int:
         return self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[self.prompting]
 
@@ -153,13 +160,14 @@ def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[It
 def make_backend(cfg: EvalConfig) -> Backend:
     """The configured backend (heavy imports happen here, only when there is work to do)."""
     options = dict(cfg.backend_options)
+    engine = cfg.engine
     if cfg.adapter:
         options["adapter"] = cfg.adapter
-    if cfg.backend in ("transformers", "vllm"):
+    if engine in ("transformers", "vllm"):
         options.setdefault("max_new_tokens", cfg.new_tokens)
         options.setdefault("seed", cfg.seed)
-    if cfg.backend == "transformers":
-        options.setdefault("batch_size", cfg.batch_size)
+    if engine == "transformers":
+        options.setdefault("batch_size", cfg.batch_size)  # ray: rows per actor call, and the engine's batch
     return get_backend(cfg.backend, model=cfg.model, **options)
 
 
@@ -282,7 +290,7 @@ def run_eval(
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    if cfg.adapter and cfg.backend not in ADAPTER_BACKENDS:
+    if cfg.adapter and cfg.engine not in ADAPTER_BACKENDS:
         raise ValueError(
             f"--adapter needs --backend {' or '.join(ADAPTER_BACKENDS)}; for a served model, serve the adapter "
             "(vllm serve BASE --enable-lora --lora-modules NAME=PATH) and pass --model NAME"

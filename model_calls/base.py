@@ -124,6 +124,7 @@ _REGISTRY: dict[str, tuple[str, str | None]] = {
     "openai": ("model_calls.openai_backend:OpenAIBackend", None),
     "transformers": ("model_calls.transformers_backend:TransformersBackend", None),
     "vllm": ("model_calls.vllm_backend:VLLMBackend", "vllm"),
+    "ray": ("model_calls.ray_backend:RayBackend", "ray"),
 }
 
 
@@ -138,6 +139,8 @@ def backend_names() -> tuple[str, ...]:
 
 def get_backend(name: str, **kwargs: Any) -> Backend:
     """Instantiate a backend by name; heavy backends are imported only here."""
+    if name not in _REGISTRY and ":" in name:
+        register_backend(name, name)  # "package.module:Class", importable where the backend runs
     if name not in _REGISTRY:
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(_REGISTRY)}")
     target, extra = _REGISTRY[name]

@@ -62,6 +62,8 @@ class CachedBackend:
         self.name = f"cached-{backend.name}"
         self.hits = 0
         self.misses = 0
+        if hasattr(backend, "on_response"):  # a streaming backend: store each reply the moment it arrives
+            backend.on_response = lambda request, response: self.cache.put_many([response])
 
     @property
     def calls(self) -> int:

@@ -89,6 +89,8 @@ def routed_backend(name: str, options: dict[str, Any], role_options: dict[str, d
         if "model" in options:
             raise ValueError(f"--backend {name}: models come from the models YAML (one per role); drop -o model=...")
         return ModelRouter(name, lambda model: get_backend(name, model=model, **options, **role_options.get(model, {})))
+    if name == "ray":  # the actors build one engine per model, with that model's role options
+        return get_backend(name, **options, role_options=role_options)
     if name == "openai":
         return ModelRouter(name, lambda model: get_backend(name, **{**options, **role_options.get(model, {})}), None)
     return get_backend(name, **options)
