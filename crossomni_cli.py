@@ -10,6 +10,7 @@ import typer
 
 from builder.cli import app as builder_app
 from evaluation.cli import app as eval_app
+from evaluation.cli import view
 from training.cli import app as train_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.registered_commands.extend(builder_app.registered_commands)
 app.registered_groups.extend(builder_app.registered_groups)
 app.add_typer(eval_app, name="eval")
+app.command("view")(view)  # `crossomni view RUN` beside `crossomni review RELEASE` (also `crossomni eval view`)
 app.add_typer(train_app, name="train")
 
 if __name__ == "__main__":

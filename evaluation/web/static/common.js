@@ -55,20 +55,29 @@ function showClip(clip, start, end) {
     bar.replaceChildren();
     return;
   }
-  const duration = clip.duration || end || 1;
-  const begin = start || 0, stop = end || duration;
-  video.src = `${clip.url}#t=${begin},${stop}`;
+  const begin = start || 0;
+  const length = () => video.duration || clip.duration || end || 1;
+  const stop = () => end || length();
+  video.src = `${clip.url}#t=${begin}` + (end ? `,${end}` : "");
   if (audio) {
     if (clip.audio_url) { audio.hidden = false; audio.src = clip.audio_url; } else { audio.hidden = true; audio.removeAttribute("src"); }
   }
-  const span = el("div", { class: "span", style: `left:${(100 * begin) / duration}%;width:${(100 * (stop - begin)) / duration}%` });
+  const span = el("div", { class: "span" });
   const head = el("div", { class: "head", style: "left:0" });
   bar.replaceChildren(span, head);
-  bar.title = `question segment ${begin.toFixed(1)}–${stop.toFixed(1)} s`;
-  note.replaceChildren(`question segment ${begin.toFixed(1)}–${stop.toFixed(1)} s of a ${duration.toFixed(1)} s clip`);
+  const place = () => {
+    const total = length();
+    span.style.left = `${(100 * begin) / total}%`;
+    span.style.width = `${(100 * (stop() - begin)) / total}%`;
+    const text = `question segment ${begin.toFixed(1)}–${stop().toFixed(1)} s of a ${total.toFixed(1)} s clip`;
+    bar.title = text;
+    note.replaceChildren(text);
+  };
+  place();
+  video.onloadedmetadata = place;
   video.ontimeupdate = () => {
-    head.style.left = `${(100 * video.currentTime) / (video.duration || duration)}%`;
-    if (video.dataset.segmentOnly === "1" && video.currentTime >= stop) { video.pause(); video.dataset.segmentOnly = "0"; }
+    head.style.left = `${(100 * video.currentTime) / length()}%`;
+    if (video.dataset.segmentOnly === "1" && video.currentTime >= stop()) { video.pause(); video.dataset.segmentOnly = "0"; }
   };
   document.getElementById("play-segment").onclick = () => {
     video.currentTime = begin; video.dataset.segmentOnly = "1"; video.play();
