@@ -70,15 +70,26 @@ def append_decision(release_dir: str | Path, instance_id: str, decision: str, re
     path = review_path(release_dir)
     line = json.dumps({"id": instance_id, **made.to_json()}, ensure_ascii=False) + "\n"
     with open(path, "a+b") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell():  # after a torn last line, start a fresh one
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":
-                line = "\n" + line
+        _drop_torn_tail(handle)
         handle.write(line.encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
     return made
+
+
+def _drop_torn_tail(handle: Any) -> None:
+    """Cut an unterminated last line (a write a crash interrupted; it was never reported saved)."""
+    size = handle.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    handle.seek(max(size - 65536, 0))
+    tail = handle.read()
+    if tail.endswith(b"\n"):
+        return
+    cut = tail.rfind(b"\n")
+    if cut < 0 and size > len(tail):
+        raise ValueError(f"{handle.name}: the last line is over 64 KiB and unterminated; not a review log")
+    handle.truncate(size - len(tail) + cut + 1)
 
 
 def release_instances(release_dir: str | Path) -> list[dict[str, Any]]:
