@@ -38,9 +38,12 @@ function fill(id, ...children) {
   return node;
 }
 
+// Keys typed into a text field or an open select are not shortcuts; a ticked checkbox does not hold them.
 function isTyping(event) {
-  const tag = (event.target && event.target.tagName) || "";
-  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT";
+  const target = event.target || {};
+  const tag = target.tagName || "";
+  if (tag === "INPUT") return !["checkbox", "radio", "button"].includes(target.type);
+  return tag === "TEXTAREA" || tag === "SELECT";
 }
 
 // Load a clip into the <video>, mark [start, end] on the bar below it, and play that segment on request.

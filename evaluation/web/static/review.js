@@ -119,6 +119,7 @@ function move(step) {
 }
 
 function onFilter() {
+  if (document.activeElement && document.activeElement.tagName === "SELECT") document.activeElement.blur(); // keys move again
   const shown = visible();
   show(shown.some((item) => item.id === review.currentId) ? review.currentId : nextUnreviewed(null));
 }

@@ -45,6 +45,7 @@ function move(step) {
 }
 
 function onFilter() {
+  if (document.activeElement && document.activeElement.tagName === "SELECT") document.activeElement.blur(); // keys move again
   const shown = visible();
   show(shown.some((item) => item.id === run.currentId) ? run.currentId : (shown[0] || {}).id || null);
 }
