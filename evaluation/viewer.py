@@ -144,7 +144,12 @@ class ViewerApp:
             "plots": [file_url(RUN_ROOT, p.relative_to(self.run_dir)) for p in plots],
             "tasks": sorted({r["task_type"] for r in records}, key=lambda t: (t not in TASKS, t)),
             "items": [
-                {"id": r["id"], "task_type": r["task_type"], "correct": bool(r["correct"]), "parsed": r.get("extracted") is not None}
+                {
+                    "id": r["id"],
+                    "task_type": r["task_type"],
+                    "correct": bool(r["correct"]),
+                    "parsed": r.get("extracted") is not None,
+                }
                 for r in records
             ],
             "notes": self.notes,

@@ -41,9 +41,7 @@ REASON = "two speakers sound high-pitched"
 def browser(tmp_path_factory: pytest.TempPathFactory):
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium); `make test` installs it")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"
-    )
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'")
     with sync_api.sync_playwright() as playwright:
         # a fresh profile per run: persistent_context takes the user-data-dir Chromium must not share
         context = playwright.chromium.launch_persistent_context(
