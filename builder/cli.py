@@ -33,6 +33,10 @@ def export(
     summary = export_release(release, out, tvqa_root=tvqa_root, media=media, rows_per_shard=rows_per_shard)
     totals = {split: sum(counts.values()) for split, counts in summary.counts.items()}
     typer.echo(f"exported {totals} ({media} media) to {summary.out_dir}")
+    if summary.review is not None:
+        reviewed = sum(counts["reviewed"] for counts in summary.review.values())
+        rejected = sum(counts["rejected"] for counts in summary.review.values())
+        typer.echo(f"review: {reviewed} instance(s) reviewed, {rejected} rejected and left out")
 
 
 @app.command("export-metric")
@@ -95,4 +99,9 @@ def review(
     except (ReleaseError, ValueError) as err:
         raise typer.BadParameter(str(err)) from None
     typer.echo(page.progress()["line"])
-    serve(page, host, port, announce=typer.echo)
+    try:
+        serve(page, host, port, announce=typer.echo)
+    except OSError as err:
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port} ({err.strerror}); pass --port 0 for any free port"
+        ) from None

@@ -179,4 +179,9 @@ def view(
     except (FileNotFoundError, ValueError) as err:
         raise typer.BadParameter(str(err)) from None
     typer.echo(page.state()["summary"])
-    serve(page, host, port, announce=typer.echo)
+    try:
+        serve(page, host, port, announce=typer.echo)
+    except OSError as err:
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port} ({err.strerror}); pass --port 0 for any free port"
+        ) from None

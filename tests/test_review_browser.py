@@ -192,3 +192,33 @@ def test_run_viewer(browser, artifacts, capsys, sample_release: Path, sample_tvq
         page.wait_for_function("document.getElementById('position').textContent === '1 of 2 shown'")
         assert errors == []
         page.close()
+
+
+def test_the_question_segment_is_marked_and_played(
+    browser, sample_release: Path, sample_tvqa_root: Path, tmp_path: Path
+) -> None:
+    """An instance about seconds 2–5 of an 8 s clip: the bar marks 25%–62.5%, the player starts at 2 s and
+    "Play segment" stops at 5 s."""
+    release = Path(shutil.copytree(sample_release, tmp_path / "release"))
+    lines = (release / "train.jsonl").read_text().splitlines()
+    first = json.loads(lines[0]) | {"start": 2.0, "end": 5.0}
+    (release / "train.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    with serving(ReviewApp(release, sample_tvqa_root)) as url:
+        page, errors = open_page(browser, url)
+        page.wait_for_function(f"review.currentId === {json.dumps(first['id'])}")
+        page.wait_for_function("document.getElementById('video').readyState >= 2", timeout=15_000)
+        span = page.evaluate(
+            "(() => { const s = document.querySelector('#segment .span').style; return [s.left, s.width]; })()"
+        )
+        assert span == ["25%", "37.5%"]
+        assert page.text_content("#clip-note") == "question segment 2.0–5.0 s of the 8.0 s clip"
+        assert page.evaluate("document.getElementById('video').currentTime") == pytest.approx(2.0, abs=0.1)
+        page.evaluate("document.getElementById('video').muted = true")
+        page.click("#play-segment")
+        page.wait_for_function(
+            "document.getElementById('video').paused && document.getElementById('video').currentTime > 4",
+            timeout=15_000,
+        )
+        assert page.evaluate("document.getElementById('video').currentTime") == pytest.approx(5.0, abs=0.4)
+        assert errors == []
+        page.close()

@@ -72,7 +72,7 @@ function showClip(clip, start, end) {
     const total = length();
     span.style.left = `${(100 * begin) / total}%`;
     span.style.width = `${(100 * (stop() - begin)) / total}%`;
-    const text = `question segment ${begin.toFixed(1)}–${stop().toFixed(1)} s of a ${total.toFixed(1)} s clip`;
+    const text = `question segment ${begin.toFixed(1)}–${stop().toFixed(1)} s of the ${total.toFixed(1)} s clip`;
     bar.title = text;
     note.replaceChildren(text);
   };
