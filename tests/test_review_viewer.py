@@ -86,3 +86,13 @@ def test_records_that_carry_the_question_are_used_as_they_are(eval_run: Path, tm
 def test_not_a_run_folder(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not a `crossomni eval` output folder"):
         ViewerApp(tmp_path)
+
+
+def test_view_is_a_top_level_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from crossomni_cli import app
+
+    result = CliRunner().invoke(app, ["view", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a `crossomni eval` output folder" in " ".join(result.output.replace("│", " ").split())
