@@ -222,3 +222,30 @@ def test_the_question_segment_is_marked_and_played(
         assert page.evaluate("document.getElementById('video').currentTime") == pytest.approx(5.0, abs=0.4)
         assert errors == []
         page.close()
+
+
+def test_the_audio_check_fails_on_a_clip_without_sound(
+    browser, sample_release: Path, sample_tvqa_root: Path, tmp_path: Path
+) -> None:
+    """The same clips with their audio stripped: video decodes, no audio byte does (the check can fail)."""
+    import subprocess
+
+    root = tmp_path / "silent_tvqa"
+    (root / "videos").mkdir(parents=True)
+    for clip in (sample_tvqa_root / "videos").glob("*.mp4"):
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-an", "-c", "copy", str(root / "videos" / clip.name)],
+            check=True,
+        )
+    with serving(ReviewApp(sample_release, root)) as url:
+        page, errors = open_page(browser, url)
+        page.wait_for_function("document.getElementById('video').readyState >= 2", timeout=15_000)
+        page.evaluate("() => { const v = document.getElementById('video'); v.muted = true; return v.play(); }")
+        page.wait_for_function("document.getElementById('video').currentTime > 2", timeout=15_000)
+        counts = page.evaluate(
+            "(() => { const v = document.getElementById('video');"
+            " return [v.webkitVideoDecodedByteCount, v.webkitAudioDecodedByteCount]; })()"
+        )
+        assert counts[0] > 0 and counts[1] == 0
+        assert errors == []
+        page.close()
