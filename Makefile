@@ -1,5 +1,6 @@
 # Two entry points (see README): `make demo` and `make test`. Both install everything first:
-# Debian's ffmpeg + espeak-ng (media decoding, sample speech) and a virtualenv with the project.
+# Debian's ffmpeg + espeak-ng (media decoding, sample speech), chromium (the pages' browser tests)
+# and a virtualenv with the project.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -11,9 +12,9 @@ PYTEST_ARGS ?=
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@command -v ffmpeg >/dev/null && command -v espeak-ng >/dev/null || { \
+	@command -v ffmpeg >/dev/null && command -v espeak-ng >/dev/null && command -v chromium >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ffmpeg espeak-ng; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ffmpeg espeak-ng chromium; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# compat: a plain sys.path entry, so an exported ./crossomni/ folder cannot shadow `import crossomni`

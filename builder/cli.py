@@ -33,6 +33,10 @@ def export(
     summary = export_release(release, out, tvqa_root=tvqa_root, media=media, rows_per_shard=rows_per_shard)
     totals = {split: sum(counts.values()) for split, counts in summary.counts.items()}
     typer.echo(f"exported {totals} ({media} media) to {summary.out_dir}")
+    if summary.review is not None:
+        reviewed = sum(counts["reviewed"] for counts in summary.review.values())
+        rejected = sum(counts["rejected"] for counts in summary.review.values())
+        typer.echo(f"review: {reviewed} instance(s) reviewed, {rejected} rejected and left out")
 
 
 @app.command("export-metric")
@@ -76,3 +80,28 @@ def demo(
     console.print(f"media check: {result.media_check}")
     console.print(render_table(result.scores))
     console.print(f"done in {result.seconds:.1f}s")
+
+
+@app.command()
+def review(
+    release: str = typer.Argument(..., help="A release folder, or the build folder holding it (BUILD/release)."),
+    tvqa_root: str = typer.Option(None, help="TVQA root the release's clip paths are relative to."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (local only by default)."),
+    port: int = typer.Option(8765, help="Port (0: any free port)."),
+) -> None:
+    """Review a release in a local web page: accept or reject each instance; decisions go to review.jsonl."""
+    from builder.review.app import ReviewApp
+    from crossomni import ReleaseError
+    from evaluation.web.server import serve
+
+    try:
+        page = ReviewApp(release, tvqa_root)
+    except (ReleaseError, ValueError) as err:
+        raise typer.BadParameter(str(err)) from None
+    typer.echo(page.progress()["line"])
+    try:
+        serve(page, host, port, announce=typer.echo)
+    except OSError as err:
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port} ({err.strerror}); pass --port 0 for any free port"
+        ) from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import crossomni
+from builder.review import rejected_ids, review_summary
 from model_cards.dataset_card import DatasetCardFacts, write_dataset_card
 
 DEFAULT_EXPORT_DIR = "crossomni"
@@ -127,6 +128,8 @@ def export_release(
     per_shard = rows_per_shard or DEFAULT_ROWS_PER_SHARD[media]
     configs_of_task = {task: [c for c in configs if task in crossomni.CONFIG_TASKS[c]] for task in crossomni.TASK_NAMES}
     summary.files = {config: {} for config in configs}
+    rejected = rejected_ids(release_dir)  # the human review (review.jsonl): rejected instances are left out
+    summary.review = review_summary(release_dir)
     # One pass per split: each row is read (and its media loaded) once, then goes to every config holding its task.
     for split in crossomni.SPLITS:
         writers = {
@@ -135,6 +138,8 @@ def export_release(
         counts = Counter({task: 0 for task in crossomni.TASK_NAMES})
         split_clips = set()
         for row in iter_rows(release_dir, split, clips, root, media):
+            if row["id"] in rejected:
+                continue
             counts[row["task_type"]] += 1
             split_clips.add(row["clip_id"])
             size = sum(len(row[column]["bytes"] or b"") for column in ("video", "audio"))

@@ -190,3 +190,29 @@ def report(run: str = typer.Argument(..., help="A run folder.")) -> None:
     from evaluation.report import write_run_report
 
     typer.echo(f"written {write_run_report(run)}")
+
+
+@app.command()
+def view(
+    run: str = typer.Argument(..., help="A run folder of `crossomni eval`."),
+    dataset: str = typer.Option(None, help="Dataset to read questions and clips from (default: the run's)."),
+    tvqa_root: str = typer.Option(None, help="TVQA root for reference-mode exports (clip paths are relative)."),
+    media_root: str = typer.Option(None, help="Folder that relative media paths of a generic MCQ set are under."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (local only by default)."),
+    port: int = typer.Option(8766, help="Port (0: any free port)."),
+) -> None:
+    """Look at a run in a local web page: per item the clip, question, options, output, letter, verdict."""
+    from evaluation.viewer import ViewerApp
+    from evaluation.web.server import serve
+
+    try:
+        page = ViewerApp(run, dataset=dataset, tvqa_root=tvqa_root, media_root=media_root)
+    except (FileNotFoundError, ValueError) as err:
+        raise typer.BadParameter(str(err)) from None
+    typer.echo(page.state()["summary"])
+    try:
+        serve(page, host, port, announce=typer.echo)
+    except OSError as err:
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port} ({err.strerror}); pass --port 0 for any free port"
+        ) from None

@@ -43,6 +43,7 @@ class DatasetCardFacts:
     files: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # config -> split -> parquet paths
     clips: dict[str, int] = field(default_factory=dict)  # split -> distinct clips
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # (config, split) -> parquet bytes
+    review: dict[str, dict[str, int]] | None = None  # task -> instances, reviewed, rejected (None: no review)
 
 
 def size_category(n: int) -> str:
@@ -128,6 +129,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             counts=summary.counts,
             totals={split: sum(summary.counts[split].values()) for split in crossomni.SPLITS},
             clips=summary.clips,
+            review=summary.review,
             fields=[(name, _dtype(f), FIELD_MEANINGS.get(name, "")) for name, f in crossomni.FEATURES.items()],
             citation=crossomni._CITATION.strip(),
         )

@@ -1,0 +1,98 @@
+"""The run viewer's server side on a real run over an exported sample (scripted backend)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from builder.export import export_release
+from evaluation.runner import EvalConfig, run_eval
+from evaluation.viewer import ViewerApp
+from tests.test_eval_runner import ScriptedBackend
+
+
+def make_run(sample_release: Path, tvqa_root: Path, folder: Path) -> Path:
+    """Export the sample (reference media), then evaluate it with the scripted backend from the runner tests:
+    single-modality items answered right, cross ones with junk (parse failures)."""
+    import datasets
+
+    export_dir = folder / "crossomni"
+    export_release(sample_release, export_dir, tvqa_root=tvqa_root)
+    test = datasets.load_dataset(str(export_dir), "all", split="test")
+    tasks = dict(zip(test["id"], test.features["task_type"].int2str(test["task_type"]), strict=True))
+    backend = ScriptedBackend(dict(zip(test["id"], test["answer"], strict=True)), tasks)
+    cfg = EvalConfig(
+        model="Qwen/Qwen2.5-Omni-7B", out=str(folder / "run"), dataset=str(export_dir), tvqa_root=str(tvqa_root)
+    )
+    run_eval(cfg, backend=backend, progress=False)
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def eval_run(sample_release: Path, sample_tvqa_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_run(sample_release, sample_tvqa_root, tmp_path_factory.mktemp("viewer"))
+
+
+def test_state_counts_and_table(eval_run: Path, sample_tvqa_root: Path) -> None:
+    state = ViewerApp(eval_run, tvqa_root=str(sample_tvqa_root)).state()
+    assert state["summary"].startswith("18 items, 6 correct, 12 wrong (12 parse failures)")
+    header, accuracy, counts = state["table"]["header"], *state["table"]["rows"]
+    assert dict(zip(header, accuracy, strict=True))["Overall"] == "33.33"
+    assert dict(zip(header, accuracy, strict=True))["Au"] == "100.00"
+    assert dict(zip(header, accuracy, strict=True))["Au→Vi"] == "0.00"
+    assert counts[header.index("Vi")] == 2
+    assert sorted(Path(p).name for p in state["plots"]) == ["fixed_groups.png", "per_task.png"]
+    assert sum(not i["correct"] for i in state["items"]) == 12 and state["notes"] == []
+
+
+def test_items_get_question_and_clip_from_the_runs_dataset(eval_run: Path, sample_tvqa_root: Path) -> None:
+    page = ViewerApp(eval_run, tvqa_root=str(sample_tvqa_root))
+    item = page.item("friends_s01e02_seg01_clip_03-audio_to_text")
+    assert item["question"] == 'When was the person who says "I will order the pasta instead." born?'
+    assert item["clip"]["url"] == "/files/media/videos/friends_s01e02_seg01_clip_03.mp4"
+    assert item["raw_output"] == "no idea" and item["extracted"] is None and not item["correct"]
+    assert item["biography"].startswith("Monica: born on May 3, 1986")
+
+
+def test_without_a_tvqa_root_the_text_is_shown_and_the_note_says_why_no_clip(eval_run: Path) -> None:
+    page = ViewerApp(eval_run)
+    assert any("clips not shown" in note and "--tvqa-root" in note for note in page.notes)
+    item = page.item("friends_s01e02_seg01_clip_03-audio_to_text")
+    assert item["question"].startswith("When was the person") and item["clip"]["url"] is None
+
+
+def test_records_that_carry_the_question_are_used_as_they_are(eval_run: Path, tmp_path: Path) -> None:
+    """If predictions.jsonl records the question and clip (a later runner may), no dataset is read."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("run.json", "metrics.json"):
+        (run / name).write_text((eval_run / name).read_text())
+    meta = json.loads((run / "run.json").read_text())
+    meta["identity"]["dataset"] = str(tmp_path / "gone")  # would fail to load if it were read
+    (run / "run.json").write_text(json.dumps(meta))
+    records = [json.loads(line) for line in (eval_run / "predictions.jsonl").read_text().splitlines()]
+    (run / "media").mkdir()
+    (run / "media" / "clip.mp4").write_bytes(b"\x00" * 16)
+    for record in records:
+        record |= {"question": f"Q of {record['id']}", "video": str(run / "media" / "clip.mp4")}
+    (run / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    page = ViewerApp(run)
+    item = page.item(records[0]["id"])
+    assert item["question"] == f"Q of {records[0]['id']}" and item["clip"]["url"] == "/files/run/media/clip.mp4"
+
+
+def test_not_a_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="not a `crossomni eval` output folder"):
+        ViewerApp(tmp_path)
+
+
+def test_view_is_a_top_level_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from crossomni_cli import app
+
+    result = CliRunner().invoke(app, ["view", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a `crossomni eval` output folder" in " ".join(result.output.replace("│", " ").split())
