@@ -10,6 +10,7 @@ import typer
 
 from builder.cli import app as builder_app
 from evaluation.cli import app as eval_app
+from evaluation.lmms_tasks.cli import lmms_tasks
 from training.cli import app as train_app
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.registered_commands.extend(builder_app.registered_commands)
 app.registered_groups.extend(builder_app.registered_groups)
+app.command("lmms-tasks")(lmms_tasks)
 app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")
 
