@@ -226,6 +226,20 @@ def test_embedded_clips_are_written_once_to_a_file(tmp_path: Path, monkeypatch):
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
+def test_embed_export_needs_no_media_root(sample_release, sample_tvqa_root, tmp_path: Path, monkeypatch):
+    from datasets import load_dataset
+
+    hooks = load_hooks()
+    monkeypatch.setattr(hooks, "EMBED_CACHE", tmp_path / "cache")
+    monkeypatch.delenv("CROSSOMNI_MEDIA_ROOT", raising=False)
+    export_release(sample_release, tmp_path / "embedded", tvqa_root=sample_tvqa_root, media="embed", configs=("audio",))
+    docs = hooks.process_docs(load_dataset(str(tmp_path / "embedded"), "audio", split="test"))
+    for doc in docs:
+        (path,) = hooks.doc_to_visual(doc)
+        original = sample_tvqa_root / "videos" / f"{doc['clip_id']}.mp4"
+        assert Path(path).parent == tmp_path / "cache" and Path(path).read_bytes() == original.read_bytes()
+
+
 # ------------------------------------------------------------------------------------ lmms-eval itself
 
 
