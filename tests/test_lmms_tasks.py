@@ -119,7 +119,7 @@ def test_wheel_ships_the_task_folder(tmp_path: Path):
     assert "evaluation/lmms_tasks/crossomni/_default_template_yaml" in names
 
 
-def test_cli_prints_the_folder_and_writes_a_copy_for_another_dataset(sample_export: Path, tmp_path: Path):
+def test_cli_prints_the_folder_and_writes_a_copy_for_another_dataset(sample_export: Path, tmp_path: Path, monkeypatch):
     runner = CliRunner()
     shipped = runner.invoke(app, ["lmms-tasks"])
     assert shipped.exit_code == 0, shipped.output
@@ -135,6 +135,14 @@ def test_cli_prints_the_folder_and_writes_a_copy_for_another_dataset(sample_expo
 
     hub = runner.invoke(app, ["lmms-tasks", "--dataset", "ORG/crossomni", "--out", str(tmp_path / "hub")])
     assert read_yaml(Path(hub.output.strip()) / TEMPLATE)["dataset_path"] == "ORG/crossomni"
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cached = [runner.invoke(app, ["lmms-tasks", "--dataset", "ORG/crossomni"]).output.strip() for _ in range(2)]
+    assert cached[0] == cached[1] and Path(cached[0]).parent == tmp_path / "cache" / "crossomni" / "lmms_tasks"
+    assert read_yaml(Path(cached[0]) / TEMPLATE)["dataset_path"] == "ORG/crossomni"
+
+    typo = runner.invoke(app, ["lmms-tasks", "--dataset", str(tmp_path / "no_such_export")])
+    assert typo.exit_code != 0 and "neither an exported dataset folder nor a Hub id" in typo.output
 
 
 # ----------------------------------------------------------------------------------------------- the hooks

@@ -11,6 +11,8 @@ import typer
 
 from evaluation.lmms_tasks import TASKS_DIR, write_task_folder
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
 
 def default_copy_dir(dataset: str) -> Path:
     """A stable per-dataset folder under the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
@@ -35,5 +37,7 @@ def lmms_tasks(
         typer.echo(str(TASKS_DIR))
         return
     local = Path(dataset).expanduser()
+    if not local.is_dir() and not HUB_ID.fullmatch(dataset):
+        raise typer.BadParameter(f"{dataset!r} is neither an exported dataset folder nor a Hub id ORG/NAME")
     key = str(local.resolve()) if local.is_dir() else dataset
     typer.echo(str(write_task_folder(Path(out) if out else default_copy_dir(key), dataset)))
