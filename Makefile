@@ -6,6 +6,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.crossomni-installed
 PYTEST_ARGS ?=
+LMMS_EVAL ?= lmms-eval==0.7.3
 
 .PHONY: install demo test lint clean
 
@@ -18,7 +19,9 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# compat: a plain sys.path entry, so an exported ./crossomni/ folder cannot shadow `import crossomni`
-	$(PY) -m pip install -q -e '.[dev,ray]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e '.[dev,ray,lmms]' --config-settings editable_mode=compat
+	# lmms-eval for the task folder's tests, without its own requirements (the `lmms` extra has what it needs)
+	$(PY) -m pip install -q --no-deps $(LMMS_EVAL)
 	touch $(STAMP)
 
 demo: install

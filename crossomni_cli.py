@@ -19,6 +19,7 @@ import typer
 from builder.cli import app as builder_app
 from evaluation.cli import app as eval_app
 from evaluation.cli import view
+from evaluation.lmms_tasks.cli import lmms_tasks
 from training.cli import app as train_app
 
 DEBUG_ENV = "CROSSOMNI_DEBUG"
@@ -66,6 +67,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
 
 app.registered_commands.extend(builder_app.registered_commands)
 app.registered_groups.extend(builder_app.registered_groups)
+app.command("lmms-tasks")(lmms_tasks)
 app.add_typer(eval_app, name="eval")
 app.command("view")(view)  # `crossomni view RUN` beside `crossomni review RELEASE` (also `crossomni eval view`)
 app.add_typer(train_app, name="train")

@@ -1,0 +1,43 @@
+"""``crossomni lmms-tasks``: where the lmms-eval task folder is (optionally a copy reading another dataset)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import typer
+
+from evaluation.lmms_tasks import TASKS_DIR, write_task_folder
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def default_copy_dir(dataset: str) -> Path:
+    """A stable per-dataset folder under the user's cache (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser()
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(dataset).name or "dataset")
+    digest = hashlib.sha256(dataset.encode("utf-8")).hexdigest()[:10]
+    return cache / "crossomni" / "lmms_tasks" / f"{label}-{digest}"
+
+
+def lmms_tasks(
+    dataset: str = typer.Option(
+        None,
+        help="Hub dataset id (ORG/crossomni) or exported folder the tasks read; without it, the shipped folder "
+        "(it reads ./crossomni, the default export).",
+    ),
+    out: str = typer.Option(None, help="Folder for the configured copy (default: under ~/.cache/crossomni)."),
+) -> None:
+    """Print the lmms-eval task folder for `lmms_eval --include_path` (media root: CROSSOMNI_MEDIA_ROOT)."""
+    if dataset is None:
+        if out is not None:
+            raise typer.BadParameter("--out needs --dataset")
+        typer.echo(str(TASKS_DIR))
+        return
+    local = Path(dataset).expanduser()
+    if not local.is_dir() and not HUB_ID.fullmatch(dataset):
+        raise typer.BadParameter(f"{dataset!r} is neither an exported dataset folder nor a Hub id ORG/NAME")
+    key = str(local.resolve()) if local.is_dir() else dataset
+    typer.echo(str(write_task_folder(Path(out) if out else default_copy_dir(key), dataset)))
