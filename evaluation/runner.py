@@ -226,6 +226,7 @@ def make_record(item: Item, response: ModelResponse, cfg: EvalConfig, input_conf
         # what the backend reports actually reached the model (None when it cannot tell)
         "modalities": usage.get("modalities"),
         "question": item.question,
+        "biography": item.biography,
         "options": list(item.options),
         "answer": item.answer,
         "video": item.video,
