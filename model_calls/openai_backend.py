@@ -49,7 +49,8 @@ def _audio_part(part: dict[str, Any]) -> dict[str, Any]:
         import soundfile as sf
 
         buffer = io.BytesIO()
-        sf.write(buffer, decode_audio(path, Segment.of(part)), SAMPLING_RATE, format="WAV", subtype="PCM_16")
+        rate = int(part.get("sampling_rate") or SAMPLING_RATE)
+        sf.write(buffer, decode_audio(path, Segment.of(part), rate), rate, format="WAV", subtype="PCM_16")
         data, fmt = buffer.getvalue(), "wav"
     return {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode("ascii"), "format": fmt}}
 

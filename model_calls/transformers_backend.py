@@ -160,7 +160,8 @@ class TransformersBackend:
                         media.audios.append(sampled.audio)
                         media.audio_from_video.append(len(media.videos) - 1)
                 else:
-                    media.audios.append(decode_audio(part["audio"], Segment.of(part), preset.sampling_rate))
+                    rate = int(part.get("sampling_rate") or self.base_preset.sampling_rate)
+                    media.audios.append(decode_audio(part["audio"], Segment.of(part), rate))
                     media.audio_from_video.append(None)
         return _Prepared(text=self._chat_text(request.messages), media=media, preset=preset, fps=fps)
 

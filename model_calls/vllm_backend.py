@@ -133,7 +133,7 @@ class VLLMBackend:
                     if sampled.audio is not None:
                         audios.append((sampled.audio, preset.sampling_rate))
                 else:
-                    rate = self.base_preset.sampling_rate
+                    rate = int(part.get("sampling_rate") or self.base_preset.sampling_rate)
                     audios.append((decode_audio(part["audio"], Segment.of(part), rate), rate))
             template_messages.append({**message, "content": parts})
         # Qwen3's template reads enable_thinking (the builder's text role turns thinking off)
