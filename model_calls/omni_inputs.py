@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from model_calls.media import MediaError, Segment, decode_audio, part_preset, sample_segment
 from model_calls.presets import InputPreset
+
+MEDIA_TYPES = ("video", "audio", "image")
 
 
 @dataclass
@@ -28,6 +31,59 @@ class RowMedia:
     @property
     def audio_in_video(self) -> bool:
         return any(index is not None for index in self.audio_from_video)
+
+
+def clean_part(part: dict[str, Any]) -> dict[str, Any]:
+    """A content part without the ``None`` keys a ``datasets`` column adds (its struct holds every part's keys)."""
+    return {key: value for key, value in part.items() if value is not None}
+
+
+def template_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chat-template view of messages: media become bare placeholders, an all-text content a plain string."""
+    plain = []
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, str):
+            parts = [clean_part(part) for part in content]
+            if all(part.get("type") == "text" for part in parts):
+                content = "".join(part.get("text", "") for part in parts)
+            else:
+                content = [part if part.get("type") == "text" else {"type": part["type"]} for part in parts]
+        plain.append({"role": message["role"], "content": content})
+    return plain
+
+
+def sample_messages(
+    messages: Sequence[dict[str, Any]], base: InputPreset
+) -> tuple[RowMedia, InputPreset, float | None]:
+    """Sample every media part of a conversation with ``model_calls.media``: the row's media, its preset and fps.
+
+    A video part's own fields (fps, max_frames, pixels, audio_in_video) override ``base``.
+    """
+    media, preset, fps = RowMedia(), base, None
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            continue
+        for part in map(clean_part, content):
+            kind = part.get("type")
+            if kind not in MEDIA_TYPES:
+                continue
+            if kind == "image":
+                raise MediaError("image parts are not supported by the omni input builder")
+            if kind == "video":
+                preset = part_preset(part, base)
+                sampled = sample_segment(part["video"], Segment.of(part), preset)
+                media.videos.append(sampled.frames)
+                fps = sampled.fps
+                if sampled.audio is not None:
+                    media.audios.append(sampled.audio)
+                    media.audio_from_video.append(len(media.videos) - 1)
+            else:
+                rate = int(part.get("sampling_rate") or base.sampling_rate)
+                media.audios.append(decode_audio(part["audio"], Segment.of(part), rate))
+                media.audio_from_video.append(None)
+    return media, preset, fps
 
 
 def frame_size(processor: Any, preset: InputPreset) -> dict[str, int] | None:

@@ -26,8 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from model_calls.base import ModelRequest, ModelResponse
-from model_calls.media import MediaError, Segment, decode_audio, part_preset, request_key, sample_segment
-from model_calls.omni_inputs import RowMedia, model_kwargs, processor_inputs
+from model_calls.media import MediaError, request_key
+from model_calls.omni_inputs import (
+    MEDIA_TYPES,
+    RowMedia,
+    model_kwargs,
+    processor_inputs,
+    sample_messages,
+    template_messages,
+)
 from model_calls.presets import InputPreset, input_preset
 
 OMNI_THINKER_TYPES = {"qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration"}
@@ -127,42 +134,21 @@ class TransformersBackend:
     def _chat_text(self, messages: Sequence[dict[str, Any]]) -> str:
         template_owner = self.processor if self.processor is not None else self.tokenizer
         if getattr(template_owner, "chat_template", None):
-            plain = [
-                {**m, "content": m["content"] if isinstance(m["content"], str) else _strip_media_keys(m["content"])}
-                for m in messages
-            ]
+            plain = template_messages(messages)
             if self.processor is None:
                 plain = [{**m, "content": _text_of(m["content"])} for m in plain]
             return template_owner.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
         return "\n\n".join(_text_of(m["content"]) for m in messages) + "\n"
 
     def _prepare(self, request: ModelRequest) -> _Prepared:
-        media = RowMedia()
-        preset, fps = self.base_preset, None
-        for message in request.messages:
-            content = message.get("content")
-            if isinstance(content, str):
-                continue
-            for part in content:
-                kind = part.get("type")
-                if kind not in ("video", "audio", "image"):
-                    continue
-                if not self.is_omni:
+        if not self.is_omni:
+            for message in request.messages:
+                content = message.get("content")
+                kinds = [] if isinstance(content, str) else [p.get("type") for p in content]
+                kind = next((k for k in kinds if k in MEDIA_TYPES), None)
+                if kind:
                     raise MediaError(f"model {self.model_id} ({self.model_type}) is text-only; request has {kind}")
-                if kind == "image":
-                    raise MediaError("image parts are not supported by this backend")
-                if kind == "video":
-                    preset = part_preset(part, self.base_preset)
-                    sampled = sample_segment(part["video"], Segment.of(part), preset)
-                    media.videos.append(sampled.frames)
-                    fps = sampled.fps
-                    if sampled.audio is not None:
-                        media.audios.append(sampled.audio)
-                        media.audio_from_video.append(len(media.videos) - 1)
-                else:
-                    rate = int(part.get("sampling_rate") or self.base_preset.sampling_rate)
-                    media.audios.append(decode_audio(part["audio"], Segment.of(part), rate))
-                    media.audio_from_video.append(None)
+        media, preset, fps = sample_messages(request.messages, self.base_preset)
         return _Prepared(text=self._chat_text(request.messages), media=media, preset=preset, fps=fps)
 
     def _encode(self, prepared: Sequence[_Prepared]) -> Any:
@@ -247,8 +233,3 @@ class TransformersBackend:
                 return
             for member in chunk:  # find the culprit: retry one by one
                 self._run_chunk(requests, [member], results)
-
-
-def _strip_media_keys(parts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Chat-template view of content parts: media become bare placeholders (the processor gets the data)."""
-    return [part if part.get("type") == "text" else {"type": part["type"]} for part in parts]

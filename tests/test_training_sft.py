@@ -25,19 +25,21 @@ def train_rows(sample_tvqa_root: Path, tmp_path_factory: pytest.TempPathFactory)
     return load_split(source)
 
 
+def tiny_preset():
+    from model_calls.presets import input_preset
+
+    return input_preset("qwen2.5-omni").with_overrides(
+        fps=1.0, max_frames=8, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS
+    )
+
+
 def make_collator(tiny_omni_dir: Path, supervision: str = "rationale"):
     from transformers import AutoProcessor
 
     from training.collator import OmniSFTCollator
     from training.encoding import OmniEncoder
-    from training.media import MediaOptions
 
-    encoder = OmniEncoder(
-        AutoProcessor.from_pretrained(tiny_omni_dir),
-        MediaOptions(video_fps=1.0, max_frames=8),
-        video_min_pixels=MIN_PIXELS,
-        video_max_pixels=MAX_PIXELS,
-    )
+    encoder = OmniEncoder(AutoProcessor.from_pretrained(tiny_omni_dir), tiny_preset())
     return OmniSFTCollator(encoder, supervision=supervision)
 
 
@@ -52,7 +54,9 @@ def test_collator_masks_the_prompt_and_carries_media(tiny_omni_dir: Path, train_
         taught = batch["labels"][i][batch["labels"][i] != -100]
         text = tokenizer.decode(taught)
         assert text.startswith("<think>\n" + row["rationale"].strip()[:20])
-        assert text.strip().endswith(f"</think>\n{row['answer']}<|im_end|>")
+        # the taught turn ends with the end-of-turn token itself: the template's newline after it is not a label
+        assert text.endswith(f"</think>\n{row['answer']}<|im_end|>")
+        assert int(taught[-1]) == tokenizer.convert_tokens_to_ids("<|im_end|>")
         # every taught token follows the whole prompt: no label on the question, biography or media
         first = int((batch["labels"][i] != -100).nonzero()[0])
         assert row["question"] in tokenizer.decode(batch["input_ids"][i][:first])
@@ -64,7 +68,7 @@ def test_collator_masks_the_prompt_and_carries_media(tiny_omni_dir: Path, train_
     assert batch["use_audio_in_video"] is True
     answer_only = make_collator(tiny_omni_dir, supervision="answer")([rows[0]])
     taught = answer_only["labels"][0][answer_only["labels"][0] != -100]
-    assert tokenizer.decode(taught).strip() == f"{rows[0]['answer']}<|im_end|>"
+    assert tokenizer.decode(taught) == f"{rows[0]['answer']}<|im_end|>"
     assert torch.isfinite(answer_only["input_features"]).all()
 
 
