@@ -104,7 +104,11 @@ def test_sft_two_steps_then_lora_round_trip(
     from peft import PeftModel
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
     from trl import SFTTrainer
+    from typer.testing import CliRunner
 
+    from builder.export import export_release
+    from crossomni_cli import app
+    from model_calls.presets import system_prompt_for
     from training.sft import main, parse
 
     out = tmp_path / "sft"
@@ -139,7 +143,18 @@ def test_sft_two_steps_then_lora_round_trip(
     # Adapter on the language model only, saved with its card, base recorded as the Hub id.
     config = json.loads((folder / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "Qwen/Qwen2.5-Omni-3B" and "language_model" in config["target_modules"]
-    assert "base_model: Qwen/Qwen2.5-Omni-3B" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert "base_model: Qwen/Qwen2.5-Omni-3B" in card
+
+    # The adapter records what it was trained on: the preset's values, the template, the family's system prompt.
+    record = json.loads((folder / "crossomni_inputs.json").read_text())
+    preset = record["input_preset"]
+    assert preset == script.preset().to_json()
+    assert preset["name"] == "qwen2.5-omni-compact+fps=1.0+max_frames=8+max_pixels=6272"
+    assert (preset["fps"], preset["max_frames"], preset["audio_in_video"]) == (1.0, 8, True)
+    assert record["prompt_template"] == {"id": "default.v1", "name": "default", "version": "v1"}
+    assert record["system_prompt"] == system_prompt_for("Qwen/Qwen2.5-Omni-3B")
+    assert f"| input preset | `{preset['name']}` |" in card and "| prompt template | `default.v1` |" in card
 
     # save -> PeftModel.from_pretrained gives the trained model's logits on a media batch.
     batch = {k: v for k, v in history["batch"].items() if k != "labels"}
@@ -152,3 +167,27 @@ def test_sft_two_steps_then_lora_round_trip(
         plain = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir)(**batch).logits
     torch.testing.assert_close(got, expected)
     assert not torch.allclose(got, plain)  # the adapter changed something
+
+    # `crossomni eval --adapter` evaluates on the recorded inputs; other inputs are refused in one line.
+    export = tmp_path / "export"
+    export_release(RELEASE, export, tvqa_root=sample_tvqa_root, media="embed")
+    common = ["eval", "--model", str(tiny_omni_dir), "--dataset", str(export), "--adapter", str(folder)]
+    common += ["--quiet", "--limit", "2", "--max-new-tokens", "2"]
+    result = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "eval" / "run.json").read_text())
+    assert meta["training_inputs"] == record and meta["input_mismatches"] == []
+    assert meta["identity"]["input_config"]["preset"] == preset
+    assert meta["identity"]["input_config"]["system_prompt"] == record["system_prompt"]
+    assert meta["identity"]["prompt_id"] == "default.v1"
+    refused = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "x"), "--input-preset", "qwen2.5-omni"])
+    assert refused.exit_code == 2 and not (tmp_path / "x").exists()
+    (line,) = refused.output.strip().splitlines()
+    assert "trained on other inputs: input preset qwen2.5-omni" in line and "--allow-input-mismatch" in line
+    other = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "y"), "--prompting", "cot"])
+    assert other.exit_code == 2 and "prompt cot.v1 (adapter: default.v1)" in other.output
+    allowed = [*common, "--out", str(tmp_path / "z"), "--prompting", "cot", "--allow-input-mismatch", "--limit", "1"]
+    assert CliRunner().invoke(app, allowed).exit_code == 0
+    assert json.loads((tmp_path / "z" / "run.json").read_text())["input_mismatches"] == [
+        "prompt cot.v1 (adapter: default.v1)"
+    ]
