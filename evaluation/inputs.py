@@ -134,14 +134,6 @@ def resolve_inputs(
     return ResolvedInputs(**{**resolved.__dict__, "mismatches": tuple(mismatches)})
 
 
-def input_config_for(model: str, inputs: str = "full", **overrides: Any) -> InputConfig:
-    """The model family's preset and system prompt with the given (non-None) overrides applied."""
-    system_prompt = overrides.pop("system_prompt", None)
-    preset = overrides.pop("preset", None)
-    resolved = resolve_inputs(model, preset=preset, system_prompt=system_prompt, **overrides)
-    return InputConfig(inputs=inputs, preset=resolved.preset, system_prompt=resolved.system_prompt)
-
-
 def build_messages(
     prompt: str,
     config: InputConfig,
