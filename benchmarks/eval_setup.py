@@ -33,5 +33,4 @@ def clear_media_caches() -> None:
     """Forget decoded clips so every timed phase decodes its media itself."""
     from model_calls import media
 
-    media._video_memo.cache_clear()
-    media._audio_memo.cache_clear()
+    media._memo.cache_clear()

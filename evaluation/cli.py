@@ -70,8 +70,8 @@ def evaluate_model(
     dataset: str = typer.Option(None, help="Folder made by `crossomni export`, or a Hub dataset id."),
     config: str = typer.Option("all", help="Dataset config: all, single, cross or one task name."),
     split: str = typer.Option("test", help="Split to evaluate."),
-    prompting: str = typer.Option("default", help="default | cot | icl."),
-    prompt_version: str = typer.Option("v1", help="Version of the prompt templates (evaluation/prompts)."),
+    prompting: str = typer.Option(None, help="default | cot | icl (default: the adapter's template, else default)."),
+    prompt_version: str = typer.Option(None, help="Version of the prompt templates (evaluation/prompts; v1)."),
     backend: str = typer.Option("transformers", help="transformers | vllm (or any registered backend)."),
     out: str = typer.Option(None, help="Run folder (predictions.jsonl, metrics.json, report.md, plots/)."),
     tvqa_root: str = typer.Option(None, help="TVQA root for reference-mode exports (media paths are relative)."),
@@ -83,7 +83,13 @@ def evaluate_model(
     max_new_tokens: int = typer.Option(None, help="Generation cap (default 64, or 1024 for cot/icl)."),
     temperature: float = typer.Option(0.0, help="0 = greedy (default)."),
     seed: int = typer.Option(0, help="Sampling seed."),
-    fps: float = typer.Option(None, help="Video frames per second (default: the model family's preset, 2)."),
+    input_preset: str = typer.Option(
+        None, help="Input preset of model_calls/presets.yaml (default: the adapter's, else the model family's)."
+    ),
+    allow_input_mismatch: bool = typer.Option(
+        False, help="Evaluate an adapter on a preset, prompt or system prompt other than those it was trained on."
+    ),
+    fps: float = typer.Option(None, help="Video frames per second (default: the input preset's)."),
     max_frames: int = typer.Option(None, help="Most frames per clip."),
     min_pixels: int = typer.Option(None, help="Least pixels per frame after resizing."),
     max_pixels: int = typer.Option(None, help="Most pixels per frame after resizing."),
@@ -107,6 +113,7 @@ def evaluate_model(
     check_choice("--prompting", prompting, PROMPT_MODES)
     if not mcq_columns and config not in ("", "none", "None"):
         check_choice("--config", config, crossomni.CONFIG_NAMES)
+    from evaluation.inputs import InputMismatchError
     from evaluation.runner import ADAPTER_BACKENDS, EvalConfig, run_eval
 
     if adapter and backend not in (*ADAPTER_BACKENDS, "ray"):
@@ -121,35 +128,41 @@ def evaluate_model(
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
-    cfg = EvalConfig(
-        model=model,
-        adapter=adapter or None,
-        out=out,
-        dataset=dataset,
-        config=None if config in ("", "none", "None") else config,
-        split=split,
-        prompting=prompting,
-        prompt_version=prompt_version,
-        backend=backend,
-        batch_size=batch_size,
-        chunk_size=chunk_size,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        seed=seed,
-        limit=limit,
-        tvqa_root=tvqa_root,
-        media_root=media_root,
-        inputs=inputs,
-        fps=fps,
-        max_frames=max_frames,
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-        system_prompt=system_prompt,
-        backend_options=options,
-        cache=cache,
-        mcq=parse_mcq_columns(mcq_columns) if mcq_columns else None,
-        overwrite=overwrite,
-    )
+    try:
+        cfg = EvalConfig(
+            model=model,
+            adapter=adapter or None,
+            out=out,
+            dataset=dataset,
+            config=None if config in ("", "none", "None") else config,
+            split=split,
+            prompting=prompting,
+            prompt_version=prompt_version,
+            backend=backend,
+            batch_size=batch_size,
+            chunk_size=chunk_size,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            limit=limit,
+            tvqa_root=tvqa_root,
+            media_root=media_root,
+            inputs=inputs,
+            fps=fps,
+            max_frames=max_frames,
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            system_prompt=system_prompt,
+            input_preset=input_preset,
+            allow_input_mismatch=allow_input_mismatch,
+            backend_options=options,
+            cache=cache,
+            mcq=parse_mcq_columns(mcq_columns) if mcq_columns else None,
+            overwrite=overwrite,
+        )
+    except InputMismatchError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from None
     if quiet:
         silence_progress_bars()
     result = run_eval(cfg, progress=not quiet)

@@ -1,6 +1,11 @@
-"""What reaches the model for one instance: chat messages with the clip's frames and audio, per preset.
+"""What reaches the model for one instance: chat messages with the clip's frames and audio, per input preset.
 
-Input presets (the modality ablations of the field, for diagnosis):
+The sampling values (fps, frames, pixels, audio rate, audio in video) are a named preset of
+``model_calls/presets.yaml``; the system prompt is the model family's (``model_calls.presets``).
+An adapter that records what it was trained on (``crossomni_inputs.json``) is evaluated on that
+by default; asking for other inputs is refused unless the mismatch is allowed.
+
+Modality ablations (for diagnosis; allowed with an adapter, they are not a change of preset):
 
 - ``full``       — video frames and the clip's own audio track together (audio-in-video);
 - ``no-audio``   — frames only;
@@ -10,19 +15,24 @@ Input presets (the modality ablations of the field, for diagnosis):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from crossomni import SAMPLING_RATE
+from model_calls.adapters import read_training_inputs
+from model_calls.presets import InputPreset, family_preset, input_preset, system_prompt_for
 
-PRESETS_FILE = Path(__file__).resolve().parent / "presets.yaml"
 INPUT_PRESETS: dict[str, tuple[str, ...]] = {
     "full": ("video", "audio"),
     "no-audio": ("video",),
     "audio-only": ("audio",),
     "text-only": (),
 }
+MEDIA_FIELDS = ("fps", "max_frames", "min_pixels", "max_pixels")
+
+
+class InputMismatchError(ValueError):
+    """Evaluation inputs differ from those the adapter was trained on (and the mismatch was not allowed)."""
 
 
 @dataclass(frozen=True)
@@ -30,10 +40,7 @@ class InputConfig:
     """How media are sampled and placed; recorded in every run's metadata."""
 
     inputs: str = "full"
-    fps: float = 2.0
-    max_frames: int = 64
-    min_pixels: int | None = None
-    max_pixels: int | None = None
+    preset: InputPreset = field(default_factory=lambda: input_preset("generic"))
     system_prompt: str | None = "You are a helpful assistant."
     media_first: bool = True  # media parts before the text, the order Qwen-Omni models were trained with
     use_segment: bool = True  # only the instance's [start, end] of the clip
@@ -41,30 +48,90 @@ class InputConfig:
     def __post_init__(self) -> None:
         if self.inputs not in INPUT_PRESETS:
             raise ValueError(f"unknown inputs preset {self.inputs!r}; expected one of {', '.join(INPUT_PRESETS)}")
-        if self.fps <= 0 or self.max_frames < 2:
-            raise ValueError("fps must be > 0 and max_frames >= 2")
 
     @property
     def modalities(self) -> tuple[str, ...]:
         return INPUT_PRESETS[self.inputs]
 
+    @property
+    def audio_in_video(self) -> bool:
+        return self.preset.audio_in_video and set(self.modalities) == {"video", "audio"}
+
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "modalities_requested": list(self.modalities)}
+        return {
+            "inputs": self.inputs,
+            "preset": self.preset.to_json(),
+            "system_prompt": self.system_prompt,
+            "media_first": self.media_first,
+            "use_segment": self.use_segment,
+            "modalities_requested": list(self.modalities),
+        }
 
 
-def model_defaults(model: str) -> dict[str, Any]:
-    """Preset values for a model id (``presets.yaml``), falling back to the defaults."""
-    presets = yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8"))
-    for entry in presets["models"]:
-        if entry["match"].lower() in model.lower():
-            return {key: value for key, value in entry.items() if key != "match"}
-    return dict(presets["default"])
+@dataclass(frozen=True)
+class ResolvedInputs:
+    """The preset, prompt and system prompt a run uses, and what its adapter was trained on (if it says)."""
+
+    preset: InputPreset
+    prompting: str
+    prompt_version: str
+    system_prompt: str | None
+    trained: dict[str, Any] | None = None
+    mismatches: tuple[str, ...] = ()
 
 
-def input_config_for(model: str, **overrides: Any) -> InputConfig:
-    """The model family's preset with the given (non-None) overrides applied."""
-    config = InputConfig(**model_defaults(model))
-    return replace(config, **{key: value for key, value in overrides.items() if value is not None})
+def resolve_inputs(
+    model: str,
+    adapter: str | None = None,
+    *,
+    preset: str | None = None,
+    prompting: str | None = None,
+    prompt_version: str | None = None,
+    system_prompt: str | None = None,
+    allow_mismatch: bool = False,
+    **media: Any,
+) -> ResolvedInputs:
+    """Settle a run's inputs: the adapter's record, else the model family's; explicit values override.
+
+    With an adapter that recorded its training inputs, an explicit preset, media value, prompt or
+    system prompt that differs from the record raises ``InputMismatchError`` (one line) unless
+    ``allow_mismatch``; the differences are kept in ``mismatches`` either way.
+    """
+    unknown = sorted(set(media) - set(MEDIA_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown media setting(s) {', '.join(unknown)}")
+    trained = read_training_inputs(adapter) if adapter else None
+    if trained is None:
+        chosen = input_preset(preset) if preset else family_preset(model)
+        return ResolvedInputs(
+            preset=chosen.with_overrides(**media),
+            prompting=prompting or "default",
+            prompt_version=prompt_version or "v1",
+            system_prompt=system_prompt_for(model) if system_prompt is None else system_prompt,
+        )
+    trained_preset = InputPreset.from_json(trained["input_preset"])
+    mode, version = str(trained["prompt_template"]["id"]).rsplit(".", 1)
+    chosen = (input_preset(preset) if preset else trained_preset).with_overrides(**media)
+    resolved = ResolvedInputs(
+        preset=chosen,
+        prompting=prompting or mode,
+        prompt_version=prompt_version or version,
+        system_prompt=trained["system_prompt"] if system_prompt is None else system_prompt,
+        trained=trained,
+    )
+    mismatches = []
+    if chosen.settings() != trained_preset.settings():
+        mismatches.append(f"input preset {chosen.name} (adapter: {trained_preset.name})")
+    if f"{resolved.prompting}.{resolved.prompt_version}" != f"{mode}.{version}":
+        mismatches.append(f"prompt {resolved.prompting}.{resolved.prompt_version} (adapter: {mode}.{version})")
+    if resolved.system_prompt != trained["system_prompt"]:
+        mismatches.append("system prompt (adapter: its recorded one)")
+    if mismatches and not allow_mismatch:
+        raise InputMismatchError(
+            f"adapter {adapter} was trained on other inputs: {'; '.join(mismatches)}; "
+            "pass --allow-input-mismatch to evaluate it on these anyway"
+        )
+    return ResolvedInputs(**{**resolved.__dict__, "mismatches": tuple(mismatches)})
 
 
 def build_messages(
@@ -77,23 +144,27 @@ def build_messages(
 ) -> tuple[dict[str, Any], ...]:
     """Chat messages for one instance; a requested modality without a file raises ``ValueError``."""
     window = {"start": start, "end": end} if config.use_segment and start is not None else {}
+    preset = config.preset
+    # a non-default audio rate travels with the part (the default keeps request keys as they were)
+    rate = {"sampling_rate": preset.sampling_rate} if preset.sampling_rate != SAMPLING_RATE else {}
     parts: list[dict[str, Any]] = []
     wanted = config.modalities
     if "video" in wanted:
         if not video:
             raise ValueError("the inputs preset needs video but the instance has no video file")
-        part = {"type": "video", "video": video, **window, "fps": config.fps, "max_frames": config.max_frames}
-        if config.max_pixels:
-            part["max_pixels"] = config.max_pixels
-            if config.min_pixels:
-                part["min_pixels"] = config.min_pixels
-        if "audio" in wanted and audio == video:
+        part = {"type": "video", "video": video, **window, "fps": preset.fps, "max_frames": preset.max_frames}
+        if preset.max_pixels:
+            part["max_pixels"] = preset.max_pixels
+            if preset.min_pixels:
+                part["min_pixels"] = preset.min_pixels
+        part.update(rate)
+        if config.audio_in_video and audio == video:
             part["audio_in_video"] = True
         parts.append(part)
     if "audio" in wanted and not any(p.get("audio_in_video") for p in parts):
         if not audio:
             raise ValueError("the inputs preset needs audio but the instance has no audio file")
-        parts.append({"type": "audio", "audio": audio, **window})
+        parts.append({"type": "audio", "audio": audio, **window, **rate})
     text = {"type": "text", "text": prompt}
     content = [*parts, text] if config.media_first else [text, *parts]
     messages: list[dict[str, Any]] = []

@@ -17,7 +17,7 @@ from typing import Any
 
 from evaluation.crossomni_acc.answer_extraction import extract_choice
 from evaluation.crossomni_acc.scoring import score, score_by_category
-from evaluation.inputs import InputConfig, build_messages, input_config_for
+from evaluation.inputs import InputConfig, ResolvedInputs, build_messages, resolve_inputs
 from evaluation.items import Item, MCQColumns, PreflightError, crossomni_items, mcq_items
 from evaluation.prompting import prompt_id, render_prompt
 from evaluation.runlog import METRICS, RUN, RunLog, read_json, write_json
@@ -50,8 +50,8 @@ class EvalConfig:
     dataset: str | None = None
     config: str | None = "all"
     split: str = "test"
-    prompting: str = "default"
-    prompt_version: str = "v1"
+    prompting: str | None = None  # None: the adapter's recorded template, else "default"
+    prompt_version: str | None = None  # None: the adapter's, else "v1"
     backend: str = "transformers"
     batch_size: int = 4
     chunk_size: int | None = None  # items per backend call; None: see ``chunk_size_for``
@@ -66,12 +66,32 @@ class EvalConfig:
     max_frames: int | None = None
     min_pixels: int | None = None
     max_pixels: int | None = None
-    system_prompt: str | None = None  # None: the model family's preset; "": no system message
+    system_prompt: str | None = None  # None: the adapter's, else the model family's; "": no system message
+    input_preset: str | None = None  # model_calls/presets.yaml name; None: the adapter's, else the family's
+    allow_input_mismatch: bool = False  # evaluate an adapter on inputs other than those it recorded
     backend_options: dict[str, Any] = field(default_factory=dict)
     cache: str | None = None
     mcq: MCQColumns | None = None
     confidence_level: float = 0.95
     overwrite: bool = False  # start afresh in an --out folder that holds a run with other settings
+
+    resolved: ResolvedInputs | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.resolved = resolve_inputs(
+            self.model,
+            self.adapter,
+            preset=self.input_preset,
+            prompting=self.prompting,
+            prompt_version=self.prompt_version,
+            system_prompt=self.system_prompt,
+            allow_mismatch=self.allow_input_mismatch,
+            fps=self.fps,
+            max_frames=self.max_frames,
+            min_pixels=self.min_pixels,
+            max_pixels=self.max_pixels,
+        )
+        self.prompting, self.prompt_version = self.resolved.prompting, self.resolved.prompt_version
 
     @property
     def engine(self) -> str:
@@ -85,15 +105,7 @@ class EvalConfig:
         return self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[self.prompting]
 
     def input_config(self) -> InputConfig:
-        return input_config_for(
-            self.model,
-            inputs=self.inputs,
-            fps=self.fps,
-            max_frames=self.max_frames,
-            min_pixels=self.min_pixels,
-            max_pixels=self.max_pixels,
-            system_prompt=self.system_prompt,
-        )
+        return InputConfig(inputs=self.inputs, preset=self.resolved.preset, system_prompt=self.resolved.system_prompt)
 
     @property
     def model_label(self) -> str:
@@ -316,7 +328,9 @@ def run_eval(
         "versions": _versions(),
         "peft_adapter": adapter_summary(cfg.adapter) if cfg.adapter else None,
         "media_order": "media before text" if input_config.media_first else "text before media",
-        "audio_in_video": "audio" in input_config.modalities and "video" in input_config.modalities,
+        "audio_in_video": input_config.audio_in_video,
+        "training_inputs": cfg.resolved.trained,  # what the adapter recorded it was trained on (None: nothing)
+        "input_mismatches": list(cfg.resolved.mismatches),
     }
     write_json(log.dir / RUN, {**meta, "status": "running"})
 

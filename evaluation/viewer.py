@@ -165,7 +165,9 @@ class ViewerApp:
         missing = None
         if url is None:
             missing = f"clip {record.get('clip_id', '?')}: " + (
-                f"{video} is not under the served roots (pass --tvqa-root or --media-root)" if video else "no clip known (see the notes at the top)"
+                f"{video} is not under the served roots (pass --tvqa-root or --media-root)"
+                if video
+                else "no clip known (see the notes at the top)"
             )
         audio = text.audio if text.audio and text.audio != video else None
         return {

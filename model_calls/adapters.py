@@ -3,7 +3,8 @@
 An adapter is a local folder (``adapter_config.json`` + ``adapter_model.safetensors``, as ``crossomni train``
 saves it) or a Hub id (``ORG/NAME``, fetched through the Hub cache). ``adapter_fingerprint`` (sha256 of the
 weights) goes into the run identity and the request cache key, so a re-trained adapter at the same path is
-a different model, not a cache hit.
+a different model, not a cache hit. ``crossomni_inputs.json`` beside the weights records the inputs the
+adapter was trained on; evaluation uses them by default.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 from model_calls.base import file_digest
 
 CONFIG_FILE = "adapter_config.json"
+# What the adapter was trained on (input preset, prompt template, system prompt), written by ``crossomni train``.
+TRAINING_INPUTS_FILE = "crossomni_inputs.json"
+TRAINING_INPUTS_FORMAT = "crossomni-training-inputs/1"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 # Files whose presence means the adapter folder carries its own processor (trl saves it next to the adapter).
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
@@ -50,6 +54,41 @@ def read_adapter_config(adapter: str) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{adapter}: no {CONFIG_FILE} (expected a PEFT adapter folder or Hub id)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def training_inputs_record(input_preset: dict[str, Any], prompt_id: str, system_prompt: str | None) -> dict[str, Any]:
+    """The ``crossomni_inputs.json`` payload: preset values, template id (``default.v1``), system prompt."""
+    name, _, version = prompt_id.rpartition(".")
+    if not name or not version:
+        raise ValueError(f"prompt template id {prompt_id!r} is not NAME.VERSION")
+    return {
+        "format": TRAINING_INPUTS_FORMAT,
+        "input_preset": dict(input_preset),
+        "prompt_template": {"id": prompt_id, "name": name, "version": version},
+        "system_prompt": system_prompt,
+    }
+
+
+def write_training_inputs(folder: str | Path, record: dict[str, Any]) -> Path:
+    path = Path(folder) / TRAINING_INPUTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read_training_inputs(adapter: str) -> dict[str, Any] | None:
+    """What ``adapter`` was trained on (``crossomni_inputs.json``), or None when it does not say."""
+    path = resolve_adapter(adapter) / TRAINING_INPUTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    missing = [key for key in ("input_preset", "prompt_template", "system_prompt") if key not in record]
+    if record.get("format") != TRAINING_INPUTS_FORMAT or missing:
+        raise ValueError(f"{path}: not a {TRAINING_INPUTS_FORMAT} record (missing {', '.join(missing) or 'format'})")
+    return record
 
 
 def adapter_weights(adapter: str) -> Path:

@@ -5,7 +5,10 @@ transient failures (connection, timeout, 429, 5xx) are retried with exponential 
 come back as error responses; 4xx errors are not retried. Media travel as content parts the
 way vLLM's server reads them: images as ``image_url``, audio as ``input_audio`` (wav, cut to
 the part's start/end), video as ``video_url`` — base64 data URLs by default, or ``file://``
-URLs with ``media="file"`` (vLLM needs ``--allowed-local-media-path``).
+URLs with ``media="file"`` (vLLM needs ``--allowed-local-media-path``). A video part with a segment
+or sampling fields (every evaluation request) is first cut to exactly the frames and audio the
+shared sampler (``model_calls.media``) picks, muxed at their rate, and the matching
+``mm_processor_kwargs`` go in ``extra_body`` so the server neither resamples nor drops the audio.
 """
 
 from __future__ import annotations
@@ -15,12 +18,19 @@ import base64
 import io
 import mimetypes
 import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from model_calls.base import ModelRequest, ModelResponse
+from model_calls.media import SAMPLING_RATE, Segment, decode_audio, encode_mp4, part_preset, sample_segment
+from model_calls.omni_inputs import vllm_processor_kwargs
+from model_calls.presets import input_preset
+
+# Keys of a video part that ask for our sampling (evaluation always sets them); a bare part goes as is.
+_SAMPLED_VIDEO_KEYS = ("start", "end", "fps", "max_frames", "min_pixels", "max_pixels", "audio_in_video")
 
 # Sampling keys sent as standard parameters; enable_thinking goes to the chat template (Qwen3).
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop", "presence_penalty", "frequency_penalty")
@@ -38,18 +48,50 @@ def _audio_part(part: dict[str, Any]) -> dict[str, Any]:
     else:  # other containers, or a time window: decode and send that span as wav
         import soundfile as sf
 
-        from model_calls.media import SAMPLING_RATE, Segment, decode_audio
-
         buffer = io.BytesIO()
-        sf.write(buffer, decode_audio(path, Segment.of(part)), SAMPLING_RATE, format="WAV", subtype="PCM_16")
+        rate = int(part.get("sampling_rate") or SAMPLING_RATE)
+        sf.write(buffer, decode_audio(path, Segment.of(part), rate), rate, format="WAV", subtype="PCM_16")
         data, fmt = buffer.getvalue(), "wav"
     return {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode("ascii"), "format": fmt}}
 
 
-def to_openai_content(content: Any, media: str = "data") -> Any:
-    """Convert a ``ModelRequest`` message content to OpenAI chat content parts."""
+def _sampled_video(part: dict[str, Any], folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The part's segment as the shared sampler sees it (frames at the sampled rate, its audio when asked),
+    written once as an mp4 under ``folder``; and the ``mm_processor_kwargs`` that make the server read it alike."""
+    import hashlib
+    import json
+
+    preset = part_preset(part, input_preset("generic"))
+    sampled = sample_segment(part["video"], Segment.of(part), preset)
+    stat = Path(part["video"]).stat()
+    identity = json.dumps([str(part["video"]), stat.st_size, stat.st_mtime_ns, sampled.times, preset.to_json()])
+    out = folder / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.mp4"
+    if not out.is_file():
+        encode_mp4(out, list(sampled.frames.transpose(0, 2, 3, 1)), sampled.fps, sampled.audio)
+    return out, vllm_processor_kwargs(preset, sampled.fps, sampled.audio is not None)
+
+
+def _video_part(part: dict[str, Any], media: str, folder: Path, processor_kwargs: dict[str, Any]) -> dict[str, Any]:
+    path = Path(part["video"])
+    if any(part.get(key) is not None for key in _SAMPLED_VIDEO_KEYS):
+        path, kwargs = _sampled_video(part, folder)
+        processor_kwargs.update(kwargs)
+    url = path.resolve().as_uri() if media == "file" else _data_url(str(path), "video/mp4")
+    return {"type": "video_url", "video_url": {"url": url}}
+
+
+def to_openai_content(
+    content: Any, media: str = "data", processor_kwargs: dict[str, Any] | None = None, media_dir: Path | None = None
+) -> Any:
+    """Convert a ``ModelRequest`` message content to OpenAI chat content parts.
+
+    A video part with a segment or sampling fields is cut to the frames (and audio) ``model_calls.media``
+    samples for it; the server-side processor settings it needs are added to ``processor_kwargs``.
+    """
     if isinstance(content, str):
         return content
+    processor_kwargs = {} if processor_kwargs is None else processor_kwargs
+    folder = media_dir or Path(tempfile.gettempdir()) / "crossomni-openai-media"
     parts = []
     for part in content:
         kind = part.get("type")
@@ -59,8 +101,7 @@ def to_openai_content(content: Any, media: str = "data") -> Any:
             url = Path(part["image"]).resolve().as_uri() if media == "file" else _data_url(part["image"], "image/jpeg")
             parts.append({"type": "image_url", "image_url": {"url": url}})
         elif kind == "video":
-            url = Path(part["video"]).resolve().as_uri() if media == "file" else _data_url(part["video"], "video/mp4")
-            parts.append({"type": "video_url", "video_url": {"url": url}})
+            parts.append(_video_part(part, media, folder, processor_kwargs))
         elif kind == "audio":
             parts.append(_audio_part(part))
         else:
@@ -70,9 +111,12 @@ def to_openai_content(content: Any, media: str = "data") -> Any:
 
 def build_payload(request: ModelRequest, media: str = "data") -> dict[str, Any]:
     """The ``chat.completions.create`` keyword arguments for one request."""
+    processor_kwargs: dict[str, Any] = {}
     payload: dict[str, Any] = {
         "model": request.model,
-        "messages": [{**m, "content": to_openai_content(m["content"], media)} for m in request.messages],
+        "messages": [
+            {**m, "content": to_openai_content(m["content"], media, processor_kwargs)} for m in request.messages
+        ],
     }
     payload.update({k: request.sampling[k] for k in _SAMPLING_KEYS if k in request.sampling})
     if request.json_schema is not None:
@@ -80,8 +124,13 @@ def build_payload(request: ModelRequest, media: str = "data") -> dict[str, Any]:
             "type": "json_schema",
             "json_schema": {"name": request.prompt_version.replace(".", "_"), "schema": request.json_schema},
         }
+    extra_body: dict[str, Any] = {}
     if "enable_thinking" in request.sampling:
-        payload["extra_body"] = {"chat_template_kwargs": {"enable_thinking": request.sampling["enable_thinking"]}}
+        extra_body["chat_template_kwargs"] = {"enable_thinking": request.sampling["enable_thinking"]}
+    if processor_kwargs:  # vLLM's server reads these (fps, pixels, use_audio_in_video) like the offline engine
+        extra_body["mm_processor_kwargs"] = processor_kwargs
+    if extra_body:
+        payload["extra_body"] = extra_body
     return payload
 
 

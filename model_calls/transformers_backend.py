@@ -6,8 +6,11 @@ Media parts of a request (see ``ModelRequest``) understood here::
      "min_pixels": ..., "max_pixels": ..., "audio_in_video": True}
     {"type": "audio", "audio": path, "start": s, "end": e}
 
+Frames and audio are sampled by ``model_calls.media`` (the part's fields over the ``generic``
+preset) and laid out by ``model_calls.omni_inputs`` — the same code the training collators use.
 ``audio_in_video`` hands the clip's own audio track to the model together with its frames
-(Qwen2.5-Omni interleaves them in time); without it only the frames are used. Each response's
+(Qwen2.5-Omni interleaves them in time) and sets ``use_audio_in_video`` for ``generate``; without
+it only the frames are used. Batches are left-padded whatever the processor's default. Each response's
 ``usage`` records how many video and audio tokens reached the model (``modalities``), so a run
 can prove the media were really seen.
 
@@ -23,15 +26,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from model_calls.base import ModelRequest, ModelResponse
-from model_calls.media import (
-    DEFAULT_FPS,
-    DEFAULT_MAX_FRAMES,
-    MediaError,
-    Segment,
-    cached_decode_audio,
-    cached_decode_video,
-    request_key,
+from model_calls.media import MediaError, request_key
+from model_calls.omni_inputs import (
+    MEDIA_TYPES,
+    RowMedia,
+    model_kwargs,
+    processor_inputs,
+    sample_messages,
+    template_messages,
 )
+from model_calls.presets import InputPreset, input_preset
 
 OMNI_THINKER_TYPES = {"qwen2_5_omni_thinker": "Qwen2_5OmniThinkerForConditionalGeneration"}
 OMNI_FULL_TYPES = {"qwen2_5_omni": "Qwen2_5OmniForConditionalGeneration"}
@@ -39,13 +43,16 @@ OMNI_FULL_TYPES = {"qwen2_5_omni": "Qwen2_5OmniForConditionalGeneration"}
 
 @dataclass
 class _Prepared:
-    """One request turned into processor inputs."""
+    """One request turned into processor inputs (rows of one batch share ``preset``, ``fps`` and audio-in-video)."""
 
     text: str
-    videos: list[Any]
-    audios: list[Any]
-    audio_from_video: list[int | None]  # per audio slot: index of its video in this request, None if standalone
-    video_kwargs: tuple[tuple[str, Any], ...]
+    media: RowMedia
+    preset: InputPreset
+    fps: float | None
+
+    @property
+    def signature(self) -> tuple:
+        return (self.preset, self.fps, self.media.audio_in_video)
 
 
 def _text_of(content: Any) -> str:
@@ -83,6 +90,7 @@ class TransformersBackend:
         self.max_new_tokens = max_new_tokens
         self.seed = seed
         self.calls = 0
+        self.base_preset = input_preset("generic")  # what a media part without its own fields gets
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = AutoConfig.from_pretrained(model)
         self.model_type = config.model_type
@@ -126,82 +134,28 @@ class TransformersBackend:
     def _chat_text(self, messages: Sequence[dict[str, Any]]) -> str:
         template_owner = self.processor if self.processor is not None else self.tokenizer
         if getattr(template_owner, "chat_template", None):
-            plain = [
-                {**m, "content": m["content"] if isinstance(m["content"], str) else _strip_media_keys(m["content"])}
-                for m in messages
-            ]
+            plain = template_messages(messages)
             if self.processor is None:
                 plain = [{**m, "content": _text_of(m["content"])} for m in plain]
             return template_owner.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
         return "\n\n".join(_text_of(m["content"]) for m in messages) + "\n"
 
     def _prepare(self, request: ModelRequest) -> _Prepared:
-        videos: list[Any] = []
-        audios: list[Any] = []
-        audio_from_video: list[int | None] = []
-        video_kwargs: dict[str, Any] = {}
-        for message in request.messages:
-            content = message.get("content")
-            if isinstance(content, str):
-                continue
-            for part in content:
-                kind = part.get("type")
-                if kind not in ("video", "audio", "image"):
-                    continue
-                if not self.is_omni:
+        if not self.is_omni:
+            for message in request.messages:
+                content = message.get("content")
+                kinds = [] if isinstance(content, str) else [p.get("type") for p in content]
+                kind = next((k for k in kinds if k in MEDIA_TYPES), None)
+                if kind:
                     raise MediaError(f"model {self.model_id} ({self.model_type}) is text-only; request has {kind}")
-                if kind == "image":
-                    raise MediaError("image parts are not supported by this backend")
-                segment = Segment.of(part)
-                if kind == "video":
-                    fps = float(part.get("fps") or DEFAULT_FPS)
-                    frames, effective_fps = cached_decode_video(
-                        part["video"], segment, fps, int(part.get("max_frames") or DEFAULT_MAX_FRAMES)
-                    )
-                    videos.append(frames)
-                    video_kwargs = {"fps": effective_fps}
-                    if part.get("max_pixels"):
-                        video_kwargs["size"] = (
-                            ("shortest_edge", int(part.get("min_pixels") or 0) or 4 * 28 * 28),
-                            ("longest_edge", int(part["max_pixels"])),
-                        )
-                    if part.get("audio_in_video"):
-                        audios.append(cached_decode_audio(part["video"], segment))
-                        audio_from_video.append(len(videos) - 1)
-                else:
-                    audios.append(cached_decode_audio(part["audio"], segment))
-                    audio_from_video.append(None)
-        return _Prepared(
-            text=self._chat_text(request.messages),
-            videos=videos,
-            audios=audios,
-            audio_from_video=audio_from_video,
-            video_kwargs=tuple(sorted(video_kwargs.items())),
-        )
+        media, preset, fps = sample_messages(request.messages, self.base_preset)
+        return _Prepared(text=self._chat_text(request.messages), media=media, preset=preset, fps=fps)
 
     def _encode(self, prepared: Sequence[_Prepared]) -> Any:
         texts = [p.text for p in prepared]
         if self.processor is None:
-            return self.tokenizer(texts, return_tensors="pt", padding=True)
-        videos = [v for p in prepared for v in p.videos]
-        audios = [a for p in prepared for a in p.audios]
-        offsets, indices = 0, []
-        for p in prepared:
-            indices += [None if i is None else i + offsets for i in p.audio_from_video]
-            offsets += len(p.videos)
-        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
-        if videos:
-            videos_kwargs = {"do_sample_frames": False, "cap_pixels_per_frame": True}
-            for key, value in prepared[0].video_kwargs:
-                videos_kwargs[key] = dict(value) if key == "size" else value
-            kwargs["videos"] = videos
-            kwargs["videos_kwargs"] = videos_kwargs
-        if audios:
-            kwargs["audio"] = audios
-        if videos and any(i is not None for i in indices):
-            kwargs["load_audio_from_video"] = True
-            kwargs["audio_from_video_indices"] = indices
-        return self.processor(**kwargs)
+            return self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left")
+        return processor_inputs(self.processor, texts, [p.media for p in prepared], prepared[0].preset, prepared[0].fps)
 
     # -- generation -------------------------------------------------------------------------
 
@@ -215,6 +169,7 @@ class TransformersBackend:
             "max_new_tokens": int(sampling.get("max_tokens", self.max_new_tokens)),
             "do_sample": temperature > 0,
             "pad_token_id": self.tokenizer.pad_token_id,
+            **model_kwargs(prepared[0].media.audio_in_video),
         }
         if temperature > 0:
             generate_kwargs["temperature"] = temperature
@@ -253,10 +208,10 @@ class TransformersBackend:
                 ready.append((i, self._prepare(request)))
             except (MediaError, FileNotFoundError, ValueError) as err:
                 results[i] = ModelResponse(key=request_key(request), model=request.model, error=str(err))
-        # one batch per (sampling, video settings) so every row of a batch is processed alike
+        # one batch per (sampling, preset, fps, audio-in-video) so every row of a batch is processed alike
         groups: dict[tuple, list[tuple[int, _Prepared]]] = {}
         for i, prepared in ready:
-            signature = (repr(sorted(requests[i].sampling.items())), prepared.video_kwargs)
+            signature = (repr(sorted(requests[i].sampling.items())), prepared.signature)
             groups.setdefault(signature, []).append((i, prepared))
         for members in groups.values():
             for start in range(0, len(members), self.batch_size):
@@ -278,8 +233,3 @@ class TransformersBackend:
                 return
             for member in chunk:  # find the culprit: retry one by one
                 self._run_chunk(requests, [member], results)
-
-
-def _strip_media_keys(parts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Chat-template view of content parts: media become bare placeholders (the processor gets the data)."""
-    return [part if part.get("type") == "text" else {"type": part["type"]} for part in parts]

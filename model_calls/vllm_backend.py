@@ -5,9 +5,9 @@ from the model's own chat template (media parts become placeholders), the frames
 ``multi_modal_data``, and a video part with ``audio_in_video`` sets ``use_audio_in_video`` in
 ``mm_processor_kwargs`` so the clip's soundtrack is interleaved with its frames. Reading both
 tracks of one video was broken for Qwen-Omni models before vLLM PR #33605 (merged 2026-02-04,
-after v0.15.1): the extra therefore requires vllm>=0.16. Media are decoded by
-``model_calls.media`` exactly as for the ``transformers`` backend, so both see the same
-frames (fps, segment, frame cap) for the same request.
+after v0.15.1): the extra therefore requires vllm>=0.16. Media are sampled by
+``model_calls.media`` exactly as for the ``transformers`` backend, and the processor flags come
+from ``model_calls.omni_inputs``, so both see the same frames and audio for the same request.
 
 ``adapter`` (a PEFT LoRA folder or Hub id) starts the engine with ``enable_lora`` and a
 ``max_lora_rank`` that holds the adapter's ``r``, and sends every prompt with one ``LoRARequest``.
@@ -24,16 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from model_calls.base import ModelRequest, ModelResponse
-from model_calls.media import (
-    DEFAULT_FPS,
-    DEFAULT_MAX_FRAMES,
-    SAMPLING_RATE,
-    MediaError,
-    Segment,
-    cached_decode_audio,
-    cached_decode_video,
-    request_key,
-)
+from model_calls.media import MediaError, Segment, decode_audio, part_preset, request_key, sample_segment
+from model_calls.omni_inputs import vllm_processor_kwargs
+from model_calls.presets import input_preset
 
 
 def _import_vllm() -> Any:
@@ -75,6 +68,7 @@ class VLLMBackend:
         self.max_new_tokens = max_new_tokens
         self.seed = seed
         self.calls = 0
+        self.base_preset = input_preset("generic")  # what a media part without its own fields gets
         if processor is None:
             from transformers import AutoProcessor
 
@@ -131,25 +125,16 @@ class VLLMBackend:
                 if kind not in ("video", "audio"):
                     raise MediaError(f"unsupported content part {kind!r}")
                 parts.append({"type": kind})
-                segment = Segment.of(part)
                 if kind == "video":
-                    frames, fps = cached_decode_video(
-                        part["video"],
-                        segment,
-                        float(part.get("fps") or DEFAULT_FPS),
-                        int(part.get("max_frames") or DEFAULT_MAX_FRAMES),
-                    )
-                    videos.append(frames.transpose(0, 2, 3, 1))  # vLLM takes (T, H, W, C)
-                    processor_kwargs["fps"] = fps
-                    if part.get("max_pixels"):
-                        processor_kwargs["max_pixels"] = int(part["max_pixels"])
-                        if part.get("min_pixels"):
-                            processor_kwargs["min_pixels"] = int(part["min_pixels"])
-                    if part.get("audio_in_video"):
-                        audios.append((cached_decode_audio(part["video"], segment), SAMPLING_RATE))
-                        processor_kwargs["use_audio_in_video"] = True
+                    preset = part_preset(part, self.base_preset)
+                    sampled = sample_segment(part["video"], Segment.of(part), preset)
+                    videos.append(sampled.frames.transpose(0, 2, 3, 1))  # vLLM takes (T, H, W, C)
+                    processor_kwargs.update(vllm_processor_kwargs(preset, sampled.fps, sampled.audio is not None))
+                    if sampled.audio is not None:
+                        audios.append((sampled.audio, preset.sampling_rate))
                 else:
-                    audios.append((cached_decode_audio(part["audio"], segment), SAMPLING_RATE))
+                    rate = int(part.get("sampling_rate") or self.base_preset.sampling_rate)
+                    audios.append((decode_audio(part["audio"], Segment.of(part), rate), rate))
             template_messages.append({**message, "content": parts})
         # Qwen3's template reads enable_thinking (the builder's text role turns thinking off)
         template_kwargs = {k: request.sampling[k] for k in ("enable_thinking",) if k in request.sampling}

@@ -42,13 +42,13 @@ omni = Qwen2_5OmniForConditionalGeneration.from_pretrained("{base_model}", dtype
 omni.disable_talker()  # text answers only: the adapter lives on the thinker
 model = PeftModel.from_pretrained(omni.thinker, "{repo_id}").eval()
 
-messages = [{{"role": "user", "content": [
+messages = [{system_turn}{{"role": "user", "content": [
     {{"type": "video", "video": "clip.mp4"}},
     {{"type": "text", "text": "Who is wearing the red shirt? A. Rachel B. Joey C. Monica D. Ross"}},
 ]}}]
 inputs = processor.apply_chat_template(
     messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt",
-    load_audio_from_video=True, processor_kwargs={{"fps": 2.0}},  # 2 frames per second, the clip's audio interleaved
+    load_audio_from_video=True, processor_kwargs={{"fps": {fps}}},  # frames per second, the clip's audio interleaved
 ).to(model.device)
 output = model.generate(**inputs, use_audio_in_video=True, max_new_tokens=512)
 print(processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0])"""
@@ -68,6 +68,31 @@ class AdapterCardInfo:
     results: dict[str, float] | None = None
     results_split: str = "test"
     license: str | None = None
+    # What it was trained on (``crossomni_inputs.json``): ``input_preset`` (dict), ``prompt_template`` (dict with
+    # ``id``), ``system_prompt``. ``crossomni eval --adapter`` uses the same by default.
+    inputs: dict[str, Any] | None = None
+
+
+def inputs_rows(inputs: dict[str, Any]) -> list[tuple[str, str]]:
+    """The card's "trained on" rows from a ``crossomni_inputs.json`` payload.
+
+    >>> preset = {"name": "p", "fps": 2.0, "max_frames": 32, "min_pixels": 3136, "max_pixels": 100352,
+    ...           "sampling_rate": 16000, "audio_in_video": True}
+    >>> rows = inputs_rows({"input_preset": preset, "prompt_template": {"id": "default.v1"}, "system_prompt": None})
+    >>> rows[1], rows[-1]
+    (('frames', '2.0 per second, at most 32'), ('system prompt', '(none)'))
+    """
+    preset = inputs["input_preset"]
+    low, high = preset.get("min_pixels"), preset.get("max_pixels")
+    audio = "interleaved with the frames" if preset.get("audio_in_video") else "a separate stream"
+    return [
+        ("input preset", f"`{preset['name']}`"),
+        ("frames", f"{preset['fps']} per second, at most {preset['max_frames']}"),
+        ("pixels per frame", f"{low or 'processor default'} to {high or 'processor default'}"),
+        ("audio", f"{preset['sampling_rate']} Hz mono, {audio}"),
+        ("prompt template", f"`{inputs['prompt_template']['id']}`"),
+        ("system prompt", repr(inputs["system_prompt"]) if inputs.get("system_prompt") else "(none)"),
+    ]
 
 
 def is_hub_id(name: str) -> bool:
@@ -137,6 +162,15 @@ def card_data(info: AdapterCardInfo):
     )
 
 
+def usage_snippet(info: AdapterCardInfo) -> str:
+    """The card's Python example, with the system prompt and frame rate the adapter was trained with."""
+    inputs = info.inputs or {}
+    system = inputs.get("system_prompt")
+    system_turn = f'{{"role": "system", "content": {system!r}}},\n    ' if system else ""
+    fps = (inputs.get("input_preset") or {}).get("fps", 2.0)
+    return USAGE.format(base_model=info.base_model, repo_id=info.repo_id, system_turn=system_turn, fps=fps)
+
+
 def render_adapter_card(info: AdapterCardInfo):
     """A ``huggingface_hub.ModelCard`` for the run."""
     from huggingface_hub import ModelCard
@@ -158,7 +192,8 @@ def render_adapter_card(info: AdapterCardInfo):
             base_model=info.base_model,
             dataset_link=dataset_link,
             stage_description=STAGES[info.stage],
-            usage=USAGE.format(base_model=info.base_model, repo_id=info.repo_id),
+            usage=usage_snippet(info),
+            inputs=inputs_rows(info.inputs) if info.inputs else [],
             recipe=[(name, value) for name, value in info.recipe.items()],
             rewards=info.rewards,
             results=results_rows(info.results) if info.results else [],

@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from model_cards.adapter_card import USAGE, AdapterCardInfo, render_adapter_card, write_adapter_card
+from model_cards.adapter_card import AdapterCardInfo, render_adapter_card, usage_snippet, write_adapter_card
 
+INPUTS = {
+    "input_preset": {
+        "name": "qwen2.5-omni-compact", "fps": 2.0, "max_frames": 32, "min_pixels": 3136, "max_pixels": 100352,
+        "sampling_rate": 16000, "audio_in_video": True,
+    },
+    "prompt_template": {"id": "default.v1", "name": "default", "version": "v1"},
+    "system_prompt": "You are Qwen, a virtual human.",
+}  # fmt: skip
 RESULTS = {"overall": 0.5859, "single": 0.676, "cross": 0.557, "audio": 0.4633, "vision_to_text": 0.6525}
 
 
@@ -70,7 +78,9 @@ def test_local_base_path_is_refused(tmp_path: Path) -> None:
 
 
 def test_usage_snippet_imports_resolve() -> None:
-    snippet = USAGE.format(base_model="Qwen/Qwen2.5-Omni-3B", repo_id="me/a")
+    snippet = usage_snippet(info(inputs=INPUTS))
+    assert '{"role": "system", "content": \'You are Qwen, a virtual human.\'}' in snippet
+    assert 'processor_kwargs={"fps": 2.0}' in snippet
     tree = ast.parse(snippet)
     imported = 0
     for node in ast.walk(tree):
@@ -120,7 +130,7 @@ def test_usage_snippet_runs_with_the_tiny_model(
 
     monkeypatch.setattr(transformers, "Qwen2_5OmniForConditionalGeneration", TinyOmni)
     clip = shutil.copy(sample_tvqa_root / "videos" / "friends_s01e01_seg02_clip_14.mp4", tmp_path / "clip.mp4")
-    snippet = USAGE.format(base_model=str(tiny_omni_dir), repo_id=str(adapter))
+    snippet = usage_snippet(info(base_model=str(tiny_omni_dir), repo_id=str(adapter), inputs=INPUTS))
     snippet = snippet.replace('"clip.mp4"', json.dumps(str(clip)))
     # The tiny processor needs small frames; the real one uses its defaults.
     small = f'processor_kwargs={{"fps": 2.0, "videos_kwargs": {TINY_VIDEOS_KWARGS!r}}}'
@@ -174,3 +184,18 @@ def test_push_uploads_the_adapter_folder_at_the_hfapi_boundary(tmp_path: Path, m
     assert made == [("me/crossomni-sft-3b", "model", True)]
     pushed = sorted(p.name for p in (hub / "me" / "crossomni-sft-3b").rglob("*") if p.is_file())
     assert pushed == ["README.md", "adapter_config.json", "adapter_model.safetensors"]  # no pickles, no checkpoints
+
+
+def test_card_says_what_the_adapter_was_trained_on() -> None:
+    card = str(render_adapter_card(info(inputs=INPUTS)))
+    assert "## Inputs it was trained on" in card and "--allow-input-mismatch" in card
+    for row in (
+        "| input preset | `qwen2.5-omni-compact` |",
+        "| frames | 2.0 per second, at most 32 |",
+        "| pixels per frame | 3136 to 100352 |",
+        "| audio | 16000 Hz mono, interleaved with the frames |",
+        "| prompt template | `default.v1` |",
+        "| system prompt | 'You are Qwen, a virtual human.' |",
+    ):
+        assert row in card
+    assert "## Inputs it was trained on" not in str(render_adapter_card(info()))

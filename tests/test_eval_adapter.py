@@ -7,6 +7,7 @@ The adapter is a LoRA on the tiny random Qwen2.5-Omni thinker's language model (
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from dataclasses import dataclass
@@ -111,8 +112,13 @@ def test_transformers_backend_applies_the_adapter(tiny_omni_dir, adapter_dir, cl
     ).eval()
     with torch.inference_mode():
         torch.testing.assert_close(by_hand(**inputs).logits, tuned_logits)
+        # the clip's audio rides in the video: generate needs the flag for its RoPE positions, as the backend passes it
         expected = by_hand.generate(
-            **inputs, max_new_tokens=4, do_sample=False, pad_token_id=base.tokenizer.pad_token_id
+            **inputs,
+            use_audio_in_video=True,
+            max_new_tokens=4,
+            do_sample=False,
+            pad_token_id=base.tokenizer.pad_token_id,
         )
     (response,) = tuned.generate([request])
     assert response.ok, response.error
@@ -285,3 +291,53 @@ def test_adapter_card_shows_the_eval_command():
 
     card = str(render_adapter_card(AdapterCardInfo(stage="sft", base_model="Qwen/Qwen2.5-Omni-3B", repo_id="me/sft")))
     assert "crossomni eval --model Qwen/Qwen2.5-Omni-3B --adapter me/sft" in card
+
+
+def test_recorded_inputs_are_the_default_and_a_mismatch_is_refused(adapter_dir, tmp_path):
+    import shutil
+
+    from evaluation.inputs import InputMismatchError, resolve_inputs
+    from model_calls.adapters import training_inputs_record, write_training_inputs
+    from model_calls.presets import family_preset, input_preset
+
+    # no record: the model family's preset and system prompt, the default template
+    plain = resolve_inputs("Qwen/Qwen2.5-Omni-7B", str(adapter_dir))
+    assert plain.preset == family_preset("Qwen/Qwen2.5-Omni-7B") and plain.trained is None
+    assert (plain.prompting, plain.prompt_version) == ("default", "v1") and "Qwen Team" in plain.system_prompt
+
+    folder = Path(shutil.copytree(adapter_dir, tmp_path / "recorded"))
+    trained = input_preset("qwen2.5-omni-compact").with_overrides(fps=1.0)
+    write_training_inputs(folder, training_inputs_record(trained.to_json(), "icl.v1", "Be exact."))
+    used = resolve_inputs("Qwen/Qwen2.5-Omni-7B", str(folder))
+    assert used.preset == trained and (used.prompting, used.prompt_version) == ("icl", "v1")
+    assert used.system_prompt == "Be exact." and used.mismatches == ()
+    # naming the same values is no mismatch; other values are, each named
+    assert resolve_inputs("m", str(folder), preset="qwen2.5-omni-compact", fps=1.0, prompting="icl").mismatches == ()
+    for ask, said in (
+        ({"preset": "qwen2.5-omni"}, "input preset qwen2.5-omni (adapter: qwen2.5-omni-compact+fps=1.0)"),
+        ({"max_frames": 8}, "input preset qwen2.5-omni-compact+fps=1.0+max_frames=8"),
+        ({"prompting": "default"}, "prompt default.v1 (adapter: icl.v1)"),
+        ({"system_prompt": ""}, "system prompt"),
+    ):
+        with pytest.raises(InputMismatchError, match=re.escape(said)) as caught:
+            resolve_inputs("m", str(folder), **ask)
+        assert "\n" not in str(caught.value) and "--allow-input-mismatch" in str(caught.value)
+        assert resolve_inputs("m", str(folder), allow_mismatch=True, **ask).mismatches
+    (folder / "crossomni_inputs.json").write_text('{"format": "other"}')
+    with pytest.raises(ValueError, match=re.escape("crossomni_inputs.json: not a crossomni-training-inputs/1 record")):
+        resolve_inputs("m", str(folder))
+
+
+def test_a_segment_sampled_from_bytes_equals_the_one_from_its_file(clip):
+    import numpy as np
+
+    from model_calls.media import Segment, sample_segment
+    from model_calls.presets import input_preset
+
+    preset = input_preset("qwen2.5-omni-compact")
+    from_path = sample_segment(clip, Segment(1.0, 5.0), preset)
+    from_bytes = sample_segment(clip.read_bytes(), Segment(1.0, 5.0), preset)
+    assert from_path.times == from_bytes.times == tuple(1.0 + 0.25 + 0.5 * k for k in range(8))
+    np.testing.assert_array_equal(from_path.frames, from_bytes.frames)
+    np.testing.assert_array_equal(from_path.audio, from_bytes.audio)
+    assert from_path.audio.shape == (4 * 16_000,) and from_path.fps == 2.0

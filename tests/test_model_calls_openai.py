@@ -214,3 +214,31 @@ def test_roles_can_use_different_servers() -> None:
             server.httpd.shutdown()
             server.httpd.server_close()
             thread.join(timeout=5)
+
+
+def test_a_video_segment_goes_to_the_server_as_the_shared_sampler_cuts_it(sample_tvqa_root: Path, tmp_path) -> None:
+    from model_calls.media import Segment, decode_audio, sample_segment
+    from model_calls.presets import input_preset
+
+    clip = next((sample_tvqa_root / "videos").glob("*.mp4"))
+    part = {"type": "video", "video": str(clip), "start": 1.0, "end": 5.0, "fps": 2.0, "max_frames": 64}
+    part |= {"max_pixels": 6272, "min_pixels": 3136, "audio_in_video": True}
+    request = ModelRequest(model="m", messages=({"role": "user", "content": [part, {"type": "text", "text": "Q?"}]},))
+    payload = build_payload(request)
+    video, _ = payload["messages"][0]["content"]
+    data = base64.b64decode(video["video_url"]["url"].split(",", 1)[1])
+    assert payload["extra_body"]["mm_processor_kwargs"] == {
+        "fps": 2.0, "max_pixels": 6272, "min_pixels": 3136, "use_audio_in_video": True,
+    }  # fmt: skip
+    preset = input_preset("generic").with_overrides(max_pixels=6272, min_pixels=3136)
+    expected = sample_segment(clip, Segment(1.0, 5.0), preset)
+    sent = sample_segment(data, Segment(0.0, None), preset.with_overrides(max_frames=len(expected.times)))
+    assert len(sent.times) == len(expected.times) == 8 and sent.frames.shape == expected.frames.shape
+    # H.264 re-encoding changes pixels a little, not which frames they are
+    assert np.abs(sent.frames.astype(int) - expected.frames.astype(int)).mean() < 6
+    sent_audio = decode_audio(data, Segment(0.0, None))
+    assert abs(len(sent_audio) - 4 * 16_000) < 2048  # the segment's 4 s of audio, AAC frame padding aside
+    # a bare video part (no segment, no sampling fields) is sent as the file itself
+    bare = ModelRequest(model="m", messages=({"role": "user", "content": [{"type": "video", "video": str(clip)}]},))
+    (sent_bare,) = build_payload(bare)["messages"][0]["content"]
+    assert base64.b64decode(sent_bare["video_url"]["url"].split(",", 1)[1]) == clip.read_bytes()

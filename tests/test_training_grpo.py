@@ -209,12 +209,7 @@ def test_media_reach_every_forward_and_rows_keep_their_own(grpo_setup) -> None:
     logps = trainer_logps(shuffled["omni_media"])
 
     # Each shuffled row, re-encoded from scratch from its own prompt, gives the same log-probs.
-    fresh = OmniEncoder(
-        trainer.processing_class,
-        trainer.omni_encoder.options,
-        video_min_pixels=trainer.omni_encoder.videos_kwargs["size"]["shortest_edge"],
-        video_max_pixels=trainer.omni_encoder.videos_kwargs["size"]["longest_edge"],
-    )
+    fresh = OmniEncoder(trainer.processing_class, trainer.omni_encoder.preset)
     by_prompt = {tuple(fresh.encode(example["prompt"]).prompt_ids): example["prompt"] for example in inputs}
     assert len(by_prompt) == 4
     for row in range(8):

@@ -142,15 +142,45 @@ def test_media_file_writes_embedded_bytes_once(tmp_path: Path) -> None:
 
 
 def test_prompt_messages_carry_the_segment() -> None:
-    from training.prompting import prompt_messages, task_text
+    from model_calls.presets import input_preset
+    from training.prompting import TrainingPrompt
 
-    row = {"start": 1.5, "end": 6.0, "biography": "Rachel: a chef.", "question": "Who?", "options": list("wxyz")}
-    together = prompt_messages(row, "/clips/a.mp4")
-    video = together[0]["content"][0]
-    assert video == {"type": "video", "video": "/clips/a.mp4", "start": 1.5, "end": 6.0}
-    assert [p["type"] for p in together[0]["content"]] == ["video", "text"]
-    apart = prompt_messages(row, "/clips/a.mp4", audio_in_video=False)
-    assert [p["type"] for p in apart[0]["content"]] == ["video", "audio", "text"]
-    text = task_text(row)
-    assert "A. w\nB. x\nC. y\nD. z" in text and "<think>" in text
-    assert "<think>" not in task_text(row, reasoning=False)
+    row = {
+        "start": 1.5, "end": 6.0, "biography": "Rachel: a chef.", "question": "Who?", "options": list("wxyz"),
+        "task_name": "audio_to_vision",
+    }  # fmt: skip
+    preset = input_preset("qwen2.5-omni-compact")
+    system, user = TrainingPrompt(system_prompt="Be brief.").messages(row, "/clips/a.mp4", preset)
+    assert system == {"role": "system", "content": "Be brief."}
+    video = user["content"][0]
+    assert video == {
+        "type": "video", "video": "/clips/a.mp4", "start": 1.5, "end": 6.0, "fps": 2.0, "max_frames": 32,
+        "max_pixels": 100352, "min_pixels": 3136, "audio_in_video": True,
+    }  # fmt: skip
+    assert [p["type"] for p in user["content"]] == ["video", "text"]
+    apart = TrainingPrompt().messages(row, "/clips/a.mp4", preset.with_overrides(audio_in_video=False))
+    assert [p["type"] for p in apart[0]["content"]] == ["video", "audio", "text"]  # no system turn asked for
+    text = user["content"][-1]["text"]
+    assert "A. w\nB. x\nC. y\nD. z" in text and "Reply with only the letter" in text
+    assert "<think>" in TrainingPrompt(template="icl.v1").task_text(row)
+
+
+@pytest.mark.parametrize("name", ["sft_qwen2.5-omni-3b", "grpo_qwen2.5-omni-7b"])
+def test_recipes_name_a_preset_and_the_family_system_prompt(name: str) -> None:
+    from model_calls.presets import input_preset, system_prompt_for
+    from training.grpo import parse as parse_grpo
+    from training.sft import parse as parse_sft
+
+    parse = parse_sft if name.startswith("sft") else parse_grpo
+    script, _, model = parse(["--config", str(CONFIGS / f"{name}.yaml"), *CPU])
+    recipe = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    assert not {"video_fps", "max_frames", "video_min_pixels", "video_max_pixels"} & set(recipe)
+    assert script.preset() == input_preset("qwen2.5-omni-compact")
+    record = script.training_inputs(model.model_name_or_path)
+    assert record["input_preset"]["name"] == "qwen2.5-omni-compact"
+    assert record["prompt_template"] == {"id": "default.v1", "name": "default", "version": "v1"}
+    assert (
+        record["system_prompt"] == system_prompt_for("Qwen/Qwen2.5-Omni-3B") and "Qwen Team" in record["system_prompt"]
+    )
+    overridden, _, _ = parse(["--config", str(CONFIGS / f"{name}.yaml"), *CPU, "--max_frames", "8"])
+    assert overridden.preset().name == "qwen2.5-omni-compact+max_frames=8" and overridden.preset().max_frames == 8

@@ -54,12 +54,12 @@ def columns(n: int) -> dict:
 
 
 def test_module_doctests_pass() -> None:
+    import model_calls.media
+    import model_calls.presets
     import model_cards.adapter_card
-    import training.media
     import training.modeling
-    import training.prompting
 
-    for module in (rewards, training.prompting, training.media, training.modeling, model_cards.adapter_card):
+    for module in (rewards, model_calls.media, model_calls.presets, training.modeling, model_cards.adapter_card):
         result = doctest.testmod(module)
         assert result.attempted > 0, module.__name__
         assert result.failed == 0, module.__name__

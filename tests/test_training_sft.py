@@ -25,19 +25,21 @@ def train_rows(sample_tvqa_root: Path, tmp_path_factory: pytest.TempPathFactory)
     return load_split(source)
 
 
+def tiny_preset():
+    from model_calls.presets import input_preset
+
+    return input_preset("qwen2.5-omni").with_overrides(
+        fps=1.0, max_frames=8, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS
+    )
+
+
 def make_collator(tiny_omni_dir: Path, supervision: str = "rationale"):
     from transformers import AutoProcessor
 
     from training.collator import OmniSFTCollator
     from training.encoding import OmniEncoder
-    from training.media import MediaOptions
 
-    encoder = OmniEncoder(
-        AutoProcessor.from_pretrained(tiny_omni_dir),
-        MediaOptions(video_fps=1.0, max_frames=8),
-        video_min_pixels=MIN_PIXELS,
-        video_max_pixels=MAX_PIXELS,
-    )
+    encoder = OmniEncoder(AutoProcessor.from_pretrained(tiny_omni_dir), tiny_preset())
     return OmniSFTCollator(encoder, supervision=supervision)
 
 
@@ -52,7 +54,9 @@ def test_collator_masks_the_prompt_and_carries_media(tiny_omni_dir: Path, train_
         taught = batch["labels"][i][batch["labels"][i] != -100]
         text = tokenizer.decode(taught)
         assert text.startswith("<think>\n" + row["rationale"].strip()[:20])
-        assert text.strip().endswith(f"</think>\n{row['answer']}<|im_end|>")
+        # the taught turn ends with the end-of-turn token itself: the template's newline after it is not a label
+        assert text.endswith(f"</think>\n{row['answer']}<|im_end|>")
+        assert int(taught[-1]) == tokenizer.convert_tokens_to_ids("<|im_end|>")
         # every taught token follows the whole prompt: no label on the question, biography or media
         first = int((batch["labels"][i] != -100).nonzero()[0])
         assert row["question"] in tokenizer.decode(batch["input_ids"][i][:first])
@@ -64,7 +68,7 @@ def test_collator_masks_the_prompt_and_carries_media(tiny_omni_dir: Path, train_
     assert batch["use_audio_in_video"] is True
     answer_only = make_collator(tiny_omni_dir, supervision="answer")([rows[0]])
     taught = answer_only["labels"][0][answer_only["labels"][0] != -100]
-    assert tokenizer.decode(taught).strip() == f"{rows[0]['answer']}<|im_end|>"
+    assert tokenizer.decode(taught) == f"{rows[0]['answer']}<|im_end|>"
     assert torch.isfinite(answer_only["input_features"]).all()
 
 
@@ -100,7 +104,11 @@ def test_sft_two_steps_then_lora_round_trip(
     from peft import PeftModel
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
     from trl import SFTTrainer
+    from typer.testing import CliRunner
 
+    from builder.export import export_release
+    from crossomni_cli import app
+    from model_calls.presets import system_prompt_for
     from training.sft import main, parse
 
     out = tmp_path / "sft"
@@ -135,7 +143,18 @@ def test_sft_two_steps_then_lora_round_trip(
     # Adapter on the language model only, saved with its card, base recorded as the Hub id.
     config = json.loads((folder / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "Qwen/Qwen2.5-Omni-3B" and "language_model" in config["target_modules"]
-    assert "base_model: Qwen/Qwen2.5-Omni-3B" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert "base_model: Qwen/Qwen2.5-Omni-3B" in card
+
+    # The adapter records what it was trained on: the preset's values, the template, the family's system prompt.
+    record = json.loads((folder / "crossomni_inputs.json").read_text())
+    preset = record["input_preset"]
+    assert preset == script.preset().to_json()
+    assert preset["name"] == "qwen2.5-omni-compact+fps=1.0+max_frames=8+max_pixels=6272"
+    assert (preset["fps"], preset["max_frames"], preset["audio_in_video"]) == (1.0, 8, True)
+    assert record["prompt_template"] == {"id": "default.v1", "name": "default", "version": "v1"}
+    assert record["system_prompt"] == system_prompt_for("Qwen/Qwen2.5-Omni-3B")
+    assert f"| input preset | `{preset['name']}` |" in card and "| prompt template | `default.v1` |" in card
 
     # save -> PeftModel.from_pretrained gives the trained model's logits on a media batch.
     batch = {k: v for k, v in history["batch"].items() if k != "labels"}
@@ -148,3 +167,27 @@ def test_sft_two_steps_then_lora_round_trip(
         plain = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir)(**batch).logits
     torch.testing.assert_close(got, expected)
     assert not torch.allclose(got, plain)  # the adapter changed something
+
+    # `crossomni eval --adapter` evaluates on the recorded inputs; other inputs are refused in one line.
+    export = tmp_path / "export"
+    export_release(RELEASE, export, tvqa_root=sample_tvqa_root, media="embed")
+    common = ["eval", "--model", str(tiny_omni_dir), "--dataset", str(export), "--adapter", str(folder)]
+    common += ["--quiet", "--limit", "2", "--max-new-tokens", "2"]
+    result = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "eval" / "run.json").read_text())
+    assert meta["training_inputs"] == record and meta["input_mismatches"] == []
+    assert meta["identity"]["input_config"]["preset"] == preset
+    assert meta["identity"]["input_config"]["system_prompt"] == record["system_prompt"]
+    assert meta["identity"]["prompt_id"] == "default.v1"
+    refused = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "x"), "--input-preset", "qwen2.5-omni"])
+    assert refused.exit_code == 2 and not (tmp_path / "x").exists()
+    (line,) = refused.output.strip().splitlines()
+    assert "trained on other inputs: input preset qwen2.5-omni" in line and "--allow-input-mismatch" in line
+    other = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "y"), "--prompting", "cot"])
+    assert other.exit_code == 2 and "prompt cot.v1 (adapter: default.v1)" in other.output
+    allowed = [*common, "--out", str(tmp_path / "z"), "--prompting", "cot", "--allow-input-mismatch", "--limit", "1"]
+    assert CliRunner().invoke(app, allowed).exit_code == 0
+    assert json.loads((tmp_path / "z" / "run.json").read_text())["input_mismatches"] == [
+        "prompt cot.v1 (adapter: default.v1)"
+    ]

@@ -10,10 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import crossomni
+from model_calls.adapters import training_inputs_record
+from model_calls.presets import InputPreset, input_preset, preset_names, system_prompt_for
 from training.data import DataSource
 from training.encoding import OmniEncoder
-from training.media import MediaOptions
+from training.prompting import DEFAULT_PROMPT_TEMPLATE, TrainingPrompt
 from training.rewards import REWARD_NAMES, THINKING_REWARDS
+
+COMPACT_PRESET = "qwen2.5-omni-compact"
 
 
 @dataclass
@@ -32,12 +36,22 @@ class CrossOmniArguments:
     )
     tvqa_root: str | None = field(default=None, metadata={"help": "TVQA root for reference-mode media."})
     data_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
-    video_fps: float = field(default=2.0, metadata={"help": "Frames sampled per second of the segment."})
-    max_frames: int = field(default=64, metadata={"help": "At most this many frames per segment."})
-    video_min_pixels: int | None = field(default=None, metadata={"help": "Min pixels of a resized frame."})
-    video_max_pixels: int | None = field(default=None, metadata={"help": "Max pixels of a resized frame."})
-    audio_in_video: bool = field(
-        default=True, metadata={"help": "Interleave the clip's audio with its frames (Qwen2.5-Omni's clip mode)."}
+    input_preset: str = field(
+        default=COMPACT_PRESET,
+        metadata={"help": f"Input preset of model_calls/presets.yaml ({', '.join(preset_names())}); recorded."},
+    )
+    video_fps: float | None = field(default=None, metadata={"help": "Override the preset's frames per second."})
+    max_frames: int | None = field(default=None, metadata={"help": "Override the preset's frame cap."})
+    video_min_pixels: int | None = field(default=None, metadata={"help": "Override the preset's min frame pixels."})
+    video_max_pixels: int | None = field(default=None, metadata={"help": "Override the preset's max frame pixels."})
+    audio_in_video: bool | None = field(
+        default=None, metadata={"help": "Override the preset's audio-in-video (the clip's audio with its frames)."}
+    )
+    prompt_template: str = field(
+        default=DEFAULT_PROMPT_TEMPLATE, metadata={"help": "Evaluation prompt template NAME.VERSION (recorded)."}
+    )
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "System prompt (default: the base model family's, as evaluation sends)."}
     )
     adapter_repo_id: str | None = field(
         default=None, metadata={"help": "Push the adapter and its model card to this Hub repo (ORG/NAME) at the end."}
@@ -59,18 +73,30 @@ class CrossOmniArguments:
             cache_dir=self.data_cache_dir,
         )
 
-    def media_options(self) -> MediaOptions:
-        return MediaOptions(video_fps=self.video_fps, max_frames=self.max_frames)
+    def preset(self) -> InputPreset:
+        """The named preset with any explicit overrides (the name then says what changed)."""
+        return input_preset(self.input_preset).with_overrides(
+            fps=self.video_fps,
+            max_frames=self.max_frames,
+            min_pixels=self.video_min_pixels,
+            max_pixels=self.video_max_pixels,
+            audio_in_video=self.audio_in_video,
+        )
+
+    def training_prompt(self, model_name_or_path: str) -> TrainingPrompt:
+        """Template and system prompt of the conversations (the family is the base model's Hub id when given)."""
+        family = self.base_model_id or model_name_or_path
+        system = system_prompt_for(family) if self.system_prompt is None else (self.system_prompt or None)
+        return TrainingPrompt(template=self.prompt_template, system_prompt=system)
+
+    def training_inputs(self, model_name_or_path: str) -> dict[str, Any]:
+        """What ``crossomni_inputs.json`` beside the adapter records (evaluation reads it back)."""
+        prompt = self.training_prompt(model_name_or_path)
+        return training_inputs_record(self.preset().to_json(), prompt.template, prompt.system_prompt)
 
     def omni_encoder(self, processor: Any) -> OmniEncoder:
         """The processor wrapper that turns a row's clip segment and prompt into model inputs."""
-        return OmniEncoder(
-            processor,
-            self.media_options(),
-            audio_in_video=self.audio_in_video,
-            video_min_pixels=self.video_min_pixels,
-            video_max_pixels=self.video_max_pixels,
-        )
+        return OmniEncoder(processor, self.preset())
 
 
 @dataclass

@@ -123,12 +123,23 @@ def balanced_sample(dataset, size: int, seed: int, by: str = "task_type"):
     return dataset.select(chosen)
 
 
-def with_prompts(dataset, media_cache: str | Path, reasoning: bool = True, audio_in_video: bool = True):
-    """Add the conversational ``prompt`` column GRPO generates from (media as local paths); drop the media columns."""
-    from training.prompting import prompt_messages
+def arrow_safe(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages whose every content is a list of parts (an Arrow column cannot mix strings and lists)."""
+    return [
+        {**m, "content": [{"type": "text", "text": m["content"]}] if isinstance(m["content"], str) else m["content"]}
+        for m in messages
+    ]
+
+
+def with_prompts(dataset, media_cache: str | Path, prompt: Any, preset: Any):
+    """Add the conversational ``prompt`` column GRPO generates from (media as local paths); drop the media columns.
+
+    ``prompt`` is a ``training.prompting.TrainingPrompt``, ``preset`` the run's input preset: the
+    conversations are those evaluation sends for the same rows.
+    """
 
     def build(row: dict[str, Any]) -> dict[str, Any]:
         path = media_file(row["video"], row["id"], media_cache)
-        return {"prompt": prompt_messages(row, path, reasoning=reasoning, audio_in_video=audio_in_video)}
+        return {"prompt": arrow_safe(prompt.messages(row, path, preset))}
 
     return dataset.map(build, remove_columns=["video", "audio"], desc="GRPO prompts")

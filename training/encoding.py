@@ -1,5 +1,9 @@
 """Turn chat messages with clip parts into Qwen2.5-Omni model inputs, one row at a time.
 
+Media are sampled and laid out by the shared model-call layer (``model_calls.omni_inputs``: the
+same code the transformers evaluation backend runs), so a training row's frames, pixel sizes,
+audio samples and prompt text equal what evaluation feeds the model for the same segment.
+
 Each row is run through the processor on its own, so every row owns its media tensors
 (``OmniRow.media``) and batches are built by concatenation — no splitting of a batched
 processor output is ever needed, and a row can never be paired with another row's media.
@@ -7,11 +11,15 @@ processor output is ever needed, and a row can never be paired with another row'
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from training.media import MediaOptions, load_segment
+from model_calls.media import MediaError
+from model_calls.omni_inputs import model_kwargs, processor_inputs, sample_messages, template_messages
+from model_calls.presets import InputPreset
 
 # Processor outputs that are per-row media, and how a batch of them is joined.
 MEDIA_KEYS: tuple[str, ...] = (
@@ -31,54 +39,39 @@ class OmniRow:
     media: dict[str, Any] = field(default_factory=dict)
 
 
-def clip_parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The video/audio parts of a conversation, in order."""
-    parts = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            parts.extend(p for p in content if isinstance(p, dict) and p.get("type") in ("video", "audio"))
-    return parts
+def _key(messages: list[dict[str, Any]]) -> str:
+    def default(value: Any) -> str:
+        return hashlib.sha256(value).hexdigest() if isinstance(value, bytes) else str(value)
+
+    return json.dumps(messages, sort_keys=True, default=default)
 
 
 class OmniEncoder:
-    """Encode conversations whose user turn carries one clip segment (``video`` part, optional ``audio`` part)."""
+    """Encode conversations whose user turn carries one clip segment, sampled under ``preset``."""
 
-    def __init__(
-        self,
-        processor: Any,
-        options: MediaOptions | None = None,
-        audio_in_video: bool = True,
-        video_min_pixels: int | None = None,
-        video_max_pixels: int | None = None,
-        cache_size: int = 16,
-    ) -> None:
+    def __init__(self, processor: Any, preset: InputPreset, cache_size: int = 16) -> None:
         self.processor = processor
-        self.options = options or MediaOptions()
-        self.audio_in_video = audio_in_video
-        self.videos_kwargs: dict[str, Any] = {}
-        if video_min_pixels is not None or video_max_pixels is not None:
-            # The processor's class-level default size wins over the video processor's own, so pass it per call.
-            size = dict(self.processor.video_processor.size)
-            bounds = (("shortest_edge", video_min_pixels), ("longest_edge", video_max_pixels))
-            size.update({key: value for key, value in bounds if value})
-            self.videos_kwargs["size"] = size
+        self.preset = preset
         self._cache: OrderedDict[str, OmniRow] = OrderedDict()
         self._cache_size = cache_size
 
     @property
+    def audio_in_video(self) -> bool:
+        return self.preset.audio_in_video
+
+    @property
     def model_kwargs(self) -> dict[str, Any]:
         """Extra keyword arguments every model call with these inputs needs."""
-        return {"use_audio_in_video": True} if self.audio_in_video else {}
+        return model_kwargs(self.audio_in_video)
 
     def prompt_text(self, messages: list[dict[str, Any]]) -> str:
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.processor.apply_chat_template(
+            template_messages(messages), add_generation_prompt=True, tokenize=False
+        )
 
     def encode(self, messages: list[dict[str, Any]], row_id: str = "?") -> OmniRow:
         """Token ids and media of one prompt (memoised: GRPO repeats each prompt once per rollout)."""
-        import json
-
-        key = json.dumps(messages, sort_keys=True, default=str)
+        key = _key(messages)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -89,29 +82,22 @@ class OmniEncoder:
         return row
 
     def _encode(self, messages: list[dict[str, Any]], row_id: str) -> OmniRow:
-        parts = clip_parts(messages)
-        videos = [p for p in parts if p["type"] == "video"]
-        if len(videos) != 1:
-            raise ValueError(f"instance {row_id}: expected one video part in the prompt, found {len(videos)}")
-        video = videos[0]
-        segment = load_segment(video["video"], float(video["start"]), float(video["end"]), self.options, row_id)
-        kwargs: dict[str, Any] = {"videos_kwargs": {**self.videos_kwargs, "fps": segment.fps}}
-        if self.audio_in_video:
-            kwargs.update(audio_from_video_indices=[0], load_audio_from_video=True)
-        elif not any(p["type"] == "audio" for p in parts):
-            raise ValueError(f"instance {row_id}: audio_in_video is off but the prompt has no audio part")
-        inputs = self.processor(
-            text=[self.prompt_text(messages)],
-            videos=[segment.frames],
-            audio=[segment.audio],
-            return_tensors="pt",
-            **kwargs,
-        )
+        try:
+            media, preset, fps = sample_messages(messages, self.preset)
+        except MediaError as err:
+            raise ValueError(f"instance {row_id}: {err}") from err
+        if len(media.videos) != 1:
+            raise ValueError(f"instance {row_id}: expected one video part in the prompt, found {len(media.videos)}")
+        if not media.audios:
+            raise ValueError(f"instance {row_id}: the prompt carries no audio (audio in video off and no audio part)")
+        if media.audio_in_video != self.audio_in_video:
+            raise ValueError(f"instance {row_id}: the prompt's audio-in-video differs from the encoder's preset")
+        inputs = processor_inputs(self.processor, [self.prompt_text(messages)], [media], preset, fps)
         missing = [k for k in MEDIA_KEYS if k not in inputs]
         if missing:
             raise ValueError(f"instance {row_id}: the processor returned no {', '.join(missing)}")
-        media = {k: inputs[k] for k in MEDIA_KEYS}
-        return OmniRow(prompt_ids=inputs["input_ids"][0].tolist(), media=media)
+        media_tensors = {k: inputs[k] for k in MEDIA_KEYS}
+        return OmniRow(prompt_ids=inputs["input_ids"][0].tolist(), media=media_tensors)
 
 
 def collate_media(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,25 +1,30 @@
 """Training prompts and targets: the chat messages of one instance and what the model should answer.
 
-The answer shape is a ``<think>`` block with the reasoning, then the letter alone — the shape the
-format reward checks and the CoT/ICL evaluation prompts ask for.
+The user turn is built exactly as evaluation builds it (``evaluation.inputs.build_messages``) from a
+versioned evaluation template (``evaluation/prompts``, ``default.v1`` by default), the input preset
+and the model family's system prompt, so an adapter is trained on the inputs it is later scored on.
+SFT's target is the rationale in a ``<think>`` block, then the letter alone — the shape the format
+reward checks and the CoT/ICL evaluation prompts ask for — or the letter alone.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import crossomni
+from evaluation.inputs import InputConfig, build_messages
+from evaluation.prompting import render_prompt
+from model_calls.presets import InputPreset
 
-TASK_PROMPT = "task.v1.jinja"
-TASK_PROMPT_VERSION = "crossomni-train-task.v1"
+DEFAULT_PROMPT_TEMPLATE = "default.v1"
 SUPERVISIONS: tuple[str, ...] = ("rationale", "answer")
 
 
 @lru_cache(maxsize=8)
 def load_template(name: str):
-    """A Jinja template shipped in ``training/prompts``."""
+    """A Jinja template shipped in ``training/prompts`` (the judge rubrics)."""
     import jinja2
 
     text = resources.files("training.prompts").joinpath(name).read_text(encoding="utf-8")
@@ -30,31 +35,35 @@ def render(name: str, **values: Any) -> str:
     return load_template(name).render(**values).strip()
 
 
-def task_text(row: dict[str, Any], reasoning: bool = True) -> str:
-    """The text part of the user turn: biographies, question, lettered options and the answer shape."""
-    options = list(zip(crossomni.LETTERS, row["options"], strict=True))
-    return render(
-        TASK_PROMPT, biography=row["biography"], question=row["question"], options=options, reasoning=reasoning
-    )
+@dataclass(frozen=True)
+class TrainingPrompt:
+    """Which evaluation template (``NAME.VERSION``) and system prompt the training conversations use."""
 
+    template: str = DEFAULT_PROMPT_TEMPLATE
+    system_prompt: str | None = None
 
-def media_parts(source: str, start: float, end: float, audio_in_video: bool) -> list[dict[str, Any]]:
-    """Content parts for the clip: the video (its audio track rides along), or video and audio as two parts."""
-    parts: list[dict[str, Any]] = [{"type": "video", "video": source, "start": start, "end": end}]
-    if not audio_in_video:
-        parts.append({"type": "audio", "audio": source, "start": start, "end": end})
-    return parts
+    @property
+    def mode(self) -> str:
+        return self.template.rsplit(".", 1)[0]
 
+    @property
+    def version(self) -> str:
+        return self.template.rsplit(".", 1)[1]
 
-def prompt_messages(
-    row: dict[str, Any], source: str, reasoning: bool = True, audio_in_video: bool = True
-) -> list[dict[str, Any]]:
-    """The conversation (one user turn) asking one instance, media first as Qwen2.5-Omni expects."""
-    content = [
-        *media_parts(source, float(row["start"]), float(row["end"]), audio_in_video),
-        {"type": "text", "text": task_text(row, reasoning)},
-    ]
-    return [{"role": "user", "content": content}]
+    def __post_init__(self) -> None:
+        if "." not in self.template:
+            raise ValueError(f"prompt template {self.template!r} is not NAME.VERSION (e.g. default.v1)")
+
+    def task_text(self, row: dict[str, Any]) -> str:
+        """The text part of the user turn (biographies, question, lettered options, the reply it asks for)."""
+        fields = {**row, "task_type": row.get("task_name", row.get("task_type"))}
+        return render_prompt(fields, self.mode, self.version)
+
+    def messages(self, row: dict[str, Any], source: str | bytes, preset: InputPreset) -> list[dict[str, Any]]:
+        """The conversation asking one instance: what evaluation sends for the same row, preset and template."""
+        config = InputConfig(inputs="full", preset=preset, system_prompt=self.system_prompt)
+        start, end = float(row["start"]), float(row["end"])
+        return list(build_messages(self.task_text(row), config, source, source, start, end))
 
 
 def target_text(row: dict[str, Any], supervision: str = "rationale") -> str:

@@ -1,4 +1,5 @@
-"""After training: the adapter folder gets its CrossOmni model card, and is pushed to the Hub when asked."""
+"""After training: the adapter folder gets crossomni_inputs.json (what it was trained on) and its CrossOmni model card,
+and is pushed to the Hub when asked."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from model_calls.adapters import write_training_inputs
 from model_cards.adapter_card import AdapterCardInfo, is_hub_id, write_adapter_card
 from training.rewards import REWARD_NAMES
 
@@ -56,8 +58,7 @@ def recipe_summary(stage: str, script_args: Any, training_args: Any, model_args:
             **(length or {"epochs": training_args.num_train_epochs}),
             "LoRA r / alpha / dropout": f"{model_args.lora_r} / {model_args.lora_alpha} / {model_args.lora_dropout}",
             "LoRA targets": "language model " + ", ".join(model_args.lora_target_modules or ["all projections"]),
-            "media": f"{script_args.video_fps} fps (≤ {script_args.max_frames} frames), audio "
-            + ("interleaved with video" if script_args.audio_in_video else "as a separate stream"),
+            "input preset": script_args.preset().name,
             "dataset config": script_args.dataset_config,
         }
     )
@@ -87,6 +88,7 @@ def card_info(stage: str, trainer: Any, script_args: Any, training_args: Any, mo
         recipe=recipe_summary(stage, script_args, training_args, model_args, train_size),
         rewards=rewards,
         results=load_results(script_args.eval_results),
+        inputs=script_args.training_inputs(model_args.model_name_or_path),
     )
 
 
@@ -116,10 +118,11 @@ def push_adapter(folder: str | Path, repo_id: str, private: bool = False, token:
 
 
 def finish_run(stage: str, trainer: Any, script_args: Any, training_args: Any, model_args: Any, train_size: int):
-    """Write the card next to the saved adapter (main process only) and push when ``adapter_repo_id`` is set."""
+    """Record the training inputs and write the card next to the saved adapter (main process only); push when asked."""
     folder = Path(training_args.output_dir)
     if not trainer.is_world_process_zero():
         return folder
+    write_training_inputs(folder, script_args.training_inputs(model_args.model_name_or_path))
     base = script_args.base_model_id or model_args.model_name_or_path
     if is_hub_id(base):
         point_adapter_at_hub(folder, base)

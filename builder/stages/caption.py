@@ -1,6 +1,7 @@
-"""Stage 2, caption: a vision-language model describes frames sampled (decord) from each segment,
-sent as a small 1-fps video of exactly those frames, and describes the whole clip once more from
-frames spread over it (the second description the video double check compares against)."""
+"""Stage 2, caption: a vision-language model describes frames of each segment, chosen by the shared
+sampler (``model_calls.media``, preset ``caption``) and sent as a small 1-fps video of exactly those
+frames, and describes the whole clip once more from frames spread over it (the second description
+the video double check compares against)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,17 @@ from builder.stage import Outputs, reject
 from builder.stages.common import make_request, media_file
 from builder.tvqa.media import segment_video
 from model_calls.base import ModelRequest, ModelResponse
+from model_calls.media import frame_times
+from model_calls.presets import InputPreset, input_preset
 
 CLIP_FRAMES = 8  # frames spread over the whole clip for its second description
+CAPTION_PRESET = "caption"
+
+
+def caption_frames(preset: InputPreset, start: float, end: float, count: int) -> list[float]:
+    """The times of at most ``count`` frames of ``[start, end)`` the shared sampler picks under the caption preset."""
+    chosen = preset.with_overrides(max_frames=count)
+    return frame_times(start, end, chosen.fps, chosen.max_frames)
 
 
 def reply_failure(clip_id: str, stage: str, what: str, response: ModelResponse, error: str) -> dict[str, Any]:
@@ -36,6 +46,7 @@ class CaptionStage:
     def __init__(self, config: BuildConfig) -> None:
         self.config = config
         self.role = config.role("caption")
+        self.preset = input_preset(CAPTION_PRESET)
 
     def requests(self, item: dict[str, Any]) -> list[ModelRequest]:
         clip = PreprocessedClip.model_validate(item)
@@ -43,9 +54,9 @@ class CaptionStage:
         frames_dir = self.config.work_dir / "frames" / clip.clip_id
         requests = []
         for segment in clip.segments:
-            times = [segment.start + (j + 0.5) * (segment.end - segment.start) / k for j in range(k)]
+            times = caption_frames(self.preset, segment.start, segment.end, k)
             path = segment_video(media_file(self.config, clip), times, frames_dir / f"seg{segment.index:03d}.mp4")
-            media = [{"type": "video", "video": str(path), "fps": 1.0, "max_frames": k}]
+            media = [{"type": "video", "video": str(path), "fps": 1.0, "max_frames": len(times)}]
             requests.append(
                 make_request(
                     self.role,
@@ -54,14 +65,14 @@ class CaptionStage:
                     media,
                     clip_id=clip.clip_id,
                     segment=segment.index,
-                    n_frames=k,
+                    n_frames=len(times),
                     start=round(segment.start, 2),
                     end=round(segment.end, 2),
                 )
             )
-        times = [(j + 0.5) * clip.duration / CLIP_FRAMES for j in range(CLIP_FRAMES)]
+        times = caption_frames(self.preset, 0.0, clip.duration, CLIP_FRAMES)
         path = segment_video(media_file(self.config, clip), times, frames_dir / "clip.mp4")
-        media = [{"type": "video", "video": str(path), "fps": 1.0, "max_frames": CLIP_FRAMES}]
+        media = [{"type": "video", "video": str(path), "fps": 1.0, "max_frames": len(times)}]
         requests.append(make_request(self.role, "video_description", CaptionReply, media, clip_id=clip.clip_id))
         return requests
 

@@ -1,18 +1,16 @@
-"""Clip media: find a clip's mp4 (or frame folder + audio), probe it, mux frames into an mp4,
-decode its audio to 16 kHz mono, sample frames with decord and cut audio with soundfile."""
+"""Clip media: find a clip's mp4 (or frame folder + audio), probe it, mux frames into an mp4, decode its
+audio to 16 kHz mono and cut speakers' audio with soundfile. Which frames a model input gets is decided
+by the shared sampler (``model_calls.media``); this module only writes them out."""
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-SAMPLING_RATE = 16_000
+from model_calls.media import SAMPLING_RATE, decode_frames, encode_mp4
 
 
 @dataclass(frozen=True)
@@ -109,53 +107,15 @@ def clip_wav(media_file: Path, out: Path) -> Path:
 
 
 def segment_video(video: Path, times: list[float], out: Path, fps: float = 1.0) -> Path:
-    """The frames nearest to ``times`` (seconds), read with decord, as a small silent mp4 at ``fps``.
+    """The frames shown at ``times`` (seconds; chosen by ``model_calls.media.frame_times``) as a small silent mp4.
 
     Captions see exactly these frames through a ``video`` part, which every backend accepts
     (the local engines take videos but not loose images; OpenAI-compatible servers take both).
     """
     if out.is_file():
         return out
-    import decord
-
-    reader = decord.VideoReader(str(video), ctx=decord.cpu(0))
-    rate = float(reader.get_avg_fps()) or 1.0
-    indices = [min(len(reader) - 1, max(0, round(t * rate))) for t in times]
-    frames = reader.get_batch(indices).asnumpy()
+    frames = decode_frames(video, times).transpose(0, 2, 3, 1)  # (T, H, W, C) for the encoder
     encode_mp4(out, list(frames), fps)
-    return out
-
-
-def encode_mp4(out: Path, frames: Iterable[np.ndarray], fps: float, samples: np.ndarray | None = None) -> Path:
-    """Write RGB frames (H.264, streamed) and optional 16 kHz mono samples (AAC) to ``out`` atomically."""
-    import av
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".part.mp4")
-    frames = iter(frames)
-    first = next(frames)
-    height, width = first.shape[0] - first.shape[0] % 2, first.shape[1] - first.shape[1] % 2
-    with av.open(str(tmp), mode="w") as container:
-        video = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        video.height, video.width, video.pix_fmt = height, width, "yuv420p"
-        video.options = {"crf": "18"}
-        sound = container.add_stream("aac", rate=SAMPLING_RATE, layout="mono") if samples is not None else None
-        for frame in itertools.chain([first], frames):
-            image = np.ascontiguousarray(frame[:height, :width])
-            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-        if sound is not None and samples is not None:
-            for offset in range(0, len(samples), 1024):
-                block = samples[offset : offset + 1024].reshape(1, -1)
-                audio = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
-                audio.sample_rate, audio.pts, audio.time_base = SAMPLING_RATE, offset, Fraction(1, SAMPLING_RATE)
-                for packet in sound.encode(audio):
-                    container.mux(packet)
-            for packet in sound.encode():
-                container.mux(packet)
-    os.replace(tmp, out)
     return out
 
 

@@ -1,0 +1,112 @@
+"""Named input presets and per-model-family system prompts, read from ``presets.yaml`` (the one file that holds them).
+
+An ``InputPreset`` says how a clip segment becomes model input: frame rate and cap, pixel bounds of a
+frame, audio sample rate and whether the clip's soundtrack rides along with its frames (audio in video).
+The builder's captions, every evaluation backend and the training collators sample media through
+``model_calls.media`` with one of these, so the same segment gives the same input everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRESETS_FILE = Path(__file__).resolve().parent / "presets.yaml"
+TEMPORAL_PATCH = 2  # Qwen-style vision encoders pair frames: frame counts are even
+
+
+@dataclass(frozen=True)
+class InputPreset:
+    """How a clip segment becomes model input (recorded with every run and every trained adapter)."""
+
+    name: str
+    fps: float = 2.0
+    max_frames: int = 64
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    sampling_rate: int = 16_000
+    audio_in_video: bool = True
+
+    def __post_init__(self) -> None:
+        if self.fps <= 0:
+            raise ValueError(f"input preset {self.name!r}: fps must be > 0, got {self.fps}")
+        if self.max_frames < TEMPORAL_PATCH or self.max_frames % TEMPORAL_PATCH:
+            raise ValueError(f"input preset {self.name!r}: max_frames must be even and >= 2, got {self.max_frames}")
+        if self.min_pixels and self.max_pixels and self.min_pixels > self.max_pixels:
+            raise ValueError(f"input preset {self.name!r}: min_pixels {self.min_pixels} > max_pixels {self.max_pixels}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def settings(self) -> dict[str, Any]:
+        """The values without the name (two presets with equal settings feed the model the same input)."""
+        return {key: value for key, value in asdict(self).items() if key != "name"}
+
+    def with_overrides(self, **overrides: Any) -> InputPreset:
+        """This preset with the given non-None values replaced; the name says it was changed.
+
+        >>> input_preset("qwen2.5-omni").with_overrides(fps=1.0, max_pixels=None).name
+        'qwen2.5-omni+fps=1.0'
+        """
+        known = {f.name for f in fields(self)} - {"name"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown input preset field(s) {', '.join(unknown)}")
+        changed = {k: v for k, v in overrides.items() if v is not None and getattr(self, k) != v}
+        if not changed:
+            return self
+        name = self.name + "".join(f"+{key}={value}" for key, value in sorted(changed.items()))
+        return replace(self, name=name, **changed)
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> InputPreset:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"input preset: unknown field(s) {', '.join(unknown)}")
+        return cls(**value)
+
+
+@lru_cache(maxsize=1)
+def _document() -> dict[str, Any]:
+    return yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8"))
+
+
+def preset_names() -> tuple[str, ...]:
+    return tuple(_document()["presets"])
+
+
+def input_preset(name: str) -> InputPreset:
+    """The named preset of ``presets.yaml``; an unknown name is an error listing the known ones."""
+    presets = _document()["presets"]
+    if name not in presets:
+        raise ValueError(f"unknown input preset {name!r}; {PRESETS_FILE.name} has {', '.join(presets)}")
+    return InputPreset(name=name, **presets[name])
+
+
+def _family(model: str) -> dict[str, Any]:
+    document = _document()
+    for entry in document["families"]:
+        if entry["match"].lower() in model.lower():
+            return entry
+    return document["default"]
+
+
+def family_preset(model: str) -> InputPreset:
+    """The input preset a model family gets by default (e.g. ``qwen2.5-omni`` for Qwen/Qwen2.5-Omni-7B)."""
+    return input_preset(_family(model)["preset"])
+
+
+def system_prompt_for(model: str) -> str | None:
+    """The system prompt of a model family (None: send no system turn). Evaluation and training both use it.
+
+    >>> system_prompt_for("Qwen/Qwen2.5-Omni-3B").startswith("You are Qwen, a virtual human")
+    True
+    >>> system_prompt_for("Qwen/Qwen3-Omni-30B-A3B-Instruct") is None
+    True
+    """
+    return _family(model)["system_prompt"]
