@@ -110,7 +110,8 @@ def evaluate_model(
         return
     if not model or not out:
         raise typer.BadParameter("--model and --out are required to run an evaluation")
-    check_choice("--prompting", prompting, PROMPT_MODES)
+    if prompting is not None:  # None: the adapter's recorded template, else default
+        check_choice("--prompting", prompting, PROMPT_MODES)
     if not mcq_columns and config not in ("", "none", "None"):
         check_choice("--config", config, crossomni.CONFIG_NAMES)
     from evaluation.inputs import InputMismatchError

@@ -12,7 +12,7 @@ import yaml
 from crossomni import LETTERS, TASK_NAMES
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
-PROMPT_MODES: tuple[str, ...] = ("default", "cot", "icl")
+PROMPT_MODES: tuple[str, ...] = ("default", "cot", "icl", "think")  # think: the trained models' shape
 DEFAULT_VERSION = "v1"
 
 

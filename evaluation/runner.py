@@ -26,7 +26,7 @@ from model_calls.adapters import adapter_fingerprint, adapter_summary, model_lab
 from model_calls.sources import check_source
 
 # Answer-only prompting needs a few tokens; reasoning prompts need room for the thinking.
-DEFAULT_MAX_NEW_TOKENS = {"default": 64, "cot": 1024, "icl": 1024}
+DEFAULT_MAX_NEW_TOKENS = {"default": 64, "cot": 1024, "icl": 1024, "think": 1024}
 # Backends that load a PEFT adapter on the base model themselves (``--adapter``).
 ADAPTER_BACKENDS = ("transformers", "vllm")
 # Items handed to one ``generate`` call by default. Backends that schedule their own batches (vLLM's

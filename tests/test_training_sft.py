@@ -152,9 +152,10 @@ def test_sft_two_steps_then_lora_round_trip(
     assert preset == script.preset().to_json()
     assert preset["name"] == "qwen2.5-omni-compact+fps=1.0+max_frames=8+max_pixels=6272"
     assert (preset["fps"], preset["max_frames"], preset["audio_in_video"]) == (1.0, 8, True)
-    assert record["prompt_template"] == {"id": "default.v1", "name": "default", "version": "v1"}
+    # rationale SFT asks for the shape it teaches: reasoning in <think>, then the letter
+    assert record["prompt_template"] == {"id": "think.v1", "name": "think", "version": "v1"}
     assert record["system_prompt"] == system_prompt_for("Qwen/Qwen2.5-Omni-3B")
-    assert f"| input preset | `{preset['name']}` |" in card and "| prompt template | `default.v1` |" in card
+    assert f"| input preset | `{preset['name']}` |" in card and "| prompt template | `think.v1` |" in card
 
     # save -> PeftModel.from_pretrained gives the trained model's logits on a media batch.
     batch = {k: v for k, v in history["batch"].items() if k != "labels"}

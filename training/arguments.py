@@ -14,7 +14,7 @@ from model_calls.adapters import training_inputs_record
 from model_calls.presets import InputPreset, input_preset, preset_names, system_prompt_for
 from training.data import DataSource
 from training.encoding import OmniEncoder
-from training.prompting import DEFAULT_PROMPT_TEMPLATE, TrainingPrompt
+from training.prompting import DEFAULT_PROMPT_TEMPLATE, REASONING_PROMPT_TEMPLATE, TrainingPrompt
 from training.rewards import REWARD_NAMES, THINKING_REWARDS
 
 COMPACT_PRESET = "qwen2.5-omni-compact"
@@ -47,8 +47,12 @@ class CrossOmniArguments:
     audio_in_video: bool | None = field(
         default=None, metadata={"help": "Override the preset's audio-in-video (the clip's audio with its frames)."}
     )
-    prompt_template: str = field(
-        default=DEFAULT_PROMPT_TEMPLATE, metadata={"help": "Evaluation prompt template NAME.VERSION (recorded)."}
+    prompt_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "Evaluation prompt template NAME.VERSION (recorded); default: think.v1 when the target has "
+            "reasoning (rationale SFT, GRPO), default.v1 for answer-only SFT."
+        },
     )
     system_prompt: str | None = field(
         default=None, metadata={"help": "System prompt (default: the base model family's, as evaluation sends)."}
@@ -87,7 +91,13 @@ class CrossOmniArguments:
         """Template and system prompt of the conversations (the family is the base model's Hub id when given)."""
         family = self.base_model_id or model_name_or_path
         system = system_prompt_for(family) if self.system_prompt is None else (self.system_prompt or None)
-        return TrainingPrompt(template=self.prompt_template, system_prompt=system)
+        template = self.prompt_template or (REASONING_PROMPT_TEMPLATE if self.reasoning else DEFAULT_PROMPT_TEMPLATE)
+        return TrainingPrompt(template=template, system_prompt=system)
+
+    @property
+    def reasoning(self) -> bool:
+        """Whether the completions the model learns carry reasoning before the letter."""
+        return True
 
     def training_inputs(self, model_name_or_path: str) -> dict[str, Any]:
         """What ``crossomni_inputs.json`` beside the adapter records (evaluation reads it back)."""
@@ -107,6 +117,10 @@ class SFTScriptArguments(CrossOmniArguments):
         default="rationale",
         metadata={"help": "'rationale' (think block with the rationale, then the letter) or 'answer' (w/o CoT)."},
     )
+
+    @property
+    def reasoning(self) -> bool:
+        return self.supervision == "rationale"
 
 
 @dataclass

@@ -18,7 +18,8 @@ from evaluation.inputs import InputConfig, build_messages
 from evaluation.prompting import render_prompt
 from model_calls.presets import InputPreset
 
-DEFAULT_PROMPT_TEMPLATE = "default.v1"
+DEFAULT_PROMPT_TEMPLATE = "default.v1"  # the letter alone: answer-only SFT
+REASONING_PROMPT_TEMPLATE = "think.v1"  # reasoning in <think>, then the letter: rationale SFT and GRPO
 SUPERVISIONS: tuple[str, ...] = ("rationale", "answer")
 
 
