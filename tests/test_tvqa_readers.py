@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from builder.tvqa import (
+    MediaLayout,
     SubtitleError,
     iter_qa_files,
     locate_media,
@@ -59,6 +60,9 @@ def test_subtitles_fall_back_to_latin1(tmp_path: Path) -> None:
     [
         ("", "empty subtitle file"),
         ("1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:03 -> broken\nx\n", "b.srt:5: malformed SRT cue"),
+        # the timestamp line of cue 2 is missing: an error, never cue 1's text
+        ("1\n00:00:01,000 --> 00:00:02,000\n(A:) ok\n\n2\n(B:) lost\n", "b.srt:5: malformed SRT cue"),
+        ("1\n999999999999:00:00,500 --> 00:00:02,000\nhi\n", "b.srt:1: malformed SRT cue"),
         ("junk first\n1\n00:00:01,000 --> 00:00:02,000\nhi\n", "b.srt:1: malformed SRT cue"),
     ],
 )
@@ -97,6 +101,10 @@ def test_qa_reader_parses_ts_and_reports_bad_lines(tmp_path: Path) -> None:
     assert errors[1].endswith("tvqa_val.jsonl:5: bad field(s) qid")
     with pytest.raises(FileNotFoundError, match="no TVQA QA files"):
         list(iter_qa_files(tmp_path, "nothing/*.jsonl"))
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "qa" / "tvqa_val.jsonl").write_text(json.dumps(good) + "\n" + deep + "\n", encoding="utf-8")
+    rows = list(iter_qa_files(tmp_path, "qa/tvqa_*.jsonl"))
+    assert rows[0][0] is not None and rows[1][0] is None and "tvqa_val.jsonl:2: not readable JSON" in rows[1][1]
 
 
 def test_show_prefix() -> None:
@@ -107,14 +115,7 @@ def test_show_prefix() -> None:
 
 def test_media_of_the_sample(sample_tvqa_root: Path, tmp_path: Path) -> None:
     vid = "friends_s01e01_seg02_clip_14"
-    media = locate_media(
-        sample_tvqa_root,
-        vid,
-        "videos/{vid_name}.mp4",
-        "frames_hq/{show}_frames/{vid_name}",
-        "audio/{vid_name}.wav",
-        "friends",
-    )
+    media = locate_media(sample_tvqa_root, MediaLayout(), vid, "friends")
     assert media.video is not None and abs(probe_duration(media.video) - 8.0) < 0.2
     wav = clip_wav(media.video, tmp_path / "clip.wav")
     cut = speaker_audio(wav, [(0.5, 2.9), (5.7, 7.8)], tmp_path / "rachel.wav")
@@ -133,14 +134,7 @@ def test_media_of_the_sample(sample_tvqa_root: Path, tmp_path: Path) -> None:
         want = source[round(t * 3)].asnumpy().astype(int)
         assert np.abs(got.astype(int) - want).mean() < 6
     with pytest.raises(FileNotFoundError, match="clip house_s02e05_seg02_clip_07: no media"):
-        locate_media(
-            sample_tvqa_root,
-            "house_s02e05_seg02_clip_07",
-            "videos/{vid_name}.mp4",
-            "frames_hq/{show}_frames/{vid_name}",
-            "audio/{vid_name}.wav",
-            "house",
-        )
+        locate_media(sample_tvqa_root, MediaLayout(), "house_s02e05_seg02_clip_07", "house")
 
 
 def test_frames_plus_audio_are_muxed_into_a_decodable_mp4(tmp_path: Path) -> None:
@@ -155,14 +149,7 @@ def test_frames_plus_audio_are_muxed_into_a_decodable_mp4(tmp_path: Path) -> Non
     (tmp_path / "audio").mkdir()
     tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(32000) / 16000).astype(np.float32)
     sf.write(tmp_path / "audio" / "friends_s09e09_seg01_clip_01.wav", tone, 16000)
-    media = locate_media(
-        tmp_path,
-        "friends_s09e09_seg01_clip_01",
-        "videos/{vid_name}.mp4",
-        "frames_hq/{show}_frames/{vid_name}",
-        "audio/{vid_name}.wav",
-        "friends",
-    )
+    media = locate_media(tmp_path, MediaLayout(), "friends_s09e09_seg01_clip_01", "friends")
     assert media.is_frames
     out = mux_frames(media.frames, media.audio, tmp_path / "media" / "clip.mp4", fps=3.0)
     reader = decord.VideoReader(str(out))
