@@ -234,3 +234,60 @@ def test_the_derived_release_needs_its_media_root(today, tmp_path: Path) -> None
     with pytest.raises(crossomni.ReleaseError, match="crossomni media --release"):
         crossomni.media_root(release, None)
     assert EVIL_CLIP in today.unusable
+
+
+def test_an_off_screen_speaker_is_never_described_from_frames(today, tmp_path: Path) -> None:
+    from builder.records import Caption, CaptionedClip
+    from builder.stages.describe import DescribeStage
+
+    config = BuildConfig(tvqa_root=today.root, out=tmp_path / "out", progress=False)
+    from builder.pipeline import run_build
+
+    run_build(config, until="preprocess")
+    house = next(r for r in iter_records(config.stages_dir / "preprocess.jsonl") if r["clip_id"] == HOUSE_CLIP)
+    captions = [Caption(segment=s["index"], text="two people talk in an office") for s in house["segments"]]
+    clip = CaptionedClip(**house, captions=captions, clip_description=Caption(segment=-1, text="an office"))
+    requests = DescribeStage(config).requests(clip.model_dump())
+    described = [(r.metadata["segment"], r.metadata["speaker"]) for r in requests if r.metadata["prompt"] == "person"]
+    assert described == [(0, "Wilson"), (3, "Wilson")]  # not Cuddy (off screen), not the unnamed line
+
+
+def test_each_clip_failure_is_a_recorded_reject(today, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from builder.pipeline import run_build
+    from builder.stages import preprocess
+
+    root = tmp_path / "tvqa"
+    shutil.copytree(today.root, root)
+    with open(root / "data" / "tvqa_val.jsonl", "a", encoding="utf-8") as handle:
+        handle.write("[" * 100_000 + "]" * 100_000 + "\n")
+        handle.write(
+            json.dumps(
+                {
+                    **json.loads((root / "data" / "tvqa_val.jsonl").open().readline()),
+                    "vid_name": "castle_s09e09_seg01_clip_01",
+                }
+            )
+            + "\n"
+        )
+    with open(root / "data" / "tvqa_preprocessed_subtitles.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"vid_name": "castle_s09e09_seg01_clip_01", "sub": ' + "[" * 100_000 + "\n")
+    real = preprocess.probe_duration
+
+    def overflowing(path: Path) -> float:
+        if "s01e01_seg01_clip_00" in str(path):
+            raise OverflowError("cannot convert float infinity to integer")
+        return real(path)
+
+    monkeypatch.setattr(preprocess, "probe_duration", overflowing)
+    config = BuildConfig(tvqa_root=root, out=tmp_path / "out", progress=False)
+    report = run_build(config, until="preprocess")
+    rejects = {r["id"]: r for r in iter_records(config.stages_dir / "preprocess.rejects.jsonl")}
+    assert rejects["s01e01_seg01_clip_00"]["reason"] == "input-error"
+    assert "OverflowError: cannot convert" in rejects["s01e01_seg01_clip_00"]["detail"]
+    assert rejects["castle_s09e09_seg01_clip_01"]["reason"] == "bad-subtitles"
+    assert "not readable JSON (RecursionError)" in rejects["castle_s09e09_seg01_clip_01"]["detail"]
+    bad_line = [r for r in rejects.values() if r["reason"] == "bad-qa-line"]
+    assert len(bad_line) == 1 and "not readable JSON (RecursionError)" in bad_line[0]["detail"]
+    assert report["stages"][0]["outputs"] == len(today.usable) - 1  # every other clip still read
