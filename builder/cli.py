@@ -1,4 +1,6 @@
-"""The builder's commands (build, inspect, media, sample, export, export-metric, push, demo); ``crossomni_cli`` mounts them."""
+"""The builder's commands (build, inspect, media, sample, export, export-metric, push, demo).
+
+``crossomni_cli`` mounts them."""
 
 from __future__ import annotations
 

@@ -291,3 +291,24 @@ def test_each_clip_failure_is_a_recorded_reject(today, tmp_path: Path, monkeypat
     bad_line = [r for r in rejects.values() if r["reason"] == "bad-qa-line"]
     assert len(bad_line) == 1 and "not readable JSON (RecursionError)" in bad_line[0]["detail"]
     assert report["stages"][0]["outputs"] == len(today.usable) - 1  # every other clip still read
+
+
+def test_frames_and_audio_of_different_lengths_are_not_muxed(today, tmp_path: Path) -> None:
+    import shutil
+
+    from builder.pipeline import run_build
+
+    root = tmp_path / "tvqa"
+    shutil.copytree(today.root, root)
+    frames = sorted((root / "frames_hq" / "friends_frames" / "friends_s01e01_seg02_clip_14").iterdir())
+    for frame in frames[12:]:  # 4 s of frames left for 8 s of audio
+        frame.unlink()
+    config = BuildConfig(tvqa_root=root, out=tmp_path / "out", progress=False)
+    run_build(config, until="preprocess")
+    rejects = {r["id"]: r for r in iter_records(config.stages_dir / "preprocess.rejects.jsonl")}
+    assert rejects["friends_s01e01_seg02_clip_14"]["reason"] == "media-mismatch"
+    assert (
+        "12 frames at 3 fps = 4.00s, but friends_s01e01_seg02_clip_14.mp3 is 8."
+        in (rejects["friends_s01e01_seg02_clip_14"]["detail"])
+    )
+    assert not (config.media_dir / "friends_s01e01_seg02_clip_14.mp4").exists()

@@ -14,7 +14,10 @@ from builder.config import BuildConfig
 from builder.records import PreprocessedClip, Segment
 from builder.stage import Outputs, reject
 from builder.tvqa import TvqaRoot, mux_frames, probe_duration, resolve_show, show_prefix, timestamp_problem
+from builder.tvqa.layout import FRAME_EXTENSIONS
 from crossomni import episode_of
+
+MEDIA_SLACK = 1.0  # seconds a frame folder and its separately obtained audio may differ by
 
 
 def open_root(config: BuildConfig) -> TvqaRoot:
@@ -71,6 +74,13 @@ class Preprocess:
             return [], [reject(vid, inputs.reason, inputs.detail, dropped=True)]
         media = inputs.media.media
         if media.is_frames:
+            frames = sum(1 for p in media.frames.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
+            fps = self.root.layout.frames_fps
+            audio_seconds = probe_duration(media.audio)
+            if abs(frames / fps - audio_seconds) > MEDIA_SLACK:
+                seconds = f"{frames} frames at {fps:g} fps = {frames / fps:.2f}s"
+                detail = f"{seconds}, but {media.audio.name} is {audio_seconds:.2f}s"
+                return [], [reject(vid, "media-mismatch", detail, dropped=True)]
             relative, mode = f"{vid}.mp4", "derived"
             video_file = mux_frames(media.frames, media.audio, config.media_dir / relative, self.root.layout.frames_fps)
         else:
