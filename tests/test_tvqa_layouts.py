@@ -312,3 +312,41 @@ def test_frames_and_audio_of_different_lengths_are_not_muxed(today, tmp_path: Pa
         in (rejects["friends_s01e01_seg02_clip_14"]["detail"])
     )
     assert not (config.media_dir / "friends_s01e01_seg02_clip_14.mp4").exists()
+
+
+def test_media_command_regenerates_a_derived_root_and_names_what_it_cannot(today, sample_release, tmp_path) -> None:
+    release = tmp_path / "release"
+    release.mkdir()
+    manifest = {"format": "crossomni-release", "version": 1, "media": "reference", "media_root": "derived"}
+    (release / "release.json").write_text(json.dumps(manifest))
+    clips = [
+        ("s01e01_seg01_clip_00", "s01e01_seg01_clip_00.mp4", 8.0),  # frames + bbt_new/ mp3
+        ("friends_s09e09_seg01_clip_01", "friends_s09e09_seg01_clip_01.mp4", 8.0),  # not in this TVQA copy
+        ("castle_s01e01_seg02_clip_00", "../castle_s01e01_seg02_clip_00.mp4", 8.0),  # a path leaving the root
+        ("friends_s01e02_seg01_clip_03", "friends_s01e02_seg01_clip_03.mp4", 30.0),  # another clip's length
+    ]
+    (release / "clips.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"clip_id": c, "show": "x", "episode": c.split("_seg")[0], "video": v, "audio": v, "duration": d}
+            )
+            + "\n"
+            for c, v, d in clips
+        )
+    )
+    out = tmp_path / "media"
+    result = RUNNER.invoke(app, ["media", "--release", str(release), "--tvqa-root", str(today.root), "--out", str(out)])
+    assert result.exit_code == 1 and "1 clips written" in result.output, result.output
+    assert (
+        "friends_s09e09_seg01_clip_01: FileNotFoundError: clip friends_s09e09_seg01_clip_01: no media" in result.output
+    )
+    assert "castle_s01e01_seg02_clip_00: media path '../castle_s01e01_seg02_clip_00.mp4' is not" in result.output
+    assert "friends_s01e02_seg01_clip_03: 8." in result.output and "the release says 30.00s" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["s01e01_seg01_clip_00.mp4"]
+    assert not (tmp_path / "castle_s01e01_seg02_clip_00.mp4").exists()
+    again = RUNNER.invoke(app, ["media", "--release", str(release), "--tvqa-root", str(today.root), "--out", str(out)])
+    assert "0 clips written, 1 already there" in again.output
+    refused = RUNNER.invoke(
+        app, ["media", "--release", str(sample_release), "--tvqa-root", str(today.root), "--out", str(out)]
+    )
+    assert refused.exit_code != 0 and "nothing to regenerate" in flat(refused.output)

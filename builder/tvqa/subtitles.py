@@ -71,26 +71,28 @@ def normalise_name(raw: str) -> tuple[str, bool] | None:
     return " ".join(_word_case(w) for w in words), off_screen
 
 
-def split_speaker(text: str, bare_tags: bool) -> tuple[str | None, str]:
-    """``(raw tag, rest)``: ``(Name:) rest`` always, ``Name : rest`` when ``bare_tags`` (the jsonl form)."""
+def split_speaker(text: str, bare_tags: bool) -> tuple[str | None, tuple[str, bool] | None, str]:
+    """``(raw tag, (name, off_screen), rest)``: ``(Name:) rest`` always, ``Name : rest`` when
+    ``bare_tags`` (the jsonl form); ``(None, None, line)`` when the line names nobody."""
     line = text.strip()
     if line.startswith("("):
         close = line.find(")", 1, MAX_NAME_CHARS + 4)
         inside = line[1:close].strip() if close > 0 else ""
-        if inside.endswith(":") and normalise_name(inside[:-1]):
-            return inside[:-1].strip(), line[close + 1 :].strip()
-        return None, line
+        parsed = normalise_name(inside[:-1]) if inside.endswith(":") else None
+        if parsed:
+            return inside[:-1].strip(), parsed, line[close + 1 :].strip()
+        return None, None, line
     if bare_tags:
         colon = line.find(":", 0, MAX_NAME_CHARS + 2)
-        if colon > 0 and normalise_name(line[:colon]):
-            return line[:colon].strip(), line[colon + 1 :].strip()
-    return None, line
+        parsed = normalise_name(line[:colon]) if colon > 0 else None
+        if parsed:
+            return line[:colon].strip(), parsed, line[colon + 1 :].strip()
+    return None, None, line
 
 
 def make_cue(index: int, start: float, end: float, text: str, bare_tags: bool) -> Cue:
-    raw, rest = split_speaker(text, bare_tags)
+    raw, parsed, rest = split_speaker(text, bare_tags)
     rest = " ".join(strip_markup(rest).split())
-    parsed = normalise_name(raw) if raw else None
     if parsed is None:
         return Cue(index, start, end, None, rest)
     name, off_screen = parsed
