@@ -124,10 +124,10 @@ def render_report(report: InspectReport) -> str:
         lines.append(f"  not QA (no q/a0/vid_name keys), not read: {', '.join(report.not_qa_files)}")
     if report.ignored_qa_files:
         lines.append(f"  QA files of another layout, not read: {', '.join(report.ignored_qa_files)}")
-    lines.append(f"subtitles: {report.subtitles}")
+    lines.append(f"subtitle source: {report.subtitles}")
     for kind, patterns in report.layout.items():
-        found = ", ".join(f"{p} ({n} clips)" for p, n in patterns.items()) or "none found"
-        lines.append(f"{kind}: {found}")
+        found = ", ".join(f"{p} ({n} clips)" for p, n in patterns.items()) or "nothing"
+        lines.append(f"{kind} found as: {found}")
     header = ["show", *COUNT_COLUMNS]
     rows = [[show, *(str(c[k]) for k in COUNT_COLUMNS)] for show, c in sorted(report.per_show.items())]
     total = {k: sum(c[k] for c in report.per_show.values()) for k in COUNT_COLUMNS}
