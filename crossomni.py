@@ -304,6 +304,11 @@ def media_root(release_dir: str | Path, tvqa_root: str | Path | None) -> Path:
     manifest = read_release_manifest(release_dir)
     if manifest.get("media", "reference") == "embed":
         return Path(release_dir)
+    if tvqa_root is None and manifest.get("media_root") == "derived":
+        raise ReleaseError(
+            f"{release_dir}: media are clips derived from TVQA frames + audio; pass data_dir=<their folder> "
+            f"(the build's OUT/media, or `crossomni media --release {release_dir} --tvqa-root <your TVQA> --out DIR`)"
+        )
     if tvqa_root is None:
         raise ReleaseError(
             f"{release_dir}: media are referenced from TVQA; pass data_dir=<your TVQA root> "

@@ -1,4 +1,4 @@
-"""The ``crossomni build`` command (mounted on the top-level app through ``builder/cli.py`` and ``crossomni_cli``)."""
+"""The ``crossomni build``, ``inspect`` and ``media`` commands (mounted through ``builder/cli.py``)."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ def _options(pairs: list[str]) -> dict[str, object]:
     return options
 
 
-def _layout(pairs: list[str]) -> TvqaLayout:
+def _layout(pairs: list[str], layout_file: Path | None = None) -> TvqaLayout:
     from dataclasses import fields
 
     from builder.config import TvqaLayout
+    from builder.tvqa import MediaLayout
 
-    names = {f.name for f in fields(TvqaLayout)}
+    names = {f.name for f in fields(TvqaLayout)} - {"file"}
     values: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -37,7 +38,32 @@ def _layout(pairs: list[str]) -> TvqaLayout:
                 f"expected one of {', '.join(sorted(names))} =PATTERN, got {pair!r}", param_hint="--layout"
             )
         values[key] = float(value) if key == "frames_fps" else value
+    if layout_file is not None:
+        try:
+            values["file"] = MediaLayout.load(layout_file)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--layout-file") from None
     return TvqaLayout(**values)
+
+
+def _shows(names: list[str] | None) -> tuple[str, ...]:
+    """Show prefixes for ``--show`` values (any spelling); an unknown one is an error naming the known."""
+    from builder.tvqa import resolve_show
+
+    try:
+        return tuple(resolve_show(name) for name in names or ())
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--show") from None
+
+
+LAYOUT_HELP = (
+    "Where TVQA files are, as KEY=PATTERN with {vid_name} and {show} (show prefix: bbt, friends, met, grey, "
+    "house, castle): qa_glob, subtitles (an .srt pattern or the preprocessed jsonl's path), video, frames, audio, "
+    "frames_fps. Default: found (data/ or tvqa_qa_release/; tvqa_preprocessed_subtitles.jsonl or tvqa_subtitles/; "
+    "videos/, frames_hq/<show>_frames/, audios/<show>/<show>_audios/ ...). Repeatable."
+)
+LAYOUT_FILE_HELP = "Layout YAML: defaults and per-show overrides (see builder/README.md)."
+SHOW_HELP = "Only clips of this show (TVQA's spelling, the usual one or the clip prefix, e.g. met). Repeatable."
 
 
 def _proportions(text: str | None) -> dict[str, float] | None:
@@ -54,7 +80,8 @@ def _proportions(text: str | None) -> dict[str, float] | None:
 
 def build(
     tvqa_root: Annotated[
-        Path | None, typer.Option(help="TVQA root: QA jsonl, tvqa_subtitles/, videos/ (or frames_hq/ + audio/).")
+        Path | None,
+        typer.Option(help="TVQA root: QA files, subtitles, videos/ or frames_hq/ + audio (found; see --layout)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Build folder: release/, report.json/.md, stages/, cache.sqlite.")] = Path(
         "build/crossomni"
@@ -82,24 +109,12 @@ def build(
             "path=replies.jsonl (replay), tensor_parallel_size=4 (vllm). Repeatable.",
         ),
     ] = None,
-    layout: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Where TVQA files are, as KEY=PATTERN with {vid_name} and {show} (frame-folder prefix): "
-            "qa_glob, subtitles, video, frames, audio, frames_fps. Defaults: tvqa_qa_release/tvqa_*.jsonl, "
-            "tvqa_subtitles/{vid_name}.srt, videos/{vid_name}.mp4, frames_hq/{show}_frames/{vid_name}, "
-            "audio/{vid_name}.wav, 3. Repeatable.",
-        ),
-    ] = None,
+    layout: Annotated[list[str] | None, typer.Option(help=LAYOUT_HELP)] = None,
+    layout_file: Annotated[Path | None, typer.Option(help=LAYOUT_FILE_HELP)] = None,
     models: Annotated[
         Path | None, typer.Option(help="Models-per-role YAML (default: builder/models.yaml, the paper's models).")
     ] = None,
-    shows: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--show", help="Only clips of this show (TVQA show_name or clip prefix, e.g. friends). Repeatable."
-        ),
-    ] = None,
+    shows: Annotated[list[str] | None, typer.Option("--show", help=SHOW_HELP)] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="At most this many clips (after --show and --shard).")
     ] = None,
@@ -134,12 +149,21 @@ def build(
     record: Annotated[
         Path | None, typer.Option(help="Also write every model reply to this replay file (JSONL).")
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Stop after this stage (e.g. preprocess: check the readers before any GPU hour)."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Build a CrossOmni annotation release from TVQA: preprocess, caption, describe, biography, voice,
     align, qa, verify, split, rationale, release + report. Re-running resumes where it stopped."""
     from builder.config import BuildConfig, ModelsConfig, Shard
-    from builder.pipeline import run_build
+    from builder.pipeline import STAGE_NAMES, run_build
+    from builder.report import empty_build_message
+    from builder.tvqa import TvqaRootError
+
+    if until is not None and until not in STAGE_NAMES:
+        raise typer.BadParameter(f"expected one of {', '.join(STAGE_NAMES)}, got {until!r}", param_hint="--until")
 
     if sample:
         from builder.sample.generate import generate_sample_tvqa
@@ -156,8 +180,8 @@ def build(
             backend=backend or ("replay" if sample else "vllm"),
             backend_options=_options(backend_option or []),
             models=ModelsConfig.load(models),
-            layout=_layout(layout or []),
-            shows=tuple(shows or ()),
+            layout=_layout(layout or [], layout_file),
+            shows=_shows(shows),
             limit=limit,
             shard=Shard.parse(shard),
             qa_generator=qa,
@@ -174,14 +198,83 @@ def build(
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     try:
-        report = run_build(config, record=record)
+        report = run_build(config, record=record, until=until)
+    except TvqaRootError as err:
+        raise typer.BadParameter(str(err), param_hint="--tvqa-root") from None
     except ValueError as err:
         if "built with other settings" not in str(err):
             raise
         raise typer.BadParameter(str(err), param_hint="--out") from None
     calls = report["model_calls"]
-    typer.echo(
-        f"release: {config.release_dir} — {report['release']['train']} train / {report['release']['test']} test "
-        f"instances over {report['release']['clips']} clips; {calls['backend_calls']} backend calls, "
-        f"{calls['cache_hits']} cache hits; report: {config.out / 'report.md'}"
-    )
+    if report["released"]:
+        typer.echo(
+            f"release: {config.release_dir} — {report['release']['train']} train / {report['release']['test']} test "
+            f"instances over {report['release']['clips']} clips; {calls['backend_calls']} backend calls, "
+            f"{calls['cache_hits']} cache hits; report: {config.out / 'report.md'}"
+        )
+    else:
+        last = report["stages"][-1]
+        typer.echo(
+            f"stopped after {last['name']}: {last['outputs']} kept of {last['items_in']} "
+            f"({config.stages_dir / (last['name'] + '.jsonl')}); report: {config.out / 'report.md'}"
+        )
+    problem = empty_build_message(report)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
+
+
+def inspect(
+    tvqa_root: Annotated[Path, typer.Option(help="The TVQA root to look at.")],
+    layout: Annotated[list[str] | None, typer.Option(help=LAYOUT_HELP)] = None,
+    layout_file: Annotated[Path | None, typer.Option(help=LAYOUT_FILE_HELP)] = None,
+    shows: Annotated[list[str] | None, typer.Option("--show", help=SHOW_HELP)] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Look at the first N clips only.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
+) -> None:
+    """Say what a TVQA root holds (layouts found; per show: clips with subtitles, named speakers, frames,
+    audio, video; usable) and why clips are unusable — in seconds, no model. Exits 1 when nothing is usable."""
+    import json
+
+    from builder.inspect import inspect_root, render_report
+    from builder.stages.preprocess import open_root
+    from builder.tvqa import TvqaRootError
+
+    if not tvqa_root.is_dir():
+        raise typer.BadParameter(f"{tvqa_root} is not a folder", param_hint="--tvqa-root")
+    from builder.config import BuildConfig
+
+    config = BuildConfig(tvqa_root=tvqa_root, out=Path("."), layout=_layout(layout or [], layout_file))
+    try:
+        report = inspect_root(open_root(config), _shows(shows), config.min_tagged_fraction, limit)
+    except TvqaRootError as err:
+        raise typer.BadParameter(str(err), param_hint="--tvqa-root") from None
+    typer.echo(render_report(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
+    if report.usable == 0:
+        typer.echo("error: no usable clip under this root", err=True)
+        raise typer.Exit(1)
+
+
+def media(
+    release: Annotated[Path, typer.Option(help="An annotation release whose media root is derived (release.json).")],
+    tvqa_root: Annotated[Path, typer.Option(help="Your TVQA copy (frames + audio, or mp4s).")],
+    out: Annotated[Path, typer.Option(help="The media root to write (pass it to resolve_media / data_dir).")],
+    layout: Annotated[list[str] | None, typer.Option(help=LAYOUT_HELP)] = None,
+    layout_file: Annotated[Path | None, typer.Option(help=LAYOUT_FILE_HELP)] = None,
+) -> None:
+    """Regenerate a release's derived media root from your own TVQA copy: each clip muxed again from its
+    frames and audio (or its mp4 linked) and checked against the release's durations."""
+    from builder.media_root import regenerate_media_root
+
+    try:
+        summary = regenerate_media_root(release, tvqa_root, out, _layout(layout or [], layout_file).media())
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--release") from None
+    typer.echo(f"media root {out}: {summary.written} clips written, {summary.kept} already there")
+    for clip_id, why in list(summary.problems.items())[:10]:
+        typer.echo(f"  {clip_id}: {why}", err=True)
+    if summary.problems:
+        typer.echo(f"error: {len(summary.problems)} clips could not be made", err=True)
+        raise typer.Exit(1)

@@ -1,13 +1,17 @@
-"""The builder's commands (build, sample, export, export-metric, push, demo); ``crossomni_cli`` mounts them."""
+"""The builder's commands (build, inspect, media, sample, export, export-metric, push, demo).
+
+``crossomni_cli`` mounts them."""
 
 from __future__ import annotations
 
 import typer
 
-from builder.build_cli import build
+from builder.build_cli import build, inspect, media
 
 app = typer.Typer(help="Build, export and publish the CrossOmni dataset.", no_args_is_help=True)
 app.command("build")(build)
+app.command("inspect")(inspect)
+app.command("media")(media)
 
 
 @app.command()
@@ -23,7 +27,13 @@ def sample(out: str = typer.Option("build/sample_tvqa", help="Folder to write th
 def export(
     release: str = typer.Argument(..., help="Annotation release folder (what `crossomni build` writes)."),
     out: str = typer.Option("crossomni", help="Output folder; `load_dataset(<out>, config)` reads it."),
-    tvqa_root: str = typer.Option(None, help="TVQA root the release's media paths are relative to (checked)."),
+    tvqa_root: str = typer.Option(
+        None,
+        "--tvqa-root",
+        "--media-root",
+        help="The folder the release's media paths are relative to (checked): the TVQA root, or for a release "
+        "built from frames its derived media root (OUT/media, or what `crossomni media` writes).",
+    ),
     media: str = typer.Option("reference", help="'reference': store paths (default); 'embed': store clip bytes."),
     rows_per_shard: int = typer.Option(None, help="Rows per parquet shard (default 5000 reference, 200 embed)."),
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from builder.tvqa.layout import MEDIA_KINDS, MediaLayout
 from crossomni import TASK_NAMES
 
 ROLES = ("caption", "text", "voice")
@@ -81,14 +82,31 @@ class ModelsConfig:
 
 @dataclass(frozen=True)
 class TvqaLayout:
-    """Where the files of a TVQA root are. ``{vid_name}``, ``{show}`` (TVQA frame-folder prefix) are filled in."""
+    """Where the files of a TVQA root are; ``None`` everywhere means: find them (``builder/tvqa/layout.py``).
 
-    qa_glob: str = "tvqa_qa_release/tvqa_*.jsonl"
-    subtitles: str = "tvqa_subtitles/{vid_name}.srt"
-    video: str = "videos/{vid_name}.mp4"
-    frames: str = "frames_hq/{show}_frames/{vid_name}"
-    audio: str = "audio/{vid_name}.wav"
-    frames_fps: float = 3.0
+    Single patterns (``--layout KEY=PATTERN``, with ``{vid_name}`` and ``{show}``, the show prefix)
+    replace the built-in candidates of their kind; ``file`` is a ``--layout-file`` with defaults and
+    per-show overrides. ``subtitles`` is an ``.srt`` pattern or the path of the preprocessed jsonl.
+    """
+
+    qa_glob: str | None = None
+    subtitles: str | None = None
+    video: str | None = None
+    frames: str | None = None
+    audio: str | None = None
+    frames_fps: float | None = None
+    file: MediaLayout | None = None
+
+    def media(self) -> MediaLayout:
+        """The media layout: the file's, with the single patterns as defaults over it."""
+        base = self.file or MediaLayout()
+        single = {kind: (getattr(self, kind),) for kind in MEDIA_KINDS if getattr(self, kind)}
+        if self.subtitles and "{" in self.subtitles:  # an .srt pattern (else: the jsonl's path)
+            single["subtitles"] = (self.subtitles,)
+        return MediaLayout({**base.defaults, **single}, base.shows, self.frames_fps or base.frames_fps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"qa_glob": self.qa_glob, "subtitles": self.subtitles, **self.media().to_dict()}
 
 
 @dataclass(frozen=True)
@@ -169,7 +187,8 @@ class BuildConfig:
 
     @property
     def media_dir(self) -> Path:
-        """Clips muxed from TVQA frame folders live here (relative paths ``media/<vid>.mp4``)."""
+        """The derived media root: clips muxed from TVQA frame folders (``<vid>.mp4``), and in a
+        release with any of them, links to the referenced mp4s too (never published)."""
         return self.out / "media"
 
     def stage_settings(self) -> dict[str, Any]:
@@ -177,7 +196,7 @@ class BuildConfig:
         return {
             **self.release_settings(),
             "tvqa_root": str(self.tvqa_root.resolve()),
-            "layout": asdict(self.layout),
+            "layout": self.layout.to_dict(),
             "frames_per_segment": self.frames_per_segment,
             "min_tagged_fraction": self.min_tagged_fraction,
         }

@@ -18,7 +18,7 @@ from builder.stages.align import AlignStage
 from builder.stages.biography import BiographyStage
 from builder.stages.caption import CaptionStage
 from builder.stages.describe import DescribeStage
-from builder.stages.preprocess import Preprocess, clip_items
+from builder.stages.preprocess import Preprocess, clip_items, open_root
 from builder.stages.qa import DistractorPool, LLMQAStage, TemplateQAStage
 from builder.stages.rationale import LLMRationaleStage, TemplateRationaleStage
 from builder.stages.release import write_release
@@ -78,8 +78,19 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
-def run_build(config: BuildConfig, backend: Backend | None = None, record: Path | None = None) -> dict[str, Any]:
-    """Build (or resume building) the release under ``config.out``; returns the report."""
+class _Stop(Exception):
+    """Raised after the ``until`` stage: the rest of the build is skipped."""
+
+
+def run_build(
+    config: BuildConfig, backend: Backend | None = None, record: Path | None = None, until: str | None = None
+) -> dict[str, Any]:
+    """Build (or resume building) the release under ``config.out``; returns the report.
+
+    ``until``: stop after this stage (its output and the report are written, the release is not).
+    """
+    if until is not None and until not in STAGE_NAMES:
+        raise ValueError(f"--until must be one of {', '.join(STAGE_NAMES)}, got {until!r}")
     started = time.perf_counter()
     config.out.mkdir(parents=True, exist_ok=True)
     check_settings(config)
@@ -99,24 +110,32 @@ def run_build(config: BuildConfig, backend: Backend | None = None, record: Path 
         if config.backend == "ray":
             batch = None  # the whole stage in one Ray Data pipeline: one actor pool per stage
         stats.append(runner.run(stage, items, batch_size=batch, total=total))
+        if stage.name == until:
+            raise _Stop
 
     llm = config.qa_generator == "llm"
-    run(Preprocess(config), clip_items(config), None)
-    run(CaptionStage(config), clips_of("preprocess"), "preprocess", "caption")
-    run(DescribeStage(config), clips_of("caption"), "caption", "text")
-    # biography before voice: one load of the text model for describe + biography on local engines
-    run(BiographyStage(config), clips_of("describe"), "describe", "text")
-    run(VoiceStage(config), clips_of("biography"), "biography", "voice")
-    run(AlignStage(), clips_of("voice"), "voice")
-    pool = DistractorPool.from_records(runner.records("align"))
-    run((LLMQAStage if llm else TemplateQAStage)(config, pool), clips_of("align"), "align", "text")
-    verify_items = clips_with_candidates(runner.records("align"), runner.records("qa"))
-    run((LLMVerifyStage if llm else VerifyStage)(config), verify_items, "align", "text")
-    episodes = {r["clip_id"]: r["episode"] for r in runner.records("align")}
-    run(SplitStage(config, runner.records("verify"), episodes), instances_of("verify"), "verify")
-    run((LLMRationaleStage if llm else TemplateRationaleStage)(config), instances_of("split"), "split", "text")
-    write_release(config, runner.output("rationale"), runner.records("align"))
-    report = build_report(config, stats, time.perf_counter() - started)
+    try:
+        root = open_root(config)
+        run(Preprocess(config, root), clip_items(config, root), None)
+        run(CaptionStage(config), clips_of("preprocess"), "preprocess", "caption")
+        run(DescribeStage(config), clips_of("caption"), "caption", "text")
+        # biography before voice: one load of the text model for describe + biography on local engines
+        run(BiographyStage(config), clips_of("describe"), "describe", "text")
+        run(VoiceStage(config), clips_of("biography"), "biography", "voice")
+        run(AlignStage(), clips_of("voice"), "voice")
+        pool = DistractorPool.from_records(runner.records("align"))
+        run((LLMQAStage if llm else TemplateQAStage)(config, pool), clips_of("align"), "align", "text")
+        verify_items = clips_with_candidates(runner.records("align"), runner.records("qa"))
+        run((LLMVerifyStage if llm else VerifyStage)(config), verify_items, "align", "text")
+        episodes = {r["clip_id"]: r["episode"] for r in runner.records("align")}
+        run(SplitStage(config, runner.records("verify"), episodes), instances_of("verify"), "verify")
+        run((LLMRationaleStage if llm else TemplateRationaleStage)(config), instances_of("split"), "split", "text")
+        write_release(config, runner.output("rationale"), runner.records("align"))
+        released = True
+    except _Stop:
+        released = False
+    finally:
+        _close_all(backend)
+    report = build_report(config, stats, time.perf_counter() - started, released=released)
     write_report(config, report)
-    _close_all(backend)
     return report

@@ -18,22 +18,33 @@ Position = Literal["left", "right", "centre", "background"]
 
 
 class Segment(BaseModel):
-    """One subtitle-aligned segment: a cue with its speaker."""
+    """One subtitle-aligned segment: a cue with its speaker (None for a line that names nobody).
+
+    ``off_screen``: the speaker is heard, not seen ("Name off : ..."), so this segment's frames
+    never describe them; their voice and words still count.
+    """
 
     index: int
     start: float
     end: float
-    speaker: str
+    speaker: str | None = None
     text: str
+    speaker_raw: str | None = None
+    off_screen: bool = False
+
+    @property
+    def on_screen_speaker(self) -> str | None:
+        """The speaker, when the frames of this segment may show them."""
+        return None if self.off_screen else self.speaker
 
 
 class PreprocessedClip(BaseModel):
     clip_id: str
     show: str
     episode: str
-    video: str  # relative to the media root (TVQA root, or the build's media folder)
+    video: str  # relative to the media root: the TVQA root, or the build's derived media folder
     audio: str
-    media: Literal["reference", "embed"] = "reference"
+    media: Literal["reference", "derived"] = "reference"  # derived: muxed from frames + audio
     duration: float
     subtitle_encoding: str = "utf-8"
     segments: list[Segment]
@@ -139,7 +150,7 @@ class AlignedClip(BaseModel):
     episode: str
     video: str
     audio: str
-    media: Literal["reference", "embed"] = "reference"
+    media: Literal["reference", "derived"] = "reference"
     duration: float
     summary: str
     people: list[AlignedPerson]

@@ -12,17 +12,57 @@ import jinja2
 from builder.config import BuildConfig
 from builder.stage import StageStats
 from crossomni import SPLITS, TASK_NAMES, read_clips, read_instances
-from model_calls.store import write_atomic, write_json_atomic
+from model_calls.store import iter_records, write_atomic, write_json_atomic
+
+EXAMPLES_PER_REASON = 2
 
 
-def build_report(config: BuildConfig, stats: list[StageStats], seconds: float) -> dict[str, Any]:
-    clips = read_clips(config.release_dir)
+def drop_reasons(config: BuildConfig, stats: list[StageStats]) -> list[dict[str, Any]]:
+    """Why items were dropped, most frequent first: stage, reason, count and two example ids."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for stage in stats:
+        path = config.stages_dir / f"{stage.name}.rejects.jsonl"
+        if not path.is_file():
+            continue
+        for record in iter_records(path):
+            if not record.get("dropped"):
+                continue
+            entry = found.setdefault(
+                (stage.name, record.get("reason", "unknown")),
+                {"stage": stage.name, "reason": record.get("reason", "unknown"), "count": 0, "examples": []},
+            )
+            entry["count"] += 1
+            if len(entry["examples"]) < EXAMPLES_PER_REASON:
+                entry["examples"].append(str(record.get("id", ""))[:120])
+    return sorted(found.values(), key=lambda e: (-e["count"], e["stage"], e["reason"]))
+
+
+def empty_build_message(report: dict[str, Any]) -> str | None:
+    """Why a build produced nothing (None when it produced something): counts and the top three reasons."""
+    stages = report["stages"]
+    if report["released"]:
+        if report["release"]["train"] + report["release"]["test"] > 0:
+            return None
+        what = "the release is empty"
+    elif stages and stages[-1]["outputs"] == 0:
+        what = f"stage {stages[-1]['name']} kept nothing"
+    else:
+        return None
+    counts = ", ".join(f"{s['name']} {s['outputs']}/{s['items_in']}" for s in stages)
+    reasons = "; ".join(
+        f"{r['stage']}: {r['reason']} × {r['count']} (e.g. {', '.join(r['examples'])})" for r in report["drops"][:3]
+    )
+    return f"{what} (kept/in per stage: {counts}); top reasons: {reasons or 'none recorded'}"
+
+
+def build_report(config: BuildConfig, stats: list[StageStats], seconds: float, released: bool = True) -> dict[str, Any]:
+    clips = read_clips(config.release_dir) if released else {}
     per_task = {task: {split: 0 for split in SPLITS} for task in TASK_NAMES}
     per_show: dict[str, Counter[str]] = {}
     for clip in clips.values():
         per_show.setdefault(clip.show, Counter())["clips"] += 1
     totals: Counter[str] = Counter()
-    for split in SPLITS:
+    for split in SPLITS if released else ():
         for record in read_instances(config.release_dir, split, clips):
             per_task[record["task_type"]][split] += 1
             per_show[clips[record["clip_id"]].show][split] += 1
@@ -37,6 +77,9 @@ def build_report(config: BuildConfig, stats: list[StageStats], seconds: float) -
         "shard": f"{config.shard.index}/{config.shard.count}",
         "models": config.models.to_dict(),
         "stages": stage_dicts,
+        "released": released,
+        "until": None if released or not stats else stats[-1].name,
+        "drops": drop_reasons(config, stats),
         "model_calls": {
             "backend_calls": sum(s.backend_calls for s in stats),
             "requests": sum(s.requests for s in stats),

@@ -123,6 +123,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             homepage="https://arxiv.org/abs/2604.05522",
             release_description=manifest.get("description", ""),
             media=summary.media,
+            media_root=manifest.get("media_root", "tvqa"),
             configs=[(name, crossomni.CONFIG_DESCRIPTIONS[name]) for name in summary.files],
             tasks=crossomni.TASK_TYPES,
             splits=list(crossomni.SPLITS),

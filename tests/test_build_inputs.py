@@ -114,13 +114,16 @@ def test_each_bad_input_is_dropped_with_its_reason(messy_build) -> None:
     assert sum(counts.values()) == len(rejects) == 8
 
 
-def test_frames_clip_is_muxed_and_embedded(messy_build, messy_root) -> None:
+def test_frames_clip_is_muxed_into_the_derived_media_root(messy_build, messy_root) -> None:
     out, report = messy_build
     release = out / "release"
-    assert crossomni.read_release_manifest(release)["media"] == "embed"
+    manifest = crossomni.read_release_manifest(release)
+    assert (manifest["media"], manifest["media_root"]) == ("reference", "derived")
     clips = crossomni.read_clips(release)
-    assert clips[FRAMES_CLIP].video == f"media/{FRAMES_CLIP}.mp4"
-    assert all((release / c.video).is_file() for c in clips.values())
+    assert clips[FRAMES_CLIP].video == f"{FRAMES_CLIP}.mp4"
+    # every clip (muxed, or linked from the TVQA mp4s) is under the build's media root, none in the release
+    assert all((out / "media" / c.video).is_file() for c in clips.values())
+    assert not (release / "media").exists()
     # the muxed clip's frames differ byte-wise from the mp4's, yet replay finds its replies by name
     tasks = {
         r["task_type"]

@@ -122,7 +122,13 @@ def test_bad_clips_are_dropped_with_reasons(built) -> None:
     assert castle["subtitle_encoding"] == "latin-1" and "café" in castle["segments"][-1]["text"]
     preprocess = next(s for s in report["stages"] if s["name"] == "preprocess")
     assert preprocess["reasons"] == {"no-speaker-names": 1, "no-subtitles": 1}
-    assert (out / "report.md").read_text().count("no-speaker-names") == 1
+    report_md = (out / "report.md").read_text()
+    assert "- **preprocess**: no-speaker-names × 1, no-subtitles × 1" in report_md
+    assert "- preprocess: no-speaker-names × 1 (e.g. met_s06e22_seg01_clip_02)" in report_md
+    assert [(d["stage"], d["reason"], d["examples"]) for d in report["drops"] if d["stage"] == "preprocess"] == [
+        ("preprocess", "no-speaker-names", ["met_s06e22_seg01_clip_02"]),
+        ("preprocess", "no-subtitles", ["house_s02e05_seg02_clip_07"]),
+    ]
 
 
 def test_same_clips_and_tasks_as_the_hand_checked_release(built, sample_release) -> None:

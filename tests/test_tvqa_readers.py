@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from builder.tvqa import (
+    MediaLayout,
     SubtitleError,
+    SubtitleIndex,
     iter_qa_files,
     locate_media,
     mux_frames,
@@ -59,6 +62,9 @@ def test_subtitles_fall_back_to_latin1(tmp_path: Path) -> None:
     [
         ("", "empty subtitle file"),
         ("1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:03 -> broken\nx\n", "b.srt:5: malformed SRT cue"),
+        # the timestamp line of cue 2 is missing: an error, never cue 1's text
+        ("1\n00:00:01,000 --> 00:00:02,000\n(A:) ok\n\n2\n(B:) lost\n", "b.srt:5: malformed SRT cue"),
+        ("1\n999999999999:00:00,500 --> 00:00:02,000\nhi\n", "b.srt:1: malformed SRT cue"),
         ("junk first\n1\n00:00:01,000 --> 00:00:02,000\nhi\n", "b.srt:1: malformed SRT cue"),
     ],
 )
@@ -97,6 +103,10 @@ def test_qa_reader_parses_ts_and_reports_bad_lines(tmp_path: Path) -> None:
     assert errors[1].endswith("tvqa_val.jsonl:5: bad field(s) qid")
     with pytest.raises(FileNotFoundError, match="no TVQA QA files"):
         list(iter_qa_files(tmp_path, "nothing/*.jsonl"))
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "qa" / "tvqa_val.jsonl").write_text(json.dumps(good) + "\n" + deep + "\n", encoding="utf-8")
+    rows = list(iter_qa_files(tmp_path, "qa/tvqa_*.jsonl"))
+    assert rows[0][0] is not None and rows[1][0] is None and "tvqa_val.jsonl:2: not readable JSON" in rows[1][1]
 
 
 def test_show_prefix() -> None:
@@ -107,14 +117,7 @@ def test_show_prefix() -> None:
 
 def test_media_of_the_sample(sample_tvqa_root: Path, tmp_path: Path) -> None:
     vid = "friends_s01e01_seg02_clip_14"
-    media = locate_media(
-        sample_tvqa_root,
-        vid,
-        "videos/{vid_name}.mp4",
-        "frames_hq/{show}_frames/{vid_name}",
-        "audio/{vid_name}.wav",
-        "friends",
-    )
+    media = locate_media(sample_tvqa_root, MediaLayout(), vid, "friends")
     assert media.video is not None and abs(probe_duration(media.video) - 8.0) < 0.2
     wav = clip_wav(media.video, tmp_path / "clip.wav")
     cut = speaker_audio(wav, [(0.5, 2.9), (5.7, 7.8)], tmp_path / "rachel.wav")
@@ -133,14 +136,7 @@ def test_media_of_the_sample(sample_tvqa_root: Path, tmp_path: Path) -> None:
         want = source[round(t * 3)].asnumpy().astype(int)
         assert np.abs(got.astype(int) - want).mean() < 6
     with pytest.raises(FileNotFoundError, match="clip house_s02e05_seg02_clip_07: no media"):
-        locate_media(
-            sample_tvqa_root,
-            "house_s02e05_seg02_clip_07",
-            "videos/{vid_name}.mp4",
-            "frames_hq/{show}_frames/{vid_name}",
-            "audio/{vid_name}.wav",
-            "house",
-        )
+        locate_media(sample_tvqa_root, MediaLayout(), "house_s02e05_seg02_clip_07", "house")
 
 
 def test_frames_plus_audio_are_muxed_into_a_decodable_mp4(tmp_path: Path) -> None:
@@ -155,14 +151,7 @@ def test_frames_plus_audio_are_muxed_into_a_decodable_mp4(tmp_path: Path) -> Non
     (tmp_path / "audio").mkdir()
     tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(32000) / 16000).astype(np.float32)
     sf.write(tmp_path / "audio" / "friends_s09e09_seg01_clip_01.wav", tone, 16000)
-    media = locate_media(
-        tmp_path,
-        "friends_s09e09_seg01_clip_01",
-        "videos/{vid_name}.mp4",
-        "frames_hq/{show}_frames/{vid_name}",
-        "audio/{vid_name}.wav",
-        "friends",
-    )
+    media = locate_media(tmp_path, MediaLayout(), "friends_s09e09_seg01_clip_01", "friends")
     assert media.is_frames
     out = mux_frames(media.frames, media.audio, tmp_path / "media" / "clip.mp4", fps=3.0)
     reader = decord.VideoReader(str(out))
@@ -170,3 +159,146 @@ def test_frames_plus_audio_are_muxed_into_a_decodable_mp4(tmp_path: Path) -> Non
     assert abs(probe_duration(out) - 2.0) < 0.2
     audio = sf.read(clip_wav(out, tmp_path / "back.wav"))[0]
     assert abs(len(audio) / 16000 - 2.0) < 0.1 and np.abs(audio).max() > 0.1
+
+
+# --- speaker names, both subtitle forms, adversarial input -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tag", "name", "raw"),
+    [
+        ("(RACHEL:) Hi.", "Rachel", "RACHEL"),
+        ("(Rachel:) Hi.", "Rachel", "Rachel"),
+        ("(<i>Rachel</i>:) Hi.", "Rachel", "<i>Rachel</i>"),
+        ("(  rachel   green :) Hi.", "Rachel Green", "rachel   green"),
+        ("(Dr. McGee:) Hi.", "Dr. McGee", "Dr. McGee"),
+    ],
+)
+def test_srt_speaker_names_are_normalised_and_the_raw_form_kept(tmp_path: Path, tag, name, raw) -> None:
+    path = tmp_path / "a.srt"
+    path.write_text(f"1\n00:00:01,000 --> 00:00:02,000\n{tag}\n", encoding="utf-8")
+    (cue,), _ = read_subtitles(path)
+    assert (cue.speaker, cue.speaker_raw, cue.text, cue.off_screen) == (name, raw, "Hi.", False)
+
+
+def test_jsonl_speakers_off_screen_and_untagged_lines(tmp_path: Path) -> None:
+    subs = [
+        {"text": " Mrs Wolowitz off : Has she tried on the vest yet ?", "start": 0.5, "end": 2.0},
+        {"text": " Howard : Ma !", "start": 2.1, "end": 3.0},
+        {"text": " What a day .", "start": 3.1, "end": 4.0},
+        {"text": " HOWARD : I said ma !", "start": 4.1, "end": 5.0},
+        {"text": " Note at 10:30 , nobody came .", "start": 5.1, "end": 6.0},
+    ]
+    path = tmp_path / "tvqa_preprocessed_subtitles.jsonl"
+    lines = [{"vid_name": "s01e01_seg01_clip_00", "sub": subs}, {"vid_name": "s01e01_seg01_clip_01", "sub": []}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n", encoding="utf-8")
+    index = SubtitleIndex.build(path)
+    assert len(index) == 2 and index.bad_lines == [f"{path}:3: no vid_name"]
+    cues = index.cues("s01e01_seg01_clip_00")
+    assert [(c.speaker, c.off_screen, c.text) for c in cues] == [
+        ("Mrs Wolowitz", True, "Has she tried on the vest yet ?"),
+        ("Howard", False, "Ma !"),
+        (None, False, "What a day ."),
+        ("Howard", False, "I said ma !"),
+        (None, False, "Note at 10:30 , nobody came ."),
+    ]
+    with pytest.raises(SubtitleError, match=":2: no subtitle cues"):
+        index.cues("s01e01_seg01_clip_01")
+
+
+@pytest.mark.parametrize(
+    ("sub", "message"),
+    [
+        ([{"text": "x", "start": "zero", "end": 1.0}], "cue 1 has no numeric start/end"),
+        ([{"text": "x", "start": 0.0, "end": float("inf")}], "cue 1 has no numeric start/end"),
+        ([{"start": 0.0, "end": 1.0}], "cue 1 has no text"),
+        ("nope", "expected a 'sub' list"),
+    ],
+)
+def test_malformed_jsonl_entries_are_errors_naming_file_and_line(tmp_path: Path, sub, message) -> None:
+    path = tmp_path / "subs.jsonl"
+    path.write_text(json.dumps({"vid_name": "friends_s01e01_seg01_clip_01", "sub": sub}) + "\n", encoding="utf-8")
+    with pytest.raises(SubtitleError, match=f"subs.jsonl:1: {re.escape(message)}"):
+        SubtitleIndex.build(path).cues("friends_s01e01_seg01_clip_01")
+
+
+def test_deeply_nested_subtitle_line_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "subs.jsonl"
+    path.write_text('{"vid_name": "friends_s01e01_seg01_clip_01", "sub": ' + "[" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(SubtitleError, match="not readable JSON"):
+        SubtitleIndex.build(path).cues("friends_s01e01_seg01_clip_01")
+
+
+def test_utf16_srt_is_found_after_utf8_and_latin1(tmp_path: Path) -> None:
+    for encoding in ("utf-16", "utf-16-le"):  # with a BOM, and without one (NUL pattern)
+        path = tmp_path / "w.srt"
+        path.write_bytes("1\r\n00:00:01,000 --> 00:00:02,000\r\n(Joey:) Ça va ?\r\n".encode(encoding))
+        (cue,), found = read_subtitles(path)
+        assert (found, cue.speaker, cue.text) == (encoding, "Joey", "Ça va ?")
+
+
+def test_a_cue_missing_its_blank_line_is_split_not_merged(tmp_path: Path) -> None:
+    path = tmp_path / "c.srt"
+    path.write_text("1\n00:00:01,000 --> 00:00:02,000\n(A:) one\n2\n00:00:03,000 --> 00:00:04,000\n(B:) two\n")
+    cues, _ = read_subtitles(path)
+    assert [(c.speaker, c.text) for c in cues] == [("A", "one"), ("B", "two")]
+
+
+@pytest.mark.parametrize(
+    "cue",
+    [
+        "(" + " " * 10_000 + ":)",
+        "(" + "a " * 5_000,
+        "A" * 10_000 + " : x",
+        "<" * 10_000,
+        "(" + "<" * 5_000 + ">" * 5_000 + ":) x",
+        "a " * 5_000 + ":" * 10,
+    ],
+)
+def test_adversarial_cues_parse_in_linear_time(tmp_path: Path, cue: str) -> None:
+    import time
+
+    srt_path = tmp_path / "adv.srt"
+    srt_path.write_text(f"1\n00:00:01,000 --> 00:00:02,000\n{cue}\n", encoding="utf-8")
+    jsonl_path = tmp_path / "adv.jsonl"
+    sub = [{"text": cue, "start": 1.0, "end": 2.0}]
+    jsonl_path.write_text(json.dumps({"vid_name": "s01e01_seg01_clip_00", "sub": sub}) + "\n")
+    index = SubtitleIndex.build(jsonl_path)
+    started = time.perf_counter()
+    (from_srt,), _ = read_subtitles(srt_path)
+    (from_jsonl,) = index.cues("s01e01_seg01_clip_00")
+    assert time.perf_counter() - started < 0.05
+    assert from_srt.speaker is None and from_jsonl.speaker is None  # none of these is a name
+
+
+def test_qa_files_are_recognised_by_their_keys(tmp_path: Path) -> None:
+    from builder.tvqa import find_qa_files, read_qa_file
+
+    row = {"qid": 1, "q": "Who?", **{f"a{i}": str(i) for i in range(5)}, "ts": "0-57.32"}
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "tvqa_val.jsonl").write_text(json.dumps({**row, "vid_name": "s01e01_seg01_clip_00"}) + "\n")
+    (data / "tvqa_preprocessed_subtitles.jsonl").write_text('{"vid_name": "s01e01_seg01_clip_00", "sub": []}\n')
+    plus = [{**row, "answer_idx": "3", "ts": [1.5, 4.0], "vid_name": "s01e02_seg02_clip_05", "bbox": {}}]
+    (data / "tvqa_plus_val.json").write_text(json.dumps(plus))
+    (tmp_path / "tvqa_qa_release").mkdir()
+    (tmp_path / "tvqa_qa_release" / "tvqa_train.jsonl").write_text((data / "tvqa_val.jsonl").read_text())
+    found = find_qa_files(tmp_path)
+    assert (found.source, [p.name for p in found.paths]) == (
+        "data/{tvqa_*.jsonl,tvqa_plus_*.json}",
+        ["tvqa_plus_val.json", "tvqa_val.jsonl"],
+    )
+    assert [p.name for p in found.not_qa] == ["tvqa_preprocessed_subtitles.jsonl"]
+    assert [p.name for p in found.ignored] == ["tvqa_train.jsonl"]  # the other layout's copy is not read twice
+    ((question, error),) = list(read_qa_file(data / "tvqa_plus_val.json"))
+    assert error is None and (question.answer_idx, question.ts, question.show) == (3, (1.5, 4.0), "The Big Bang Theory")
+
+
+def test_show_spellings() -> None:
+    from builder.tvqa import resolve_show
+
+    assert {resolve_show(s) for s in ("How I Met You Mother", "how i met your mother", "met")} == {"met"}
+    assert resolve_show("House M.D.") == resolve_show("house") == "house"
+    assert resolve_show("the big bang theory") == "bbt"
+    with pytest.raises(ValueError, match=r"unknown show 'Lost'; known shows: bbt \(The Big Bang Theory\)"):
+        resolve_show("Lost")

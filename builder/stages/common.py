@@ -115,5 +115,5 @@ def people_context(people: list[AlignedPerson]) -> list[dict[str, Any]]:
 
 
 def media_file(config: BuildConfig, clip: PreprocessedClip) -> Path:
-    """Absolute path of a clip's mp4 (TVQA root for referenced clips, the build folder for muxed ones)."""
-    return (config.out if clip.media == "embed" else config.tvqa_root) / clip.video
+    """Absolute path of a clip's mp4 (TVQA root for referenced clips, the derived media folder for muxed ones)."""
+    return (config.media_dir if clip.media == "derived" else config.tvqa_root) / clip.video

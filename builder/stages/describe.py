@@ -69,6 +69,11 @@ class DescribeStage:
         caption_of = {c.segment: c for c in clip.captions}
         return [(s, caption_of[s.index]) for s in clip.segments if caption_of.get(s.index) and caption_of[s.index].text]
 
+    def _described(self, clip: CaptionedClip) -> list[tuple[Any, Any]]:
+        """Captioned segments whose speaker may be on screen: an off-screen voice ("Name off") or an
+        unnamed line never gets a description from frames."""
+        return [(s, c) for s, c in self._captioned(clip) if s.on_screen_speaker]
+
     @staticmethod
     def _whole(clip: CaptionedClip) -> str | None:
         return clip.clip_description.text if clip.clip_description else None
@@ -89,7 +94,7 @@ class DescribeStage:
                     description=self._whole(clip),
                 )
             )
-        for segment, caption in pairs:
+        for segment, caption in self._described(clip):
             requests.append(
                 make_request(
                     self.role,
@@ -129,7 +134,7 @@ class DescribeStage:
         if summary is None:
             failures.append(reply_failure(clip.clip_id, "summary", "clip", summary_response, error or ""))
         views = []
-        for (segment, _), response in zip(self._captioned(clip), person_responses, strict=True):
+        for (segment, _), response in zip(self._described(clip), person_responses, strict=True):
             parsed, perr = (None, response.error) if response.error else parse_reply(response.text, PersonReply)
             if parsed is None:
                 failures.append(reply_failure(clip.clip_id, "person", f"segment {segment.index}", response, perr or ""))

@@ -1,37 +1,38 @@
-"""Stage 1, preprocess: keep clips with human subtitles and speaker names, drop clips whose cue
-timestamps overlap, run backwards or pass the clip's end, and cut subtitle-aligned segments."""
+"""Stage 1, preprocess: keep clips whose subtitles name their speakers and whose media exist
+(an mp4 with audio, or frames + an audio file, muxed into the derived media folder), drop clips
+whose cue times overlap, run backwards or pass the clip's end, and cut one segment per line.
+
+Each clip's reading runs inside one guard: whatever its files raise becomes that clip's recorded
+reject, so one bad input never stops a build (nor every rerun of it)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from builder.config import BuildConfig
 from builder.records import PreprocessedClip, Segment
 from builder.stage import Outputs, reject
-from builder.tvqa import (
-    Cue,
-    SubtitleError,
-    iter_qa_files,
-    locate_media,
-    mux_frames,
-    probe_duration,
-    read_subtitles,
-    show_prefix,
-)
+from builder.tvqa import TvqaRoot, mux_frames, probe_duration, resolve_show, show_prefix, timestamp_problem
+from builder.tvqa.layout import FRAME_EXTENSIONS
 from crossomni import episode_of
 
-TOLERANCE = 0.05  # seconds of slack for rounding in cue times
+MEDIA_SLACK = 1.0  # seconds a frame folder and its separately obtained audio may differ by
 
 
-def clip_items(config: BuildConfig) -> Iterator[tuple[str, Any]]:
+def open_root(config: BuildConfig) -> TvqaRoot:
+    layout = config.layout
+    return TvqaRoot(config.tvqa_root, layout.media(), layout.qa_glob, layout.subtitles)
+
+
+def clip_items(config: BuildConfig, root: TvqaRoot | None = None) -> Iterator[tuple[str, Any]]:
     """The clips named in the QA files (first appearance order, each once), filtered by show, shard
     and limit; malformed QA lines come through as items of their own so they are recorded."""
+    root = root or open_root(config)
     seen: set[str] = set()
-    wanted = {s.lower() for s in config.shows}
+    wanted = {resolve_show(s) for s in config.shows}
     count = 0
-    for question, error in iter_qa_files(config.tvqa_root, config.layout.qa_glob):
+    for question, error in root.questions():
         if question is None:
             yield f"qa-line:{error}", {"error": error}
             continue
@@ -39,78 +40,67 @@ def clip_items(config: BuildConfig) -> Iterator[tuple[str, Any]]:
         if vid in seen:
             continue
         seen.add(vid)
-        if wanted and question.show_name.lower() not in wanted and show_prefix(vid) not in wanted:
+        if wanted and show_prefix(vid) not in wanted:
             continue
         if not config.shard.owns(episode_of(vid)):
             continue
         if config.limit is not None and count >= config.limit:
             return
         count += 1
-        yield vid, {"vid_name": vid, "show": question.show_name}
-
-
-def timestamp_problem(cues: list[Cue], duration: float) -> str | None:
-    """Why the cue times are not a clean timeline (None when they are)."""
-    previous: Cue | None = None
-    for cue in cues:
-        if cue.end <= cue.start:
-            return f"cue {cue.index} ends ({cue.end:.2f}s) before it starts ({cue.start:.2f}s)"
-        if previous is not None and cue.start < previous.start:
-            return f"cue {cue.index} starts before cue {previous.index} (out of order)"
-        if previous is not None and cue.start < previous.end - TOLERANCE:
-            return f"cue {cue.index} overlaps cue {previous.index}"
-        if cue.end > duration + TOLERANCE + 0.5:
-            return f"cue {cue.index} ends at {cue.end:.2f}s, after the clip ({duration:.2f}s)"
-        previous = cue
-    return None
+        yield vid, {"vid_name": vid, "show": question.show}
 
 
 class Preprocess:
     name = "preprocess"
     unit = "clip"
 
-    def __init__(self, config: BuildConfig) -> None:
+    def __init__(self, config: BuildConfig, root: TvqaRoot | None = None) -> None:
         self.config = config
+        self.root = root or open_root(config)
 
     def process(self, item: dict[str, Any]) -> Outputs:
         if "error" in item:
             return [], [reject(item["error"].split(": ")[0], "bad-qa-line", item["error"], dropped=True)]
+        try:
+            return self._clip(item)
+        except Exception as err:  # the per-clip guard: any failure of this clip's inputs
+            detail = f"{type(err).__name__}: {str(err)[:500]}"
+            return [], [reject(item["vid_name"], "input-error", detail, dropped=True)]
+
+    def _clip(self, item: dict[str, Any]) -> Outputs:
         config, vid = self.config, item["vid_name"]
-        root: Path = config.tvqa_root
-        subtitles = root / config.layout.subtitles.format(vid_name=vid, show=show_prefix(vid))
-        if not subtitles.is_file():
-            return [], [reject(vid, "no-subtitles", f"{subtitles.relative_to(root)} not found", dropped=True)]
-        try:
-            media = locate_media(
-                root, vid, config.layout.video, config.layout.frames, config.layout.audio, show_prefix(vid)
-            )
-        except FileNotFoundError as err:
-            return [], [reject(vid, "no-media", str(err), dropped=True)]
-        try:
-            cues, encoding = read_subtitles(subtitles)
-        except SubtitleError as err:
-            return [], [reject(vid, "bad-subtitles", str(err), dropped=True)]
-        tagged = [cue for cue in cues if cue.speaker and cue.text]
-        if not tagged:
-            return [], [
-                reject(vid, "no-speaker-names", f"{subtitles.name}: no cue starts with a (Name:) tag", dropped=True)
-            ]
-        if len(tagged) / len(cues) < config.min_tagged_fraction:
-            detail = f"{subtitles.name}: only {len(tagged)}/{len(cues)} cues name their speaker"
-            return [], [reject(vid, "few-speaker-names", detail, dropped=True)]
+        inputs = self.root.inputs(vid, show_prefix(vid), config.min_tagged_fraction)
+        if inputs.reason:
+            return [], [reject(vid, inputs.reason, inputs.detail, dropped=True)]
+        media = inputs.media.media
         if media.is_frames:
-            relative = f"media/{vid}.mp4"
-            mux_frames(media.frames, media.audio, config.media_dir / f"{vid}.mp4", config.layout.frames_fps)
-            video_file, mode = config.media_dir / f"{vid}.mp4", "embed"
+            frames = sum(1 for p in media.frames.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
+            fps = self.root.layout.frames_fps
+            audio_seconds = probe_duration(media.audio)
+            if abs(frames / fps - audio_seconds) > MEDIA_SLACK:
+                seconds = f"{frames} frames at {fps:g} fps = {frames / fps:.2f}s"
+                detail = f"{seconds}, but {media.audio.name} is {audio_seconds:.2f}s"
+                return [], [reject(vid, "media-mismatch", detail, dropped=True)]
+            relative, mode = f"{vid}.mp4", "derived"
+            video_file = mux_frames(media.frames, media.audio, config.media_dir / relative, self.root.layout.frames_fps)
         else:
-            relative, video_file, mode = str(media.video.relative_to(root)), media.video, "reference"
+            video_file, mode = media.video, "reference"
+            relative = media.video.relative_to(config.tvqa_root).as_posix()
         duration = round(probe_duration(video_file), 3)
-        problem = timestamp_problem(cues, duration)
+        problem = timestamp_problem(inputs.cues, duration)
         if problem:
-            return [], [reject(vid, "discontinuous-timestamps", f"{subtitles.name}: {problem}", dropped=True)]
+            return [], [reject(vid, "discontinuous-timestamps", f"{inputs.subtitle_file}: {problem}", dropped=True)]
         segments = [
-            Segment(index=i, start=cue.start, end=cue.end, speaker=cue.speaker or "", text=cue.text)
-            for i, cue in enumerate(tagged)
+            Segment(
+                index=i,
+                start=cue.start,
+                end=cue.end,
+                speaker=cue.speaker,
+                text=cue.text,
+                speaker_raw=cue.speaker_raw,
+                off_screen=cue.off_screen,
+            )
+            for i, cue in enumerate(c for c in inputs.cues if c.text)
         ]
         clip = PreprocessedClip(
             clip_id=vid,
@@ -120,7 +110,7 @@ class Preprocess:
             audio=relative,
             media=mode,
             duration=duration,
-            subtitle_encoding=encoding,
+            subtitle_encoding=inputs.encoding,
             segments=segments,
         )
         return [clip.model_dump()], []

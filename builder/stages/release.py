@@ -1,6 +1,6 @@
 """Final step: write the annotation release in ``crossomni.py``'s format (release.json, clips.jsonl,
-train.jsonl, test.jsonl; ``media/`` for clips muxed from frame folders) and check every line with
-the loader's own validation."""
+train.jsonl, test.jsonl) and check every line with the loader's own validation. The release never
+holds TVQA bytes: clips muxed from frame folders stay in the build's derived media folder."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from crossomni import (
 )
 from model_calls.store import dumps, iter_records, write_atomic, write_json_atomic
 
+MEDIA_ROOT_TVQA, MEDIA_ROOT_DERIVED = "tvqa", "derived"
+
 
 def _link_or_copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -43,19 +45,19 @@ def write_release(config: BuildConfig, instances_path: Path, aligned: Iterable[d
     release.mkdir(parents=True, exist_ok=True)
     used: set[str] = {record["clip_id"] for record in iter_records(instances_path)}
     clips: dict[str, Clip] = {}
-    embed = False
+    derived = False
     for record in aligned:
         clip = AlignedClip.model_validate(record)
         if clip.clip_id not in used:
             continue
-        embed = embed or clip.media == "embed"
+        derived = derived or clip.media == "derived"
         clips[clip.clip_id] = Clip(clip.clip_id, clip.show, clip.episode, clip.video, clip.audio, clip.duration)
-    if embed:  # one media root per release: bring referenced clips next to the muxed ones
-        for clip in clips.values():
-            source = (config.out if clip.video.startswith("media/") else config.tvqa_root) / clip.video
-            relative = f"media/{Path(clip.video).name}"
-            _link_or_copy(source, release / relative)
-            clips[clip.clip_id] = Clip(clip.clip_id, clip.show, clip.episode, relative, relative, clip.duration)
+    if derived:  # one media root per release: link the referenced mp4s next to the muxed clips
+        for clip_id, clip in clips.items():
+            if clip.video != f"{clip_id}.mp4":
+                relative = f"{clip_id}{Path(clip.video).suffix}"
+                _link_or_copy(config.tvqa_root / clip.video, config.media_dir / relative)
+                clips[clip_id] = Clip(clip_id, clip.show, clip.episode, relative, relative, clip.duration)
     clip_lines = [dumps({name: getattr(c, name) for name in Clip.__dataclass_fields__}) for c in clips.values()]
     write_atomic(release / "clips.jsonl", clip_lines)
     counts: Counter[tuple[str, str]] = Counter()
@@ -79,7 +81,10 @@ def write_release(config: BuildConfig, instances_path: Path, aligned: Iterable[d
     manifest = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
-        "media": "embed" if embed else "reference",
+        "media": "reference",
+        # what clip paths are relative to: the TVQA root, or a derived media root (OUT/media, or
+        # `crossomni media --release R --tvqa-root T --out M` from one's own TVQA copy)
+        "media_root": MEDIA_ROOT_DERIVED if derived else MEDIA_ROOT_TVQA,
         "name": config.name,
         "description": "CrossOmni annotation release regenerated from TVQA by `crossomni build`.",
         "source": "TVQA (Lei et al., 2018); built with crossomni build",

@@ -1,44 +1,15 @@
-"""Clip media: find a clip's mp4 (or frame folder + audio), probe it, mux frames into an mp4, decode its
-audio to 16 kHz mono and cut speakers' audio with soundfile. Which frames a model input gets is decided
-by the shared sampler (``model_calls.media``); this module only writes them out."""
+"""Clip media (found by ``layout.py``): probe it, mux frames into an mp4, decode its audio to 16 kHz mono
+and cut speakers' audio with soundfile. Which frames a model input gets is decided by the shared sampler
+(``model_calls.media``); this module only writes them out."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from model_calls.media import SAMPLING_RATE, decode_frames, encode_mp4
-
-
-@dataclass(frozen=True)
-class ClipMedia:
-    """Where a clip's media are: an mp4 with audio, or a frame folder plus an audio file."""
-
-    video: Path | None = None
-    frames: Path | None = None
-    audio: Path | None = None
-
-    @property
-    def is_frames(self) -> bool:
-        return self.video is None
-
-
-def locate_media(
-    root: Path, vid_name: str, video_pattern: str, frames_pattern: str, audio_pattern: str, show: str
-) -> ClipMedia:
-    """Find a clip's media under ``root``; raises ``FileNotFoundError`` naming what was looked for."""
-    video = root / video_pattern.format(vid_name=vid_name, show=show)
-    if video.is_file():
-        return ClipMedia(video=video)
-    frames = root / frames_pattern.format(vid_name=vid_name, show=show)
-    audio = root / audio_pattern.format(vid_name=vid_name, show=show)
-    if frames.is_dir() and audio.is_file():
-        return ClipMedia(frames=frames, audio=audio)
-    looked = f"{video.relative_to(root)} or {frames.relative_to(root)}/ + {audio.relative_to(root)}"
-    raise FileNotFoundError(f"clip {vid_name}: no media under {root} (looked for {looked})")
 
 
 def probe_duration(path: Path) -> float:
