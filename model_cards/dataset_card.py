@@ -10,6 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import datasets
+
 import crossomni
 
 TEMPLATE = "dataset_card.md.jinja"
@@ -40,7 +42,7 @@ class DatasetCardFacts:
 
     media: str
     counts: dict[str, Counter] = field(default_factory=dict)  # split -> task -> instances
-    files: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # config -> split -> parquet paths
+    files: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # config -> split -> its tasks' shards
     clips: dict[str, int] = field(default_factory=dict)  # split -> distinct clips
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # (config, split) -> parquet bytes
 
@@ -55,7 +57,7 @@ def size_category(n: int) -> str:
 
 def _dtype(feature: Any) -> str:
     """A short human name for a feature type, for the card's field table."""
-    ds = crossomni.datasets
+    ds = datasets
     if isinstance(feature, ds.Value):
         return feature.dtype
     if isinstance(feature, ds.ClassLabel):
@@ -71,14 +73,15 @@ def card_data(summary: DatasetCardFacts, manifest: dict[str, Any]):
     """The YAML metadata of the card: configs (data files per split), features, licence, sizes."""
     from huggingface_hub import DatasetCardData
 
-    features_yaml = crossomni.datasets.DatasetInfo(features=crossomni.FEATURES)._to_yaml_dict()["features"]
+    features_yaml = datasets.DatasetInfo(features=crossomni.FEATURES)._to_yaml_dict()["features"]
     configs = []
     infos = []
     for config, splits in summary.files.items():
         entry: dict[str, Any] = {"config_name": config}
         if config == crossomni.DEFAULT_CONFIG_NAME:
             entry["default"] = True
-        entry["data_files"] = [{"split": split, "path": f"data/{config}/{split}-*.parquet"} for split in splits]
+        # Rows are stored once, per task: a config lists the shards of its tasks.
+        entry["data_files"] = [{"split": split, "path": list(paths)} for split, paths in splits.items()]
         configs.append(entry)
         tasks = crossomni.CONFIG_TASKS[config]
         infos.append(
@@ -123,6 +126,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             release_description=manifest.get("description", ""),
             media=summary.media,
             configs=[(name, crossomni.CONFIG_DESCRIPTIONS[name]) for name in summary.files],
+            config_tasks={name: crossomni.CONFIG_TASKS[name] for name in summary.files},
             tasks=crossomni.TASK_TYPES,
             splits=list(crossomni.SPLITS),
             counts=summary.counts,
