@@ -38,7 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 if TYPE_CHECKING:
@@ -255,7 +264,7 @@ class ReleaseManifest(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
 
     format: Literal["crossomni-release"]
-    version: Literal[1]
+    version: Annotated[int, Strict(), Field(ge=FORMAT_VERSION, le=FORMAT_VERSION)]
     media: Literal["reference", "embed"] = "reference"
 
 
@@ -408,8 +417,8 @@ def instance_problems(record: dict[str, Any], clips: dict[str, Clip], split: str
     return []
 
 
-def read_instances(release_dir: str | Path, split: str, clips: dict[str, Clip]) -> Iterator[dict[str, Any]]:
-    """Yield validated instance records of one split; the first invalid one raises ``ReleaseError``."""
+def iter_instances(release_dir: str | Path, split: str, clips: dict[str, Clip]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` of one split, each validated; the first invalid one raises ``ReleaseError``."""
     path = Path(release_dir) / f"{split}.jsonl"
     if not path.is_file():
         raise ReleaseError(f"{path}: missing split file")
@@ -421,6 +430,12 @@ def read_instances(release_dir: str | Path, split: str, clips: dict[str, Clip]) 
         if record["id"] in seen:
             raise ReleaseError(f"{path}:{line_number}: id: duplicate id {record['id']!r}")
         seen.add(record["id"])
+        yield line_number, record
+
+
+def read_instances(release_dir: str | Path, split: str, clips: dict[str, Clip]) -> Iterator[dict[str, Any]]:
+    """Yield validated instance records of one split; the first invalid one raises ``ReleaseError``."""
+    for _, record in iter_instances(release_dir, split, clips):
         yield record
 
 
@@ -430,17 +445,16 @@ def validate_release(release_dir: str | Path) -> dict[str, Any]:
     release_dir = Path(release_dir)
     manifest = read_release_manifest(release_dir)
     clips = read_clips(release_dir)
-    owner: dict[str, tuple[str, str]] = {}  # id / clip / episode -> (split, where)
+    first_split: dict[tuple[str, str], str] = {}  # (kind, value) -> the split it was first seen in
     for split in SPLITS:
-        path = release_dir / f"{split}.jsonl"
-        for number, record in enumerate(read_instances(release_dir, split, clips), start=1):
+        for line_number, record in iter_instances(release_dir, split, clips):
             clip = clips[record["clip_id"]]
-            for kind, key in (("id", record["id"]), ("clip_id", clip.clip_id), ("episode", clip.episode)):
-                first = owner.setdefault(f"{kind}\0{key}", (split, f"{path.name}"))
-                if first[0] != split:
+            for kind, value in (("id", record["id"]), ("clip_id", clip.clip_id), ("episode", clip.episode)):
+                first = first_split.setdefault((kind, value), split)
+                if first != split:
                     raise ReleaseError(
-                        f"{path}: {kind}: {key!r} is in both {first[0]} and {split} (instance {record['id']!r}, "
-                        f"#{number}); a split must not share instances, clips or episodes"
+                        f"{release_dir / f'{split}.jsonl'}:{line_number}: {kind}: {value!r} is in both {first} and "
+                        f"{split}; the splits must not share instances, clips or episodes"
                     )
     return manifest
 
