@@ -35,23 +35,16 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING, Annotated, Any, Literal
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    Strict,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
-from pydantic.dataclasses import dataclass as pydantic_dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import datasets
+    import pydantic
+
+    Clip = Any  # the pydantic dataclass ``_models()`` makes (``crossomni.Clip`` at run time)
 
 _CITATION = """\
 @article{liu2026crossomni,
@@ -240,86 +233,102 @@ def _relative_media(value: str) -> str:
     return value
 
 
-NonEmptyStr = Annotated[str, AfterValidator(_not_blank)]
-MediaPath = Annotated[str, AfterValidator(_not_blank), AfterValidator(_relative_media)]
-Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-_STRICT = ConfigDict(strict=True, frozen=True, extra="ignore")
+@cache
+def _models() -> SimpleNamespace:
+    """The pydantic release models (``Clip``, ``ReleaseManifest``, ``InstanceRecord``), made on first use:
+    pydantic costs more to import than the whole of ``crossomni --help``."""
+    from typing import Annotated, Literal
+
+    from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationInfo, model_validator
+    from pydantic.dataclasses import dataclass as pydantic_dataclass
+    from pydantic.dataclasses import rebuild_dataclass
+
+    NonEmptyStr = Annotated[str, AfterValidator(_not_blank)]
+    MediaPath = Annotated[str, AfterValidator(_not_blank), AfterValidator(_relative_media)]
+    Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    _STRICT = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+    @pydantic_dataclass(frozen=True, config=ConfigDict(strict=True, extra="ignore"))
+    class Clip:
+        """One line of ``clips.jsonl`` (validated on construction)."""
+
+        clip_id: NonEmptyStr
+        show: NonEmptyStr
+        episode: NonEmptyStr
+        video: MediaPath
+        audio: MediaPath
+        duration: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+    class ReleaseManifest(BaseModel):
+        """``release.json``: the format marker and media mode; other keys (build settings, counts) pass through."""
+
+        model_config = ConfigDict(strict=True, extra="allow")
+
+        format: Literal["crossomni-release"]
+        version: Annotated[int, Strict(), Field(ge=FORMAT_VERSION, le=FORMAT_VERSION)]
+        media: Literal["reference", "embed"] = "reference"
+
+    class InstanceRecord(BaseModel):
+        """One line of ``train.jsonl`` / ``test.jsonl``.
+
+        Validation context: ``clips`` (``{clip_id: Clip}``) and ``split``; with them the clip must exist,
+        the segment must fit in it and train instances need a rationale.
+        """
+
+        model_config = _STRICT
+
+        id: NonEmptyStr
+        clip_id: NonEmptyStr
+        start: Seconds
+        end: Seconds
+        task_type: str
+        referent: NonEmptyStr
+        biography: NonEmptyStr
+        question: NonEmptyStr
+        options: list[str]
+        answer: str
+        rationale: str
+
+        @model_validator(mode="after")
+        def _consistent(self, info: ValidationInfo) -> InstanceRecord:
+            context = info.context or {}
+            problems = []
+            if self.task_type not in TASKS:
+                problems.append(f"task_type: unknown task_type {self.task_type!r}")
+            if len(self.options) != NUM_OPTIONS:
+                problems.append(f"options: options must be a list of {NUM_OPTIONS} strings")
+            elif any(not option.strip() for option in self.options):
+                problems.append("options: options must be non-empty strings")
+            elif len({option.strip().lower() for option in self.options}) != NUM_OPTIONS:
+                problems.append("options: options must be distinct")
+            if self.answer not in LETTERS:
+                problems.append(f"answer: answer must be one of {LETTERS}, got {self.answer!r}")
+            if not self.start < self.end:
+                problems.append(f"start: segment start {self.start} must be < end {self.end}")
+            clips = context.get("clips")
+            if clips is not None:
+                clip = clips.get(self.clip_id)
+                if clip is None:
+                    problems.append(f"clip_id: clip_id {self.clip_id!r} not in clips.jsonl")
+                elif self.end > clip.duration + DURATION_TOLERANCE_S:
+                    problems.append(f"end: segment end {self.end} is past the clip's duration {clip.duration}")
+            if context.get("split") == "train" and not self.rationale.strip():
+                problems.append("rationale: train instances need a rationale")
+            if problems:
+                raise ValueError("; ".join(problems))
+            return self
+
+    # The annotations are strings (``from __future__ import annotations``) naming this function's locals.
+    names = dict(locals())
+    rebuild_dataclass(Clip, _types_namespace=names)
+    for model in (ReleaseManifest, InstanceRecord):
+        model.model_rebuild(_types_namespace=names)
+    for cls in (Clip, ReleaseManifest, InstanceRecord):
+        cls.__module__, cls.__qualname__ = __name__, cls.__name__
+    return SimpleNamespace(Clip=Clip, ReleaseManifest=ReleaseManifest, InstanceRecord=InstanceRecord)
 
 
-@pydantic_dataclass(frozen=True, config=ConfigDict(strict=True, extra="ignore"))
-class Clip:
-    """One line of ``clips.jsonl`` (validated on construction)."""
-
-    clip_id: NonEmptyStr
-    show: NonEmptyStr
-    episode: NonEmptyStr
-    video: MediaPath
-    audio: MediaPath
-    duration: Annotated[float, Field(gt=0, allow_inf_nan=False)]
-
-
-class ReleaseManifest(BaseModel):
-    """``release.json``: the format marker and media mode; other keys (build settings, counts) pass through."""
-
-    model_config = ConfigDict(strict=True, extra="allow")
-
-    format: Literal["crossomni-release"]
-    version: Annotated[int, Strict(), Field(ge=FORMAT_VERSION, le=FORMAT_VERSION)]
-    media: Literal["reference", "embed"] = "reference"
-
-
-class InstanceRecord(BaseModel):
-    """One line of ``train.jsonl`` / ``test.jsonl``.
-
-    Validation context: ``clips`` (``{clip_id: Clip}``) and ``split``; with them the clip must exist,
-    the segment must fit in it and train instances need a rationale.
-    """
-
-    model_config = _STRICT
-
-    id: NonEmptyStr
-    clip_id: NonEmptyStr
-    start: Seconds
-    end: Seconds
-    task_type: str
-    referent: NonEmptyStr
-    biography: NonEmptyStr
-    question: NonEmptyStr
-    options: list[str]
-    answer: str
-    rationale: str
-
-    @model_validator(mode="after")
-    def _consistent(self, info: ValidationInfo) -> InstanceRecord:
-        context = info.context or {}
-        problems = []
-        if self.task_type not in TASKS:
-            problems.append(f"task_type: unknown task_type {self.task_type!r}")
-        if len(self.options) != NUM_OPTIONS:
-            problems.append(f"options: options must be a list of {NUM_OPTIONS} strings")
-        elif any(not option.strip() for option in self.options):
-            problems.append("options: options must be non-empty strings")
-        elif len({option.strip().lower() for option in self.options}) != NUM_OPTIONS:
-            problems.append("options: options must be distinct")
-        if self.answer not in LETTERS:
-            problems.append(f"answer: answer must be one of {LETTERS}, got {self.answer!r}")
-        if not self.start < self.end:
-            problems.append(f"start: segment start {self.start} must be < end {self.end}")
-        clips = context.get("clips")
-        if clips is not None:
-            clip = clips.get(self.clip_id)
-            if clip is None:
-                problems.append(f"clip_id: clip_id {self.clip_id!r} not in clips.jsonl")
-            elif self.end > clip.duration + DURATION_TOLERANCE_S:
-                problems.append(f"end: segment end {self.end} is past the clip's duration {clip.duration}")
-        if context.get("split") == "train" and not self.rationale.strip():
-            problems.append("rationale: train instances need a rationale")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-
-def _describe(err: ValidationError) -> str:
+def _describe(err: pydantic.ValidationError) -> str:
     """One line per pydantic error: ``field: message`` (a model-level error carries its own fields)."""
     parts = []
     for item in err.errors(include_url=False):
@@ -383,8 +392,10 @@ def read_release_manifest(release_dir: str | Path) -> dict[str, Any]:
     manifest = _loads(path.read_bytes(), str(path))
     if not isinstance(manifest, dict):
         raise ReleaseError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
+    from pydantic import ValidationError
+
     try:
-        ReleaseManifest.model_validate(manifest)
+        _models().ReleaseManifest.model_validate(manifest)
     except ValidationError as err:
         raise ReleaseError(
             f"{path}: {_describe(err)} (expected format {FORMAT_NAME!r} version {FORMAT_VERSION}, media {MEDIA_MODES})"
@@ -395,10 +406,12 @@ def read_release_manifest(release_dir: str | Path) -> dict[str, Any]:
 def read_clips(release_dir: str | Path) -> dict[str, Clip]:
     """Read ``clips.jsonl`` into ``{clip_id: Clip}``."""
     path = Path(release_dir) / "clips.jsonl"
+    from pydantic import ValidationError
+
     clips: dict[str, Clip] = {}
     for line_number, record in iter_jsonl(path):
         try:
-            clip = Clip(**{name: record[name] for name in CLIP_FIELDS if name in record})
+            clip = _models().Clip(**{name: record[name] for name in CLIP_FIELDS if name in record})
         except (ValidationError, TypeError) as err:
             detail = _describe(err) if isinstance(err, ValidationError) else str(err)
             raise ReleaseError(f"{path}:{line_number}: clip {_short(record.get('clip_id'))}: {detail}") from None
@@ -410,8 +423,10 @@ def read_clips(release_dir: str | Path) -> dict[str, Clip]:
 
 def instance_problems(record: dict[str, Any], clips: dict[str, Clip], split: str) -> list[str]:
     """Everything wrong with one instance record, as ``field: message`` strings (empty when valid)."""
+    from pydantic import ValidationError
+
     try:
-        InstanceRecord.model_validate(record, context={"clips": clips, "split": split})
+        _models().InstanceRecord.model_validate(record, context={"clips": clips, "split": split})
     except ValidationError as err:
         return _describe(err).split("; ")
     return []
@@ -670,9 +685,11 @@ def _builder_classes() -> dict[str, Any]:
 
 
 def __getattr__(name: str) -> Any:
-    """``FEATURES``, ``CrossOmni``, ``CrossOmniConfig`` (and ``datasets``) on first use."""
-    if name == "FEATURES":
-        value: Any = _features()
+    """``FEATURES``, ``CrossOmni``, ``CrossOmniConfig``, the release models (and ``datasets``) on first use."""
+    if name in ("Clip", "ReleaseManifest", "InstanceRecord"):
+        value: Any = getattr(_models(), name)
+    elif name == "FEATURES":
+        value = _features()
     elif name in ("CrossOmni", "CrossOmniConfig"):
         globals().update(_builder_classes())
         return globals()[name]

@@ -16,6 +16,7 @@ app = typer.Typer(
     help="CrossOmni: cross-modal coreference for omni-modal LLMs (arXiv 2604.05522).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rendering it with rich costs more than the whole command's imports
 )
 app.registered_commands.extend(builder_app.registered_commands)
 app.registered_groups.extend(builder_app.registered_groups)
