@@ -309,3 +309,15 @@ def test_small_shards_split_the_data_and_load_back_whole(sample_release, tmp_pat
     ds = load_dataset(str(out), "all", split="train")
     assert ds.num_rows == 18 and len(set(ds["id"])) == 18
     assert not list(out.rglob("*.tmp"))
+
+
+def test_export_command_reports_a_bad_release_in_one_line(sample_release, sample_tvqa_root, tmp_path):
+    from typer.testing import CliRunner
+
+    from crossomni_cli import app
+
+    release = _hostile_release(sample_release, tmp_path, "/etc/hostname")
+    result = CliRunner().invoke(app, ["export", str(release), "--out", str(tmp_path / "x"), "--media", "embed"])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("crossomni export: ") and len(result.output.strip().splitlines()) == 1
+    assert "'/etc/hostname'" in result.output and "clips.jsonl:1" in result.output
