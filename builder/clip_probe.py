@@ -14,24 +14,25 @@ class ClipDecodeError(ValueError):
     """A clip whose container, video or audio stream cannot be decoded; the message names the clip."""
 
 
-def probe_clip(path: str | Path, clip_id: str) -> None:
-    """Open ``path``, read every packet and decode the first video frame and the first audio frame.
+def probe_clip(path: str | Path, clip_id: str, kinds: tuple[str, ...] = ("video", "audio")) -> None:
+    """Open ``path``, read every packet and decode the first frame of each stream kind in ``kinds``.
 
-    A truncated or corrupt file, or one without a video or an audio stream, raises ``ClipDecodeError``.
+    A truncated or corrupt file, or one without a stream it should have, raises ``ClipDecodeError``.
     """
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video or not container.streams.audio:
-                kinds = sorted({stream.type for stream in container.streams})
-                raise ClipDecodeError(f"clip {clip_id}: {path} needs a video and an audio stream (has {kinds})")
-            decoded = {"video": False, "audio": False}
-            for packet in container.demux(container.streams.video[0], container.streams.audio[0]):
+            streams = {kind: getattr(container.streams, kind) for kind in kinds}
+            missing = [kind for kind, found in streams.items() if not found]
+            if missing:
+                raise ClipDecodeError(f"clip {clip_id}: {path} has no {' or '.join(missing)} stream")
+            decoded = dict.fromkeys(kinds, False)
+            for packet in container.demux(*(found[0] for found in streams.values())):
                 kind = packet.stream.type
                 if not decoded[kind] and packet.size:
                     decoded[kind] = bool(packet.decode())
-            missing = [kind for kind, ok in decoded.items() if not ok]
-            if missing:
-                raise ClipDecodeError(f"clip {clip_id}: {path}: no decodable {' or '.join(missing)} frame")
+            undecoded = [kind for kind, ok in decoded.items() if not ok]
+            if undecoded:
+                raise ClipDecodeError(f"clip {clip_id}: {path}: no decodable {' or '.join(undecoded)} frame")
     except ClipDecodeError:
         raise
     except (av.FFmpegError, OSError, ValueError) as err:

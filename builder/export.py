@@ -45,13 +45,17 @@ class ExportSummary(DatasetCardFacts):
 
 def check_media(clips: dict[str, crossomni.Clip], root: Path, media: str) -> None:
     """Every clip's files exist under ``root`` (and, to embed them, decode); the first failure names its clip."""
-    probed: set[str] = set()
     for clip in clips.values():
-        for column in ("video", "audio"):
-            path = crossomni.resolve_clip_path(getattr(clip, column), clip.clip_id, root, column)
-            if media == "embed" and path not in probed:
-                probe_clip(path, clip.clip_id)
-                probed.add(path)
+        paths = {
+            column: crossomni.resolve_clip_path(getattr(clip, column), clip.clip_id, root, column)
+            for column in ("video", "audio")
+        }
+        if media == "embed":
+            if paths["video"] == paths["audio"]:
+                probe_clip(paths["video"], clip.clip_id, ("video", "audio"))
+            else:
+                probe_clip(paths["video"], clip.clip_id, ("video",))
+                probe_clip(paths["audio"], clip.clip_id, ("audio",))
 
 
 def _embedded(row: dict) -> dict:

@@ -321,3 +321,28 @@ def test_export_command_reports_a_bad_release_in_one_line(sample_release, sample
     assert result.exit_code == 1
     assert result.output.strip().startswith("crossomni export: ") and len(result.output.strip().splitlines()) == 1
     assert "'/etc/hostname'" in result.output and "clips.jsonl:1" in result.output
+
+
+def test_embed_keeps_a_separate_audio_file_as_it_is(sample_release, sample_tvqa_root, tmp_path):
+    import shutil
+
+    import numpy as np
+    import soundfile
+    from datasets import load_dataset
+
+    root = tmp_path / "tvqa"
+    shutil.copytree(sample_tvqa_root, root)
+    tone = (0.1 * np.sin(np.arange(16_000 * 8) * 2 * np.pi * 220 / 16_000)).astype(np.float32)
+    (root / "audio").mkdir()
+    soundfile.write(root / "audio" / "friends.wav", tone, 16_000)
+    release = _hostile_release(sample_release, tmp_path, "videos/friends_s01e01_seg02_clip_14.mp4")
+    lines = (release / "clips.jsonl").read_text().splitlines()
+    clip = json.loads(lines[0])
+    clip["audio"] = "audio/friends.wav"
+    lines[0] = json.dumps(clip)
+    (release / "clips.jsonl").write_text("\n".join(lines) + "\n")
+    export_release(release, tmp_path / "x", tvqa_root=root, media="embed", configs=("audio",))
+    rows = [r for r in load_dataset(str(tmp_path / "x"), "audio", split="train") if r["clip_id"] == clip["clip_id"]]
+    samples = rows[0]["audio"].get_all_samples()
+    assert samples.sample_rate == 16_000 and np.allclose(samples.data[0].numpy(), tone, atol=1e-4)
+    assert rows[0]["video"].metadata.num_frames == 24
