@@ -17,7 +17,12 @@ Annotation release (format version 1), the folder ``crossomni build`` writes::
 the default: TVQA video is not redistributable) or to the release folder (``embed``). Audio
 may point at the mp4 itself: ``datasets`` decodes its audio track at 16 kHz mono.
 
-Usage::
+Every media path is resolved under its root (``contained_path``): absolute paths and paths that
+leave the root, through ``..`` or a symlink, are refused.
+
+The taxonomy and the release readers import without ``datasets``; ``FEATURES`` and the builder
+classes are made on first use (module ``__getattr__``), so a command that only needs task names
+starts fast. Usage::
 
     builder = CrossOmni(config_name="cross", release_dir="release/", data_dir="/data/tvqa")
     builder.download_and_prepare()
@@ -26,13 +31,20 @@ Usage::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from functools import cache
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
-import datasets
+if TYPE_CHECKING:
+    import datasets
+    import pydantic
+
+    Clip = Any  # the pydantic dataclass ``_models()`` makes (``crossomni.Clip`` at run time)
 
 _CITATION = """\
 @article{liu2026crossomni,
@@ -151,28 +163,6 @@ INSTANCE_FIELDS: tuple[str, ...] = (
 )
 CLIP_FIELDS: tuple[str, ...] = ("clip_id", "show", "episode", "video", "audio", "duration")
 
-FEATURES = datasets.Features(
-    {
-        "id": datasets.Value("string"),
-        "clip_id": datasets.Value("string"),
-        "show": datasets.Value("string"),
-        "start": datasets.Value("float32"),
-        "end": datasets.Value("float32"),
-        "video": datasets.Video(),
-        "audio": datasets.Audio(sampling_rate=SAMPLING_RATE, num_channels=1),
-        "biography": datasets.Value("string"),
-        "question": datasets.Value("string"),
-        "options": datasets.List(datasets.Value("string"), length=NUM_OPTIONS),
-        "answer": datasets.Value("string"),
-        "rationale": datasets.Value("string"),
-        "task_type": datasets.ClassLabel(names=list(TASK_NAMES)),
-        "source_modality": datasets.Value("string"),
-        "target_modality": datasets.Value("string"),
-        "is_cross": datasets.Value("bool"),
-        "referent": datasets.Value("string"),
-    }
-)
-
 CONFIG_DESCRIPTIONS: dict[str, str] = {
     "all": "All nine task types.",
     "single": "The three single-modality tasks (source = target).",
@@ -189,20 +179,173 @@ CONFIG_NAMES: tuple[str, ...] = tuple(CONFIG_TASKS)
 DEFAULT_CONFIG_NAME = "all"
 
 
+DURATION_TOLERANCE_S = 0.5  # a segment may end this far past the clip's duration (container rounding)
+
+
 class ReleaseError(ValueError):
-    """An annotation release that does not follow the format; the message names file and line."""
+    """An annotation release that does not follow the format; the message names file, line and field."""
 
 
-@dataclass(frozen=True)
-class Clip:
-    """One line of ``clips.jsonl``."""
+class UnsafePathError(ValueError):
+    """A media, subtitle or QA path that is absolute or leaves its root (``..``, a symlink)."""
 
-    clip_id: str
-    show: str
-    episode: str
-    video: str
-    audio: str
-    duration: float
+
+def _is_absolute(relative: str) -> bool:
+    return PurePosixPath(relative).is_absolute() or PureWindowsPath(relative).is_absolute() or relative.startswith("~")
+
+
+def check_relative(relative: Any, what: str) -> str:
+    """``relative`` if it is a relative path that stays below its root on paper; else ``UnsafePathError``."""
+    if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
+        raise UnsafePathError(f"{what}: path {relative!r} is not a relative path")
+    if _is_absolute(relative):
+        raise UnsafePathError(f"{what}: absolute path {relative!r} refused (paths are relative to their root)")
+    depth = 0
+    for part in PurePosixPath(relative.replace("\\", "/")).parts:
+        depth += -1 if part == ".." else (0 if part == "." else 1)
+        if depth < 0:
+            raise UnsafePathError(f"{what}: path {relative!r} leaves its root")
+    return relative
+
+
+def contained_path(root: str | Path, relative: str, what: str) -> Path:
+    """``root / relative`` resolved, refusing absolute paths and escapes (``..``, symlinks out of ``root``).
+
+    ``what`` names the thing in the one-line error (e.g. ``"clip friends_s01e01_seg02_clip_14 video"``).
+    The file need not exist; callers check that themselves.
+    """
+    check_relative(relative, what)
+    base = Path(root).resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise UnsafePathError(f"{what}: path {relative!r} resolves to {path}, outside the root {root}")
+    return path
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _relative_media(value: str) -> str:
+    check_relative(value, "media path")
+    return value
+
+
+@cache
+def _models() -> SimpleNamespace:
+    """The pydantic release models (``Clip``, ``ReleaseManifest``, ``InstanceRecord``), made on first use:
+    pydantic costs more to import than the whole of ``crossomni --help``."""
+    from typing import Annotated, Literal
+
+    from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationInfo, model_validator
+    from pydantic.dataclasses import dataclass as pydantic_dataclass
+    from pydantic.dataclasses import rebuild_dataclass
+
+    NonEmptyStr = Annotated[str, AfterValidator(_not_blank)]
+    MediaPath = Annotated[str, AfterValidator(_not_blank), AfterValidator(_relative_media)]
+    Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    _STRICT = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+    @pydantic_dataclass(frozen=True, config=ConfigDict(strict=True, extra="ignore"))
+    class Clip:
+        """One line of ``clips.jsonl`` (validated on construction)."""
+
+        clip_id: NonEmptyStr
+        show: NonEmptyStr
+        episode: NonEmptyStr
+        video: MediaPath
+        audio: MediaPath
+        duration: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+    class ReleaseManifest(BaseModel):
+        """``release.json``: the format marker and media mode; other keys (build settings, counts) pass through."""
+
+        model_config = ConfigDict(strict=True, extra="allow")
+
+        format: Literal["crossomni-release"]
+        version: Annotated[int, Strict(), Field(ge=FORMAT_VERSION, le=FORMAT_VERSION)]
+        media: Literal["reference", "embed"] = "reference"
+
+    class InstanceRecord(BaseModel):
+        """One line of ``train.jsonl`` / ``test.jsonl``.
+
+        Validation context: ``clips`` (``{clip_id: Clip}``) and ``split``; with them the clip must exist,
+        the segment must fit in it and train instances need a rationale.
+        """
+
+        model_config = _STRICT
+
+        id: NonEmptyStr
+        clip_id: NonEmptyStr
+        start: Seconds
+        end: Seconds
+        task_type: str
+        referent: NonEmptyStr
+        biography: NonEmptyStr
+        question: NonEmptyStr
+        options: list[str]
+        answer: str
+        rationale: str
+
+        @model_validator(mode="after")
+        def _consistent(self, info: ValidationInfo) -> InstanceRecord:
+            context = info.context or {}
+            problems = []
+            if self.task_type not in TASKS:
+                problems.append(f"task_type: unknown task_type {self.task_type!r}")
+            if len(self.options) != NUM_OPTIONS:
+                problems.append(f"options: options must be a list of {NUM_OPTIONS} strings")
+            elif any(not option.strip() for option in self.options):
+                problems.append("options: options must be non-empty strings")
+            elif len({option.strip().lower() for option in self.options}) != NUM_OPTIONS:
+                problems.append("options: options must be distinct")
+            if self.answer not in LETTERS:
+                problems.append(f"answer: answer must be one of {LETTERS}, got {self.answer!r}")
+            if not self.start < self.end:
+                problems.append(f"start: segment start {self.start} must be < end {self.end}")
+            clips = context.get("clips")
+            if clips is not None:
+                clip = clips.get(self.clip_id)
+                if clip is None:
+                    problems.append(f"clip_id: clip_id {self.clip_id!r} not in clips.jsonl")
+                elif self.end > clip.duration + DURATION_TOLERANCE_S:
+                    problems.append(f"end: segment end {self.end} is past the clip's duration {clip.duration}")
+            if context.get("split") == "train" and not self.rationale.strip():
+                problems.append("rationale: train instances need a rationale")
+            if problems:
+                raise ValueError("; ".join(problems))
+            return self
+
+    # The annotations are strings (``from __future__ import annotations``) naming this function's locals.
+    names = dict(locals())
+    rebuild_dataclass(Clip, _types_namespace=names)
+    for model in (ReleaseManifest, InstanceRecord):
+        model.model_rebuild(_types_namespace=names)
+    for cls in (Clip, ReleaseManifest, InstanceRecord):
+        cls.__module__, cls.__qualname__ = __name__, cls.__name__
+    return SimpleNamespace(Clip=Clip, ReleaseManifest=ReleaseManifest, InstanceRecord=InstanceRecord)
+
+
+def _describe(err: pydantic.ValidationError) -> str:
+    """One line per pydantic error: ``field: message`` (a model-level error carries its own fields)."""
+    parts = []
+    for item in err.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            parts.append(f"missing field {location!r}")
+        elif location:
+            parts.append(f"{location}: {message} (got {_short(item.get('input'))})")
+        else:
+            parts.append(message)
+    return "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def episode_of(clip_id: str) -> str:
@@ -210,18 +353,34 @@ def episode_of(clip_id: str) -> str:
     return clip_id.split("_seg", 1)[0]
 
 
+def _loads(text: str | bytes, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ReleaseError(f"{where}: not valid JSON ({err.msg})") from None
+    except UnicodeDecodeError:
+        raise ReleaseError(f"{where}: not UTF-8 text") from None
+    except RecursionError:
+        raise ReleaseError(f"{where}: JSON nested too deeply") from None
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, record)``; a line that is not a JSON object raises ``ReleaseError``."""
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    """Yield ``(line_number, record)``; a line that is not a UTF-8 JSON object raises ``ReleaseError``."""
+    try:
+        handle = open(path, "rb")
+    except OSError as err:
+        raise ReleaseError(f"{path}: cannot read ({err.strerror})") from None
+    with handle:
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ReleaseError(f"{path}:{line_number}: not UTF-8 text") from None
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ReleaseError(f"{path}:{line_number}: not valid JSON ({err.msg})") from None
+            record = _loads(line, f"{path}:{line_number}")
             if not isinstance(record, dict):
-                raise ReleaseError(f"{path}:{line_number}: expected a JSON object")
+                raise ReleaseError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
             yield line_number, record
 
 
@@ -230,73 +389,102 @@ def read_release_manifest(release_dir: str | Path) -> dict[str, Any]:
     path = Path(release_dir) / "release.json"
     if not path.is_file():
         raise ReleaseError(f"{path}: missing; {release_dir} is not a CrossOmni annotation release")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
-        raise ReleaseError(f"{path}: expected format {FORMAT_NAME!r} version {FORMAT_VERSION}")
-    if manifest.get("media", "reference") not in MEDIA_MODES:
-        raise ReleaseError(f"{path}: media must be one of {MEDIA_MODES}, got {manifest.get('media')!r}")
-    return manifest
+    manifest = _loads(path.read_bytes(), str(path))
+    if not isinstance(manifest, dict):
+        raise ReleaseError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
+    from pydantic import ValidationError
+
+    try:
+        _models().ReleaseManifest.model_validate(manifest)
+    except ValidationError as err:
+        raise ReleaseError(
+            f"{path}: {_describe(err)} (expected format {FORMAT_NAME!r} version {FORMAT_VERSION}, media {MEDIA_MODES})"
+        ) from None
+    return {"media": "reference", **manifest}
 
 
 def read_clips(release_dir: str | Path) -> dict[str, Clip]:
     """Read ``clips.jsonl`` into ``{clip_id: Clip}``."""
     path = Path(release_dir) / "clips.jsonl"
+    from pydantic import ValidationError
+
     clips: dict[str, Clip] = {}
     for line_number, record in iter_jsonl(path):
-        missing = [name for name in CLIP_FIELDS if name not in record]
-        if missing:
-            raise ReleaseError(f"{path}:{line_number}: missing field(s) {', '.join(missing)}")
-        clip = Clip(**{name: record[name] for name in CLIP_FIELDS})
+        try:
+            clip = _models().Clip(**{name: record[name] for name in CLIP_FIELDS if name in record})
+        except (ValidationError, TypeError) as err:
+            detail = _describe(err) if isinstance(err, ValidationError) else str(err)
+            raise ReleaseError(f"{path}:{line_number}: clip {_short(record.get('clip_id'))}: {detail}") from None
         if clip.clip_id in clips:
-            raise ReleaseError(f"{path}:{line_number}: duplicate clip_id {clip.clip_id!r}")
+            raise ReleaseError(f"{path}:{line_number}: clip_id: duplicate clip_id {clip.clip_id!r}")
         clips[clip.clip_id] = clip
     return clips
 
 
 def instance_problems(record: dict[str, Any], clips: dict[str, Clip], split: str) -> list[str]:
-    """Everything wrong with one instance record (empty when it is valid)."""
-    problems = [f"missing field {name!r}" for name in INSTANCE_FIELDS if name not in record]
-    if problems:
-        return problems
-    if record["task_type"] not in TASKS:
-        problems.append(f"unknown task_type {record['task_type']!r}")
-    if record["clip_id"] not in clips:
-        problems.append(f"clip_id {record['clip_id']!r} not in clips.jsonl")
-    options = record["options"]
-    if not (isinstance(options, list) and len(options) == NUM_OPTIONS):
-        problems.append(f"options must be a list of {NUM_OPTIONS} strings")
-    elif any(not isinstance(o, str) or not o.strip() for o in options):
-        problems.append("options must be non-empty strings")
-    elif len({o.strip().lower() for o in options}) != NUM_OPTIONS:
-        problems.append("options must be distinct")
-    if record["answer"] not in LETTERS:
-        problems.append(f"answer must be one of {LETTERS}, got {record['answer']!r}")
-    if not (isinstance(record["start"], (int, float)) and isinstance(record["end"], (int, float))):
-        problems.append("start and end must be numbers (seconds)")
-    elif not 0 <= record["start"] < record["end"]:
-        problems.append(f"segment start {record['start']} must be >= 0 and < end {record['end']}")
-    for name in ("question", "biography", "referent"):
-        if not isinstance(record[name], str) or not record[name].strip():
-            problems.append(f"{name} must be a non-empty string")
-    if split == "train" and not str(record["rationale"]).strip():
-        problems.append("train instances need a rationale")
-    return problems
+    """Everything wrong with one instance record, as ``field: message`` strings (empty when valid)."""
+    from pydantic import ValidationError
+
+    try:
+        _models().InstanceRecord.model_validate(record, context={"clips": clips, "split": split})
+    except ValidationError as err:
+        return _describe(err).split("; ")
+    return []
 
 
-def read_instances(release_dir: str | Path, split: str, clips: dict[str, Clip]) -> Iterator[dict[str, Any]]:
-    """Yield validated instance records of one split; the first invalid one raises ``ReleaseError``."""
+def iter_instances(release_dir: str | Path, split: str, clips: dict[str, Clip]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, record)`` of one split, each validated; the first invalid one raises ``ReleaseError``."""
     path = Path(release_dir) / f"{split}.jsonl"
     if not path.is_file():
         raise ReleaseError(f"{path}: missing split file")
     seen: set[str] = set()
     for line_number, record in iter_jsonl(path):
         problems = instance_problems(record, clips, split)
-        if record.get("id") in seen:
-            problems.append(f"duplicate id {record.get('id')!r}")
         if problems:
             raise ReleaseError(f"{path}:{line_number}: {'; '.join(problems)}")
+        if record["id"] in seen:
+            raise ReleaseError(f"{path}:{line_number}: id: duplicate id {record['id']!r}")
         seen.add(record["id"])
+        yield line_number, record
+
+
+def read_instances(release_dir: str | Path, split: str, clips: dict[str, Clip]) -> Iterator[dict[str, Any]]:
+    """Yield validated instance records of one split; the first invalid one raises ``ReleaseError``."""
+    for _, record in iter_instances(release_dir, split, clips):
         yield record
+
+
+def validate_release(release_dir: str | Path) -> dict[str, Any]:
+    """Check a whole release: manifest, clips, every instance, and what spans splits — ids unique across
+    splits, no clip and no episode in both. Returns the manifest."""
+    release_dir = Path(release_dir)
+    manifest = read_release_manifest(release_dir)
+    clips = read_clips(release_dir)
+    first_split: dict[tuple[str, str], str] = {}  # (kind, value) -> the split it was first seen in
+    for split in SPLITS:
+        for line_number, record in iter_instances(release_dir, split, clips):
+            clip = clips[record["clip_id"]]
+            for kind, value in (("id", record["id"]), ("clip_id", clip.clip_id), ("episode", clip.episode)):
+                first = first_split.setdefault((kind, value), split)
+                if first != split:
+                    raise ReleaseError(
+                        f"{release_dir / f'{split}.jsonl'}:{line_number}: {kind}: {value!r} is in both {first} and "
+                        f"{split}; the splits must not share instances, clips or episodes"
+                    )
+    return manifest
+
+
+def release_fingerprint(release_dir: str | Path) -> str:
+    """sha256 over the release's files: an edit to any of them gives a new ``datasets`` cache entry."""
+    digest = hashlib.sha256()
+    for name in ("release.json", "clips.jsonl", *(f"{split}.jsonl" for split in SPLITS)):
+        path = Path(release_dir) / name
+        digest.update(name.encode())
+        if path.is_file():
+            with open(path, "rb") as handle:
+                for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def media_root(release_dir: str | Path, tvqa_root: str | Path | None) -> Path:
@@ -310,19 +498,16 @@ def media_root(release_dir: str | Path, tvqa_root: str | Path | None) -> Path:
             f"(the build's OUT/media, or `crossomni media --release {release_dir} --tvqa-root <your TVQA> --out DIR`)"
         )
     if tvqa_root is None:
-        raise ReleaseError(
-            f"{release_dir}: media are referenced from TVQA; pass data_dir=<your TVQA root> "
-            "(the folder the clip paths in clips.jsonl are relative to)"
-        )
+        raise ReleaseError(f"{release_dir}: {TVQA_INSTRUCTIONS}")
     return Path(tvqa_root)
 
 
-def resolve_clip_path(relative: str, clip_id: str, root: Path) -> str:
-    """Absolute path of a clip's media file; a missing file raises with clip id and root."""
-    path = root / relative
+def resolve_clip_path(relative: str, clip_id: str, root: Path, column: str = "media") -> str:
+    """Absolute path of a clip's media file under ``root``; an escape or a missing file raises naming the clip."""
+    path = contained_path(root, relative, f"clip {clip_id} {column}")
     if not path.is_file():
         raise FileNotFoundError(f"clip {clip_id}: media file {relative!r} not found under root {root}")
-    return str(path.resolve())
+    return str(path)
 
 
 def to_example(record: dict[str, Any], clip: Clip, root: Path | None) -> dict[str, Any]:
@@ -332,9 +517,10 @@ def to_example(record: dict[str, Any], clip: Clip, root: Path | None) -> dict[st
     """
     task = TASKS[record["task_type"]]
 
-    def media(relative: str) -> dict[str, Any]:
-        path = relative if root is None else resolve_clip_path(relative, clip.clip_id, root)
-        return {"path": path, "bytes": None}
+    def media(relative: str, column: str) -> dict[str, Any]:
+        if root is None:
+            return {"path": check_relative(relative, f"clip {clip.clip_id} {column}"), "bytes": None}
+        return {"path": resolve_clip_path(relative, clip.clip_id, root, column), "bytes": None}
 
     return {
         "id": record["id"],
@@ -342,8 +528,8 @@ def to_example(record: dict[str, Any], clip: Clip, root: Path | None) -> dict[st
         "show": clip.show,
         "start": float(record["start"]),
         "end": float(record["end"]),
-        "video": media(clip.video),
-        "audio": media(clip.audio),
+        "video": media(clip.video, "video"),
+        "audio": media(clip.audio, "audio"),
         "biography": record["biography"],
         "question": record["question"],
         "options": list(record["options"]),
@@ -365,8 +551,11 @@ def resolve_media(dataset: datasets.Dataset, tvqa_root: str | Path) -> datasets.
 
         ds = crossomni.resolve_media(load_dataset("crossomni", "cross", split="test"), "/data/tvqa")
 
-    Rows whose media carry bytes (``embed`` mode) are left as they are.
+    Rows whose media carry bytes (``embed`` mode) are left as they are; a path that is absolute or
+    leaves ``tvqa_root`` is refused (``UnsafePathError``).
     """
+    import datasets
+
     root = Path(tvqa_root)
     raw = dataset.cast_column("video", datasets.Video(decode=False)).cast_column("audio", datasets.Audio(decode=False))
 
@@ -374,70 +563,144 @@ def resolve_media(dataset: datasets.Dataset, tvqa_root: str | Path) -> datasets.
         for column in ("video", "audio"):
             media = row[column]
             if media.get("bytes") is None:
-                media = {"path": resolve_clip_path(media["path"], row["clip_id"], root), "bytes": None}
+                media = {"path": resolve_clip_path(media["path"], row["clip_id"], root, column), "bytes": None}
             row[column] = media
         return row
 
     joined = raw.map(join, desc="resolving media paths")
-    return joined.cast_column("video", FEATURES["video"]).cast_column("audio", FEATURES["audio"])
+    features = __getattr__("FEATURES")
+    return joined.cast_column("video", features["video"]).cast_column("audio", features["audio"])
 
 
-@dataclass
-class CrossOmniConfig(datasets.BuilderConfig):
-    """A CrossOmni config: which task types it holds and where the annotation release is."""
-
-    task_types: tuple[str, ...] = field(default=TASK_NAMES)
-    release_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.task_types:
-            raise ValueError(f"config {self.name!r}: task_types is empty")
-        for name in self.task_types:
-            get_task(name)
+TVQA_INSTRUCTIONS = (
+    "media are referenced from TVQA, which you obtain yourself (academic licence): request the TVQA "
+    "videos from https://nlp.cs.unc.edu/data/jielei/tvqa/tvqa_public_html/download_tvqa.html and pass "
+    "data_dir=<your TVQA root> (the folder the clip paths in clips.jsonl are relative to)"
+)
 
 
-class CrossOmni(datasets.GeneratorBasedBuilder):
-    """CrossOmni splits from an annotation release; ``data_dir`` is the TVQA root."""
+def _features() -> datasets.Features:
+    import datasets
 
-    VERSION = datasets.Version("1.0.0")
-    BUILDER_CONFIG_CLASS = CrossOmniConfig
-    BUILDER_CONFIGS = [
-        CrossOmniConfig(name=name, task_types=tasks, description=CONFIG_DESCRIPTIONS[name])
-        for name, tasks in CONFIG_TASKS.items()
-    ]
-    DEFAULT_CONFIG_NAME = DEFAULT_CONFIG_NAME
-    # Rows hold media paths (or bytes in embed mode): keep Arrow writer batches small.
-    DEFAULT_WRITER_BATCH_SIZE = 64
+    return datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "clip_id": datasets.Value("string"),
+            "show": datasets.Value("string"),
+            "start": datasets.Value("float32"),
+            "end": datasets.Value("float32"),
+            "video": datasets.Video(),
+            "audio": datasets.Audio(sampling_rate=SAMPLING_RATE, num_channels=1),
+            "biography": datasets.Value("string"),
+            "question": datasets.Value("string"),
+            "options": datasets.List(datasets.Value("string"), length=NUM_OPTIONS),
+            "answer": datasets.Value("string"),
+            "rationale": datasets.Value("string"),
+            "task_type": datasets.ClassLabel(names=list(TASK_NAMES)),
+            "source_modality": datasets.Value("string"),
+            "target_modality": datasets.Value("string"),
+            "is_cross": datasets.Value("bool"),
+            "referent": datasets.Value("string"),
+        }
+    )
 
-    def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(
-            description=_DESCRIPTION,
-            features=FEATURES,
-            homepage=_HOMEPAGE,
-            license=_LICENSE,
-            citation=_CITATION,
-        )
 
-    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
-        release_dir = self.config.release_dir or self.config.data_dir
-        if release_dir is None:
-            raise ReleaseError("pass release_dir=<annotation release> (and data_dir=<TVQA root> for reference media)")
-        return [
-            datasets.SplitGenerator(
-                name=split,
-                gen_kwargs={
-                    "release_dir": release_dir,
-                    "split": split,
-                    "root": media_root(release_dir, self.config.data_dir),
-                },
-            )
-            for split in SPLITS
+def _builder_classes() -> dict[str, Any]:
+    """``CrossOmniConfig`` and ``CrossOmni``, made on first use so the taxonomy imports without ``datasets``."""
+    import dataclasses
+
+    import datasets
+
+    @dataclasses.dataclass
+    class CrossOmniConfig(datasets.BuilderConfig):
+        """A CrossOmni config: which task types it holds and where the annotation release is.
+
+        ``release_fingerprint`` (filled in by ``CrossOmni``) is a hash of the release files: it is part
+        of the config id, so an edited release is prepared again instead of read from the cache.
+        """
+
+        task_types: tuple[str, ...] = field(default=TASK_NAMES)
+        release_dir: str | None = None
+        release_fingerprint: str | None = None
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if not self.task_types:
+                raise ValueError(f"config {self.name!r}: task_types is empty")
+            for name in self.task_types:
+                get_task(name)
+
+    class CrossOmni(datasets.GeneratorBasedBuilder):
+        """CrossOmni splits from an annotation release; ``data_dir`` (the manual dir) is the TVQA root."""
+
+        VERSION = datasets.Version("1.0.0")
+        BUILDER_CONFIG_CLASS = CrossOmniConfig
+        BUILDER_CONFIGS = [
+            CrossOmniConfig(name=name, task_types=tasks, description=CONFIG_DESCRIPTIONS[name])
+            for name, tasks in CONFIG_TASKS.items()
         ]
+        DEFAULT_CONFIG_NAME = DEFAULT_CONFIG_NAME
+        # Rows hold media paths (or bytes in embed mode): keep Arrow writer batches small.
+        DEFAULT_WRITER_BATCH_SIZE = 64
 
-    def _generate_examples(self, release_dir: str, split: str, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-        clips = read_clips(release_dir)
-        wanted = set(self.config.task_types)
-        for record in read_instances(release_dir, split, clips):
-            if record["task_type"] in wanted:
-                yield record["id"], to_example(record, clips[record["clip_id"]], root)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            release_dir = kwargs.get("release_dir") or kwargs.get("data_dir")
+            if release_dir is not None and "release_fingerprint" not in kwargs:
+                kwargs["release_fingerprint"] = release_fingerprint(release_dir)
+            super().__init__(*args, **kwargs)
+
+        @property
+        def manual_download_instructions(self) -> str:
+            return TVQA_INSTRUCTIONS
+
+        def _info(self) -> datasets.DatasetInfo:
+            return datasets.DatasetInfo(
+                description=_DESCRIPTION,
+                features=__getattr__("FEATURES"),
+                homepage=_HOMEPAGE,
+                license=_LICENSE,
+                citation=_CITATION,
+            )
+
+        def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+            release_dir = self.config.release_dir or self.config.data_dir
+            if release_dir is None:
+                raise ReleaseError(
+                    "pass release_dir=<annotation release> (and data_dir=<TVQA root> for reference media)"
+                )
+            validate_release(release_dir)
+            root = media_root(release_dir, dl_manager.manual_dir)
+            return [
+                datasets.SplitGenerator(
+                    name=split, gen_kwargs={"release_dir": release_dir, "split": split, "root": root}
+                )
+                for split in SPLITS
+            ]
+
+        def _generate_examples(self, release_dir: str, split: str, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+            clips = read_clips(release_dir)
+            wanted = set(self.config.task_types)
+            for record in read_instances(release_dir, split, clips):
+                if record["task_type"] in wanted:
+                    yield record["id"], to_example(record, clips[record["clip_id"]], root)
+
+    for cls in (CrossOmniConfig, CrossOmni):
+        cls.__module__, cls.__qualname__ = __name__, cls.__name__
+    return {"CrossOmniConfig": CrossOmniConfig, "CrossOmni": CrossOmni}
+
+
+def __getattr__(name: str) -> Any:
+    """``FEATURES``, ``CrossOmni``, ``CrossOmniConfig``, the release models (and ``datasets``) on first use."""
+    if name in ("Clip", "ReleaseManifest", "InstanceRecord"):
+        value: Any = getattr(_models(), name)
+    elif name == "FEATURES":
+        value = _features()
+    elif name in ("CrossOmni", "CrossOmniConfig"):
+        globals().update(_builder_classes())
+        return globals()[name]
+    elif name == "datasets":
+        import datasets as value
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value

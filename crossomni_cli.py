@@ -54,7 +54,7 @@ app = CrossOmniApp(
     help="CrossOmni: cross-modal coreference for omni-modal LLMs (arXiv 2604.05522).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain click help: wraps long cells instead of cutting them at narrow widths
+    rich_markup_mode=None,  # plain help: wraps long cells (rich cut them at 80 columns) and starts faster
 )
 
 

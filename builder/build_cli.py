@@ -158,9 +158,7 @@ def build(
     """Build a CrossOmni annotation release from TVQA: preprocess, caption, describe, biography, voice,
     align, qa, verify, split, rationale, release + report. Re-running resumes where it stopped."""
     from builder.config import BuildConfig, ModelsConfig, Shard
-    from builder.pipeline import STAGE_NAMES, run_build
-    from builder.report import empty_build_message
-    from builder.tvqa import TvqaRootError
+    from builder.warm import STAGE_NAMES
 
     if until is not None and until not in STAGE_NAMES:
         raise typer.BadParameter(f"expected one of {', '.join(STAGE_NAMES)}, got {until!r}", param_hint="--until")
@@ -197,11 +195,20 @@ def build(
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+    from builder.warm import finished_report
+
+    # nothing to do: answered from the finished build's report, without importing the stages
+    report = None if (record or until) else finished_report(config)
     try:
-        report = run_build(config, record=record, until=until)
-    except TvqaRootError as err:
-        raise typer.BadParameter(str(err), param_hint="--tvqa-root") from None
+        if report is None:
+            from builder.pipeline import run_build
+
+            report = run_build(config, record=record, until=until)
     except ValueError as err:
+        from builder.tvqa.root import TvqaRootError
+
+        if isinstance(err, TvqaRootError):
+            raise typer.BadParameter(str(err), param_hint="--tvqa-root") from None
         if "built with other settings" not in str(err):
             raise
         raise typer.BadParameter(str(err), param_hint="--out") from None
@@ -218,6 +225,8 @@ def build(
             f"stopped after {last['name']}: {last['outputs']} kept of {last['items_in']} "
             f"({config.stages_dir / (last['name'] + '.jsonl')}); report: {config.out / 'report.md'}"
         )
+    from builder.report import empty_build_message
+
     problem = empty_build_message(report)
     if problem:
         typer.echo(f"error: {problem}", err=True)

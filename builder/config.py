@@ -12,6 +12,7 @@ import yaml
 
 from builder.tvqa.layout import MEDIA_KINDS, MediaLayout
 from crossomni import TASK_NAMES
+from model_calls.redaction import redact
 
 ROLES = ("caption", "text", "voice")
 QA_GENERATORS = ("template", "llm")
@@ -69,7 +70,8 @@ class ModelsConfig:
         return cls(**parsed)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The roles as written to build.json, release.json and report.json (secrets redacted)."""
+        return redact(asdict(self))
 
     def options_by_model(self) -> dict[str, dict[str, Any]]:
         """Extra backend options per model id (roles sharing a model share them)."""
@@ -192,24 +194,31 @@ class BuildConfig:
         return self.out / "media"
 
     def stage_settings(self) -> dict[str, Any]:
-        """What the stage outputs depend on (a resumed build must match; backend and batch size may change)."""
-        return {
-            **self.release_settings(),
-            "tvqa_root": str(self.tvqa_root.resolve()),
-            "layout": self.layout.to_dict(),
-            "frames_per_segment": self.frames_per_segment,
-            "min_tagged_fraction": self.min_tagged_fraction,
-        }
+        """What the stage outputs depend on (a resumed build must match; backend and batch size may change).
+
+        Written to build.json: secrets are redacted (a changed key alone never invalidates a build)."""
+        return redact(
+            {
+                **self.release_settings(),
+                "tvqa_root": str(self.tvqa_root.resolve()),
+                "layout": self.layout.to_dict(),
+                "frames_per_segment": self.frames_per_segment,
+                "min_tagged_fraction": self.min_tagged_fraction,
+            }
+        )
 
     def release_settings(self) -> dict[str, Any]:
-        return {
-            "models": self.models.to_dict(),
-            "qa_generator": self.qa_generator,
-            "seed": self.seed,
-            "test_fraction": self.test_fraction,
-            "task_proportions": self.task_proportions,
-            "per_task_per_clip": self.per_task_per_clip,
-            "shard": f"{self.shard.index}/{self.shard.count}",
-            "shows": list(self.shows),
-            "limit": self.limit,
-        }
+        """The settings that shape the release, as release.json records them (secrets redacted)."""
+        return redact(
+            {
+                "models": self.models.to_dict(),
+                "qa_generator": self.qa_generator,
+                "seed": self.seed,
+                "test_fraction": self.test_fraction,
+                "task_proportions": self.task_proportions,
+                "per_task_per_clip": self.per_task_per_clip,
+                "shard": f"{self.shard.index}/{self.shard.count}",
+                "shows": list(self.shows),
+                "limit": self.limit,
+            }
+        )

@@ -25,12 +25,11 @@ from builder.stages.release import write_release
 from builder.stages.split import SplitStage
 from builder.stages.verify import LLMVerifyStage, VerifyStage, clips_with_candidates
 from builder.stages.voice import VoiceStage
+from builder.warm import STAGE_NAMES as STAGE_NAMES  # re-exported: the stage order
 from model_calls import CachedBackend, ResponseCache
 from model_calls.base import Backend
 from model_calls.router import routed_backend
 from model_calls.store import write_json_atomic
-
-STAGE_NAMES = ("preprocess", "caption", "describe", "biography", "voice", "align", "qa", "verify", "split", "rationale")
 
 
 def open_backend(config: BuildConfig, record: Path | None = None) -> Backend:

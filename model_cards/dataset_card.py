@@ -10,6 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import datasets
+
 import crossomni
 
 TEMPLATE = "dataset_card.md.jinja"
@@ -19,8 +21,8 @@ FIELD_MEANINGS: dict[str, str] = {
     "show": "TV show",
     "start": "segment start within the clip, seconds",
     "end": "segment end within the clip, seconds",
-    "video": "the clip (video with its audio track)",
-    "audio": "the clip's audio, 16 kHz mono",
+    "video": "the clip (reference: the file, with its audio track; embed: its video stream)",
+    "audio": "the clip's audio track, 16 kHz mono",
     "biography": "text biographies of the people in the clip",
     "question": "the question",
     "options": "four answer options, A–D in order",
@@ -40,7 +42,7 @@ class DatasetCardFacts:
 
     media: str
     counts: dict[str, Counter] = field(default_factory=dict)  # split -> task -> instances
-    files: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # config -> split -> parquet paths
+    files: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # config -> split -> its tasks' shards
     clips: dict[str, int] = field(default_factory=dict)  # split -> distinct clips
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # (config, split) -> parquet bytes
     review: dict[str, dict[str, int]] | None = None  # task -> instances, reviewed, rejected (None: no review)
@@ -56,7 +58,7 @@ def size_category(n: int) -> str:
 
 def _dtype(feature: Any) -> str:
     """A short human name for a feature type, for the card's field table."""
-    ds = crossomni.datasets
+    ds = datasets
     if isinstance(feature, ds.Value):
         return feature.dtype
     if isinstance(feature, ds.ClassLabel):
@@ -72,14 +74,15 @@ def card_data(summary: DatasetCardFacts, manifest: dict[str, Any]):
     """The YAML metadata of the card: configs (data files per split), features, licence, sizes."""
     from huggingface_hub import DatasetCardData
 
-    features_yaml = crossomni.datasets.DatasetInfo(features=crossomni.FEATURES)._to_yaml_dict()["features"]
+    features_yaml = datasets.DatasetInfo(features=crossomni.FEATURES)._to_yaml_dict()["features"]
     configs = []
     infos = []
     for config, splits in summary.files.items():
         entry: dict[str, Any] = {"config_name": config}
         if config == crossomni.DEFAULT_CONFIG_NAME:
             entry["default"] = True
-        entry["data_files"] = [{"split": split, "path": f"data/{config}/{split}-*.parquet"} for split in splits]
+        # Rows are stored once, per task: a config lists the shards of its tasks.
+        entry["data_files"] = [{"split": split, "path": list(paths)} for split, paths in splits.items()]
         configs.append(entry)
         tasks = crossomni.CONFIG_TASKS[config]
         infos.append(
@@ -125,6 +128,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             media=summary.media,
             media_root=manifest.get("media_root", "tvqa"),
             configs=[(name, crossomni.CONFIG_DESCRIPTIONS[name]) for name in summary.files],
+            config_tasks={name: crossomni.CONFIG_TASKS[name] for name in summary.files},
             tasks=crossomni.TASK_TYPES,
             splits=list(crossomni.SPLITS),
             counts=summary.counts,

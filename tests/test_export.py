@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import yaml
 import crossomni
 from builder.export import export_release
 from builder.push import push_dataset
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +53,50 @@ def test_load_dataset_round_trips_every_field(exported, sample_release, sample_t
 def test_reference_export_holds_relative_paths_only(exported):
     import pyarrow.parquet as pq
 
-    table = pq.read_table(next((exported / "data" / "all").glob("test-*.parquet")))
+    table = pq.read_table(next((exported / "data" / "vision_to_text").glob("test-*.parquet")))
     videos = table.column("video").to_pylist()
     assert all(v["bytes"] is None and not os.path.isabs(v["path"]) for v in videos)
     assert videos[0]["path"].startswith("videos/")
 
 
-def test_every_config_loads_with_its_tasks(exported):
-    from datasets import load_dataset
+def _release_rows(sample_release: Path, split: str, tasks) -> dict[str, dict]:
+    clips = crossomni.read_clips(sample_release)
+    return {
+        r["id"]: crossomni.to_example(r, clips[r["clip_id"]], None)
+        for r in crossomni.read_instances(sample_release, split, clips)
+        if r["task_type"] in tasks
+    }
 
-    for config in ("single", "cross", "audio_to_vision"):
-        ds = load_dataset(str(exported), config, split="test")
-        names = {ds.features["task_type"].int2str(i) for i in ds["task_type"]}
-        assert names == set(crossomni.CONFIG_TASKS[config])
+
+def _same_fields(row: dict, expected: dict) -> None:
+    for key, value in expected.items():
+        if key in ("video", "audio"):
+            continue
+        if key == "task_type":
+            value = crossomni.TASK_NAMES.index(value)
+        assert row[key] == pytest.approx(value) if isinstance(value, float) else row[key] == value, key
+
+
+def test_every_config_loads_its_tasks_rows(exported, sample_release):
+    from datasets import Video, load_dataset
+
+    for config in crossomni.CONFIG_NAMES:
+        for split in crossomni.SPLITS:
+            expected = _release_rows(sample_release, split, crossomni.CONFIG_TASKS[config])
+            ds = load_dataset(str(exported), config, split=split)
+            assert ds.num_rows == len(expected) and sorted(ds["id"]) == sorted(expected), (config, split)
+            for row in ds.cast_column("video", Video(decode=False)).remove_columns("audio"):
+                _same_fields(row, expected[row["id"]])
+                assert row["video"]["path"] == expected[row["id"]]["video"]["path"]
+
+
+def test_each_row_is_stored_once_under_its_task(exported):
+    import pyarrow.parquet as pq
+
+    shards = sorted(exported.glob("data/*/*.parquet"))
+    assert {shard.parent.name for shard in shards} == set(crossomni.TASK_NAMES)
+    ids = [i for shard in shards for i in pq.read_table(shard, columns=["id"]).column("id").to_pylist()]
+    assert len(ids) == len(set(ids)) == 36
 
 
 def test_card_yaml_is_valid_and_matches_data(exported):
@@ -73,9 +107,14 @@ def test_card_yaml_is_valid_and_matches_data(exported):
     assert header["license"] == "cc-by-4.0"
     assert [c["config_name"] for c in header["configs"]] == list(crossomni.CONFIG_NAMES)
     assert next(c for c in header["configs"] if c["config_name"] == "all")["default"] is True
-    for config in header["configs"]:
-        for data_files in config["data_files"]:
-            assert list(exported.glob(data_files["path"])), data_files
+    configs = {c["config_name"]: {f["split"]: f["path"] for f in c["data_files"]} for c in header["configs"]}
+    for name, splits in configs.items():
+        for split, paths in splits.items():
+            assert all((exported / path).is_file() for path in paths)
+            assert {Path(path).parent.name for path in paths} == set(crossomni.CONFIG_TASKS[name])
+            assert all(Path(path).name.startswith(f"{split}-") for path in paths)
+    assert configs["cross"]["test"] == [f"data/{t}/test-00000-of-00001.parquet" for t in crossomni.CROSS_TASKS]
+    assert "| `single` | The three single-modality tasks (source = target). | `data/audio/`, `data/vision/`, " in text
     info = {i["config_name"]: i for i in header["dataset_info"]}
     assert {s["name"]: s["num_examples"] for s in info["cross"]["splits"]} == {"train": 12, "test": 12}
     card = DatasetCard.load(exported / "README.md")
@@ -85,16 +124,118 @@ def test_card_yaml_is_valid_and_matches_data(exported):
     assert "arXiv:2604.05522" in text and "TVQA" in text
 
 
-def test_embed_mode_carries_bytes_and_decodes_without_root(sample_release, sample_tvqa_root, tmp_path):
+@pytest.fixture(scope="module")
+def embedded(sample_release, sample_tvqa_root, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("embed") / "embedded"
+    export_release(sample_release, out, tvqa_root=sample_tvqa_root, media="embed")
+    return out
+
+
+def test_embed_mode_decodes_without_root_the_clip_itself(embedded, sample_release, sample_tvqa_root):
+    from datasets import load_dataset
+    from torchcodec.decoders import AudioDecoder, VideoDecoder
+
+    ds = load_dataset(str(embedded), "audio", split="train")
+    row = ds[0]
+    clip = Path(sample_tvqa_root) / crossomni.read_clips(sample_release)[row["clip_id"]].video
+    original_frames = VideoDecoder(str(clip)).get_frames_in_range(0, 24).data
+    assert row["video"].metadata.num_frames == 24
+    assert (row["video"].get_frames_in_range(0, 24).data == original_frames).all()
+    audio = row["audio"].get_all_samples()
+    original = AudioDecoder(str(clip), sample_rate=16_000, num_channels=1).get_all_samples()
+    assert audio.sample_rate == 16_000 and audio.data.shape == original.data.shape == (1, 128_000)
+    assert (audio.data == original.data).all()
+    assert "clip bytes are embedded" in (embedded / "README.md").read_text()
+
+
+def test_embed_stores_no_byte_of_a_clip_twice(embedded, sample_release, sample_tvqa_root):
+    import pyarrow.parquet as pq
+
+    clips = crossomni.read_clips(sample_release)
+    sizes = {c.clip_id: (Path(sample_tvqa_root) / c.video).stat().st_size for c in clips.values()}
+    for shard in embedded.glob("data/*/*.parquet"):
+        table = pq.read_table(shard, columns=["clip_id", "video", "audio"]).to_pylist()
+        for row in table:
+            stored = len(row["video"]["bytes"]) + len(row["audio"]["bytes"])
+            assert stored <= sizes[row["clip_id"]] + 4096, (shard, row["clip_id"])  # two mp4 headers, not two clips
+    rows = 36
+    total = sum(path.stat().st_size for path in embedded.rglob("*") if path.is_file())
+    assert total <= rows * max(sizes.values()) * 1.2
+
+
+def test_every_embedded_config_loads_and_decodes(embedded, sample_release):
     from datasets import load_dataset
 
-    out = tmp_path / "embedded"
-    export_release(sample_release, out, tvqa_root=sample_tvqa_root, media="embed", configs=("audio",))
-    ds = load_dataset(str(out), "audio", split="train")
-    row = ds[0]
-    assert row["video"].metadata.num_frames == 24
-    assert row["audio"].get_all_samples().sample_rate == 16_000
-    assert "clip bytes are embedded" in (out / "README.md").read_text()
+    for config in crossomni.CONFIG_NAMES:
+        ds = load_dataset(str(embedded), config, split="test")
+        assert sorted(ds["id"]) == sorted(_release_rows(sample_release, "test", crossomni.CONFIG_TASKS[config]))
+    assert ds[0]["audio"].get_all_samples().sample_rate == 16_000
+
+
+def test_export_imports_no_torch(sample_release, sample_tvqa_root, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from builder.export import export_release; "
+        f"export_release({str(sample_release)!r}, {str(tmp_path / 'e')!r}, tvqa_root={str(sample_tvqa_root)!r}, "
+        "media='embed', configs=('text',)); "
+        "print(sorted(m for m in ('torch', 'torchcodec', 'torchvision') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_embed_names_a_corrupt_clip(sample_release, sample_tvqa_root, tmp_path):
+    import shutil
+
+    from builder.clip_probe import ClipDecodeError
+
+    root = tmp_path / "tvqa"
+    shutil.copytree(sample_tvqa_root, root)
+    clip = root / "videos" / "castle_s01e01_seg02_clip_00.mp4"
+    data = clip.read_bytes()
+    clip.write_bytes(data[:64] + bytes(len(data) - 64))  # header kept, the rest zeroed
+    with pytest.raises(ClipDecodeError, match="clip castle_s01e01_seg02_clip_00"):
+        export_release(sample_release, tmp_path / "x", tvqa_root=root, media="embed")
+    assert not (tmp_path / "x").exists()
+
+
+def _hostile_release(sample_release: Path, tmp_path: Path, video: str) -> Path:
+    import shutil
+
+    release = tmp_path / "release"
+    shutil.copytree(sample_release, release)
+    lines = (release / "clips.jsonl").read_text().splitlines()
+    clip = json.loads(lines[0])
+    clip["video"] = clip["audio"] = video
+    lines[0] = json.dumps(clip)
+    (release / "clips.jsonl").write_text("\n".join(lines) + "\n")
+    return release
+
+
+@pytest.mark.parametrize("video", ["../../../../../../etc/passwd", "/etc/hostname", "videos/../../x.mp4"])
+def test_export_refuses_paths_out_of_the_root(sample_release, sample_tvqa_root, tmp_path, video):
+    release = _hostile_release(sample_release, tmp_path, video)
+    for media in ("embed", "reference"):
+        with pytest.raises(crossomni.ReleaseError, match=r"clips.jsonl:1: clip 'friends_s01e01_seg02_clip_14'") as err:
+            export_release(release, tmp_path / media, tvqa_root=sample_tvqa_root, media=media)
+        assert video in str(err.value) and "\n" not in str(err.value)
+    assert not list(tmp_path.glob("embed*")) and not list(tmp_path.glob("reference*"))
+
+
+def test_export_refuses_a_symlink_out_of_the_root(sample_release, sample_tvqa_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "tvqa"
+    shutil.copytree(sample_tvqa_root, root)
+    (root / "videos" / "evil.mp4").symlink_to("/etc/passwd")
+    release = _hostile_release(sample_release, tmp_path, "videos/evil.mp4")
+    with pytest.raises(
+        crossomni.UnsafePathError, match=re.escape("clip friends_s01e01_seg02_clip_14 video: path 'videos/evil.mp4'")
+    ):
+        export_release(release, tmp_path / "x", tvqa_root=root, media="embed")
+    assert not (tmp_path / "x").exists()
 
 
 def test_embed_needs_the_tvqa_root(sample_release, tmp_path):
@@ -162,9 +303,46 @@ def test_small_shards_split_the_data_and_load_back_whole(sample_release, tmp_pat
     from datasets import load_dataset
 
     out = tmp_path / "sharded"
-    summary = export_release(sample_release, out, rows_per_shard=5, configs=("all", "cross"))
-    assert summary.files["all"]["train"] == [f"data/all/train-{i:05d}-of-00004.parquet" for i in range(4)]
-    assert len(summary.files["cross"]["test"]) == 3  # 12 rows in shards of 5
+    summary = export_release(sample_release, out, rows_per_shard=1, configs=("all", "cross"))
+    assert summary.files["all"]["train"][:2] == [f"data/audio/train-{i:05d}-of-00002.parquet" for i in range(2)]
+    assert len(summary.files["cross"]["test"]) == 12  # 2 rows per cross task, one per shard
     ds = load_dataset(str(out), "all", split="train")
     assert ds.num_rows == 18 and len(set(ds["id"])) == 18
     assert not list(out.rglob("*.tmp"))
+
+
+def test_export_command_reports_a_bad_release_in_one_line(sample_release, sample_tvqa_root, tmp_path):
+    from typer.testing import CliRunner
+
+    from crossomni_cli import app
+
+    release = _hostile_release(sample_release, tmp_path, "/etc/hostname")
+    result = CliRunner().invoke(app, ["export", str(release), "--out", str(tmp_path / "x"), "--media", "embed"])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("crossomni export: ") and len(result.output.strip().splitlines()) == 1
+    assert "'/etc/hostname'" in result.output and "clips.jsonl:1" in result.output
+
+
+def test_embed_keeps_a_separate_audio_file_as_it_is(sample_release, sample_tvqa_root, tmp_path):
+    import shutil
+
+    import numpy as np
+    import soundfile
+    from datasets import load_dataset
+
+    root = tmp_path / "tvqa"
+    shutil.copytree(sample_tvqa_root, root)
+    tone = (0.1 * np.sin(np.arange(16_000 * 8) * 2 * np.pi * 220 / 16_000)).astype(np.float32)
+    (root / "audio").mkdir()
+    soundfile.write(root / "audio" / "friends.wav", tone, 16_000)
+    release = _hostile_release(sample_release, tmp_path, "videos/friends_s01e01_seg02_clip_14.mp4")
+    lines = (release / "clips.jsonl").read_text().splitlines()
+    clip = json.loads(lines[0])
+    clip["audio"] = "audio/friends.wav"
+    lines[0] = json.dumps(clip)
+    (release / "clips.jsonl").write_text("\n".join(lines) + "\n")
+    export_release(release, tmp_path / "x", tvqa_root=root, media="embed", configs=("audio",))
+    rows = [r for r in load_dataset(str(tmp_path / "x"), "audio", split="train") if r["clip_id"] == clip["clip_id"]]
+    samples = rows[0]["audio"].get_all_samples()
+    assert samples.sample_rate == 16_000 and np.allclose(samples.data[0].numpy(), tone, atol=1e-4)
+    assert rows[0]["video"].metadata.num_frames == 24

@@ -1,6 +1,7 @@
 """The CrossOmni datasets builder on the sample release: fields, configs, media, bad releases."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -117,3 +118,194 @@ def _chain(error: BaseException):
     while error is not None:
         yield error
         error = error.__cause__ or error.__context__
+
+
+def _edit_line(release: Path, name: str, index: int, change) -> None:
+    lines = (release / name).read_text().splitlines()
+    record = json.loads(lines[index])
+    change(record)
+    lines[index] = json.dumps(record)
+    (release / name).write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda r: r.update(rationale=None), "rationale"),
+        (lambda r: r.update(rationale="   "), "rationale"),
+        (lambda r: r.update(id=None), "id"),
+        (lambda r: r.update(id=""), "id"),
+        (lambda r: r.update(id=7), "id"),
+        (lambda r: r.update(id=["a", "b"]), "id"),
+        (lambda r: r.update(clip_id=["x"]), "clip_id"),
+        (lambda r: r.update(task_type=["audio"]), "task_type"),
+        (lambda r: r.update(start=True), "start"),
+        (lambda r: r.update(end=False), "end"),
+        (lambda r: r.update(end=float("inf")), "end"),
+        (lambda r: r.update(start=float("nan")), "start"),
+        (lambda r: r.update(end=508.0), "end"),  # 500 s past an 8 s clip
+        (lambda r: r.update(start=-1.0), "start"),
+        (lambda r: r.update(start=3.0, end=3.0), "start"),
+        (lambda r: r.update(options=["a", "b", "c", 4]), "options"),
+        (lambda r: r.update(question=" "), "question"),
+    ],
+)
+def test_hostile_instance_values_are_refused_naming_line_and_field(sample_release, tmp_path, change, field):
+    release = _copy_release(sample_release, tmp_path)
+    _edit_line(release, "train.jsonl", 4, change)
+    with pytest.raises(crossomni.ReleaseError) as info:
+        crossomni.validate_release(release)
+    message = str(info.value)
+    assert f"train.jsonl:5: {field}" in message or f"train.jsonl:5: missing field '{field}'" in message, message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda c: c.update(show=None), "show"),
+        (lambda c: c.update(video=["videos/a.mp4"]), "video"),
+        (lambda c: c.update(audio=3), "audio"),
+        (lambda c: c.update(duration=float("inf")), "duration"),
+        (lambda c: c.update(video="/etc/hostname"), "video"),
+        (lambda c: c.update(audio="../../../../etc/passwd"), "audio"),
+    ],
+)
+def test_hostile_clip_values_are_refused(sample_release, tmp_path, change, field):
+    release = _copy_release(sample_release, tmp_path)
+    _edit_line(release, "clips.jsonl", 1, change)
+    with pytest.raises(crossomni.ReleaseError, match=rf"clips.jsonl:2: clip '[a-z0-9_]+': {field}"):
+        crossomni.read_clips(release)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "release.json: not valid JSON"),
+        (b"[1, 2]", "release.json: expected a JSON object, got list"),
+        (b'{"format": "crossomni-release", "version": 1, "media": "\xff"}', "release.json: not UTF-8"),
+        (b'{"format": "crossomni-release", "version": true}', "release.json: version"),
+        (b'{"format": "crossomni-release", "version": 1, "media": "stream"}', "release.json: media"),
+        (b"[" * 100_000 + b"]" * 100_000, "release.json: JSON nested too deeply"),
+    ],
+)
+def test_broken_manifest_is_a_release_error_naming_the_file(sample_release, tmp_path, content, message):
+    release = _copy_release(sample_release, tmp_path)
+    (release / "release.json").write_bytes(content)
+    with pytest.raises(crossomni.ReleaseError, match=message):
+        crossomni.read_release_manifest(release)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"id": "\xff\xfe"}', "test.jsonl:19: not UTF-8"),
+        (b'{"a": ' * 50_000 + b"1" + b"}" * 50_000, "test.jsonl:19: JSON nested too deeply"),
+        (b"[1]", "test.jsonl:19: expected a JSON object, got list"),
+        (b"null", "test.jsonl:19: expected a JSON object, got NoneType"),
+    ],
+)
+def test_broken_lines_are_release_errors(sample_release, tmp_path, line, message):
+    release = _copy_release(sample_release, tmp_path)
+    with open(release / "test.jsonl", "ab") as handle:
+        handle.write(line + b"\n")
+    with pytest.raises(crossomni.ReleaseError, match=message):
+        crossomni.validate_release(release)
+
+
+def _move_first_test_instance_to_train(release: Path, change=None) -> None:
+    test_lines = (release / "test.jsonl").read_text().splitlines()
+    moved = json.loads(test_lines[0])
+    if change:
+        change(moved)
+    with open(release / "train.jsonl", "a") as handle:
+        handle.write(json.dumps(moved) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.update(id="dup"), r"id: 'dup' is in both train and test"),
+        (lambda r: r.update(id="new-id", rationale="Step 1."), "clip_id: '[a-z0-9_]+' is in both"),
+    ],
+)
+def test_nothing_is_shared_between_splits(sample_release, tmp_path, change, message):
+    release = _copy_release(sample_release, tmp_path)
+    if "dup" in message:
+        _edit_line(release, "train.jsonl", 0, lambda r: r.update(id="dup"))
+        _edit_line(release, "test.jsonl", 0, lambda r: r.update(id="dup"))
+    else:
+        _move_first_test_instance_to_train(release, change)
+    with pytest.raises(crossomni.ReleaseError, match=message):
+        crossomni.validate_release(release)
+
+
+def test_an_episode_in_both_splits_is_refused(sample_release, tmp_path):
+    release = _copy_release(sample_release, tmp_path)
+    clips = crossomni.read_clips(release)
+    test_clip = json.loads((release / "test.jsonl").read_text().splitlines()[0])["clip_id"]
+    train_clip = json.loads((release / "train.jsonl").read_text().splitlines()[0])["clip_id"]
+    _edit_line(
+        release, "clips.jsonl", list(clips).index(test_clip), lambda c: c.update(episode=clips[train_clip].episode)
+    )
+    with pytest.raises(crossomni.ReleaseError, match=r"episode: '[a-z0-9_]+' is in both train and test"):
+        crossomni.validate_release(release)
+
+
+def test_an_edited_release_is_prepared_again_in_the_same_cache(sample_release, sample_tvqa_root, tmp_path):
+    release = _copy_release(sample_release, tmp_path)
+    cache = tmp_path / "cache"
+
+    def load():
+        builder = crossomni.CrossOmni(
+            config_name="all", release_dir=str(release), data_dir=str(sample_tvqa_root), cache_dir=str(cache)
+        )
+        builder.download_and_prepare()
+        return builder.as_dataset(split="test")
+
+    first = load()
+    _edit_line(release, "test.jsonl", 0, lambda r: r.update(question="Who was edited in?"))
+    again = load()
+    assert first[0]["question"] != "Who was edited in?"
+    assert again[0]["question"] == "Who was edited in?"
+
+
+def test_tvqa_media_are_manual_data(sample_release, tmp_path):
+    builder = crossomni.CrossOmni(config_name="all", release_dir=str(sample_release), cache_dir=str(tmp_path))
+    assert "TVQA" in builder.manual_download_instructions and "data_dir" in builder.manual_download_instructions
+    with pytest.raises(crossomni.ReleaseError, match="obtain yourself"):
+        builder.download_and_prepare()
+
+
+def test_builder_refuses_a_symlink_out_of_the_root(sample_release, sample_tvqa_root, tmp_path):
+    root = tmp_path / "tvqa"
+    shutil.copytree(sample_tvqa_root, root)
+    target = root / "videos" / "friends_s01e01_seg02_clip_14.mp4"
+    target.unlink()
+    target.symlink_to("/etc/passwd")
+    builder = crossomni.CrossOmni(
+        config_name="all", release_dir=str(sample_release), data_dir=str(root), cache_dir=str(tmp_path / "c")
+    )
+    with pytest.raises(Exception) as info:
+        builder.download_and_prepare()
+    message = "".join(str(e) for e in _chain(info.value))
+    assert "clip friends_s01e01_seg02_clip_14 video" in message and "outside the root" in message
+
+
+@pytest.mark.parametrize("path", ["../../../../../../etc/passwd", "/etc/hostname"])
+def test_resolve_media_refuses_paths_out_of_the_root(sample_dataset, sample_tvqa_root, path):
+    import datasets
+
+    rows = sample_dataset["test"].select(range(2)).cast_column("video", datasets.Video(decode=False))
+    rows = rows.cast_column("audio", datasets.Audio(decode=False))
+    hostile = rows.map(lambda row: {"video": {"path": path, "bytes": None}})
+    with pytest.raises(crossomni.UnsafePathError, match=re.escape(f"video: {'absolute ' if path[0] == '/' else ''}")):
+        crossomni.resolve_media(hostile, sample_tvqa_root)
+
+
+def test_contained_path_is_the_one_check():
+    root = Path("/srv/tvqa")
+    assert crossomni.contained_path(root, "videos/a.mp4", "clip a video") == root.resolve() / "videos" / "a.mp4"
+    for bad in ("../x", "/etc/passwd", "a/../../x", "~/x", "", "C:\\x"):
+        with pytest.raises(crossomni.UnsafePathError, match="clip a video"):
+            crossomni.contained_path(root, bad, "clip a video")

@@ -78,3 +78,18 @@ def test_features_have_every_field():
 def test_episode_of_tvqa_names():
     assert crossomni.episode_of("friends_s01e01_seg02_clip_14") == "friends_s01e01"
     assert crossomni.episode_of("s01e01_seg01_clip_00") == "s01e01"
+
+
+def test_the_taxonomy_imports_without_datasets_or_pydantic():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, crossomni, builder.config; "
+        "print(sorted(m for m in ('datasets', 'pydantic', 'torch', 'pyarrow') if m in sys.modules)); "
+        "crossomni.FEATURES; from crossomni import Clip, CrossOmni; print('datasets' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]

@@ -20,9 +20,7 @@ from crossomni import (
     Clip,
     ReleaseError,
     instance_problems,
-    read_clips,
-    read_instances,
-    read_release_manifest,
+    validate_release,
 )
 from model_calls.store import dumps, iter_records, write_atomic, write_json_atomic
 
@@ -97,9 +95,6 @@ def write_release(config: BuildConfig, instances_path: Path, aligned: Iterable[d
 
 
 def check_release(release: Path) -> None:
-    """Read the release back with ``crossomni``'s readers (raises ``ReleaseError`` on any problem)."""
-    read_release_manifest(release)
-    clips = read_clips(release)
-    for split in SPLITS:
-        for _ in read_instances(release, split, clips):
-            pass
+    """Read the release back with ``crossomni``'s readers, splits checked against each other too
+    (raises ``ReleaseError`` on any problem)."""
+    validate_release(release)
