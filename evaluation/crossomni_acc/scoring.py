@@ -11,6 +11,7 @@ import math
 import string
 from collections.abc import Hashable, Sequence
 from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -50,13 +51,13 @@ def reference_letter(value: Any, index: int, letters: Sequence[str] = LETTERS) -
 
 def _factorise(values: Sequence[Any], name: str) -> tuple[np.ndarray, list[Any]]:
     """Integer codes of ``values`` (first-seen order) and the distinct values; unhashable is a ``ValueError``."""
-    index: dict[Any, int] = {}
     try:
-        codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+        distinct = list(dict.fromkeys(values))
     except TypeError:
         bad = next(i for i, v in enumerate(values) if not isinstance(v, Hashable))
         raise ValueError(f"{name}[{bad}]: expected a string, got {values[bad]!r}") from None
-    return codes, list(index)
+    index = {value: code for code, value in enumerate(distinct)}
+    return np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values)), distinct
 
 
 def _first_index(values: Sequence[Any], value: Any) -> int:
@@ -111,6 +112,10 @@ def check_options(options: Sequence[Sequence[str] | None]) -> None:
                 raise ValueError(f"options[{i}][{j}]: expected an option text (a string), got {text!r}")
 
 
+def _strip(text: Any) -> str:
+    return "" if text is None else text.strip()
+
+
 def read_choices(
     predictions: Sequence[str | None],
     options: Sequence[Sequence[str] | None] | None = None,
@@ -122,20 +127,21 @@ def read_choices(
     ``letters=None`` lets the reader pick them per item (A–D, or one per option). With ``fast``, a bare
     letter is looked up instead of read by ``extract_choice``; the result is the same either way.
     """
-    chosen: list[str | None] = []
-    fixed_table = bare_letters("".join(letters)) if letters is not None else None
+    kinds = set(map(type, predictions))
+    if not all(issubclass(kind, str) or kind is type(None) for kind in kinds):
+        bad = next(i for i, text in enumerate(predictions) if text is not None and not isinstance(text, str))
+        raise ValueError(f"predictions[{bad}]: expected a string or None, got {predictions[bad]!r}")
+    if letters is not None:
+        table = bare_letters("".join(letters)) if fast else {}
+        chosen = list(map(table.get, map(_strip if type(None) in kinds else str.strip, predictions)))
+        for i in [i for i, letter in enumerate(chosen) if letter is None]:
+            chosen[i] = extract_choice(predictions[i], options[i] if options is not None else None, letters)
+        return chosen
+    chosen = []
     for i, text in enumerate(predictions):
-        if text is None:
-            chosen.append(None)
-            continue
-        if not isinstance(text, str):
-            raise ValueError(f"predictions[{i}]: expected a string or None, got {text!r}")
         item_options = options[i] if options is not None else None
-        item_letters, table = letters, fixed_table
-        if item_letters is None:
-            item_letters = tuple(string.ascii_uppercase[: len(item_options)]) if item_options else LETTERS
-            table = bare_letters("".join(item_letters))
-        letter = table.get(text.strip()) if fast else None
+        item_letters = tuple(string.ascii_uppercase[: len(item_options)]) if item_options else LETTERS
+        letter = bare_letters("".join(item_letters)).get(_strip(text)) if fast else None
         chosen.append(letter if letter is not None else extract_choice(text, item_options, item_letters))
     return chosen
 
@@ -264,7 +270,7 @@ def cluster_codes(clip_ids: Sequence[Any] | None) -> np.ndarray | None:
 
 
 def _parse_summary(chosen: Sequence[str | None], n: int) -> dict[str, float | int]:
-    failures = sum(choice is None for choice in chosen)
+    failures = chosen.count(None)
     return {"parse_failures": failures, "parse_failure_rate": failures / n}
 
 
@@ -292,7 +298,7 @@ def score(
     clusters = cluster_codes(clip_ids)
     chosen = read_choices(predictions, options, LETTERS)
     lookup = {letter: i for i, letter in enumerate(LETTERS)}
-    chosen_codes = np.fromiter((lookup.get(c, -1) for c in chosen), dtype=np.int64, count=n)
+    chosen_codes = np.fromiter(map(lookup.get, chosen, repeat(-1)), dtype=np.int64, count=n)
     correct = chosen_codes == gold
 
     counts = np.bincount(tasks, minlength=len(TASK_NAMES))
