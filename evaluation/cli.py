@@ -80,6 +80,7 @@ def evaluate_model(
         return
     if not model or not out:
         raise typer.BadParameter("--model and --out are required to run an evaluation")
+    from evaluation.report import headline
     from evaluation.runner import ADAPTER_BACKENDS, EvalConfig, run_eval
 
     if adapter and backend not in ADAPTER_BACKENDS:
@@ -122,16 +123,9 @@ def evaluate_model(
         mcq=parse_mcq_columns(mcq_columns) if mcq_columns else None,
     )
     result = run_eval(cfg, progress=not quiet)
-    metrics = result.metrics
     typer.echo(
-        f"{result.n_scored}/{result.n_items} scored, {result.n_pending} pending; "
-        f"overall {100 * metrics.get('overall', float('nan')):.2f}%"
-        + (
-            f", single {100 * metrics['single']:.2f}%, cross {100 * metrics['cross']:.2f}%"
-            if "single" in metrics
-            else ""
-        )
-        + f"; report: {result.out_dir / 'report.md'}"
+        f"{result.n_scored}/{result.n_items} scored, {result.n_pending} pending; {headline(result.metrics)}; "
+        f"report: {result.out_dir / 'report.md'} (plots: crossomni eval report {result.out_dir})"
     )
     if result.n_pending:
         typer.echo(f"{result.n_pending} item(s) failed to generate (see errors.jsonl); rerun to retry them.")
@@ -154,8 +148,11 @@ def compare(
 
 
 @app.command()
-def report(run: str = typer.Argument(..., help="A run folder.")) -> None:
-    """Rewrite report.md and the plots of a run folder from its files (no model needed)."""
+def report(
+    run: str = typer.Argument(..., help="A run folder."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Also draw plots/per_task.png, fixed_groups.png."),
+) -> None:
+    """Rewrite report.md and draw the plots of a run folder from its files (no model needed)."""
     from evaluation.report import write_run_report
 
-    typer.echo(f"written {write_run_report(run)}")
+    typer.echo(f"written {write_run_report(run, plots=plots)}")

@@ -259,6 +259,57 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
+def _aggregate_columns(per_task: np.ndarray) -> dict[str, np.ndarray]:
+    """``aggregate`` over columns of task accuracies (one row per replicate): NaN where a part is NaN."""
+    column = {name: per_task[:, i] for i, name in enumerate(TASK_NAMES)}
+    groups = {"single": SINGLE_TASKS, "cross": CROSS_TASKS}
+    for end in ("source", "target"):
+        for modality in MODALITIES:
+            groups[f"fixed_{end}_{modality}"] = [t for t in CROSS_TASKS if getattr(TASKS[t], end) == modality]
+    return {key: np.mean([column[t] for t in tasks], axis=0) for key, tasks in groups.items()}
+
+
+def task_intervals(
+    correct: Sequence[bool],
+    task_types: Sequence[str | int],
+    clip_ids: Sequence[str] | None = None,
+    confidence_level: float = 0.95,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile cluster-bootstrap intervals of every task accuracy and every aggregate of ``score``.
+
+    Whole clips are resampled and each replicate's tasks, single, cross and fixed groups recomputed
+    the metric's way; a replicate that happens to hold no item of a task is left out of that task's
+    interval (and of the aggregates needing it). Tasks without items get ``(nan, nan)``.
+    """
+    check_inputs(correct, _lengths(task_types=task_types, clip_ids=clip_ids), confidence_level, n_bootstrap)
+    hit = np.asarray(correct, dtype=bool)
+    tasks = task_codes(task_types)
+    clusters = cluster_codes(clip_ids) if clip_ids is not None else np.arange(len(hit))
+    width = len(TASK_NAMES)
+    m = int(clusters.max()) + 1
+    cells = clusters * width + tasks
+    hits = np.bincount(cells, weights=hit, minlength=m * width).reshape(m, width)
+    counts = np.bincount(cells, minlength=m * width).reshape(m, width).astype(float)
+    rng = np.random.default_rng(seed)
+    rows = []
+    step = max(1, _CHUNK_CELLS // (m * width))
+    for start in range(0, n_bootstrap, step):
+        picks = rng.integers(0, m, size=(min(step, n_bootstrap - start), m))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rows.append(hits[picks].sum(axis=1) / counts[picks].sum(axis=1))
+    per_task = np.concatenate(rows)
+    columns = {name: per_task[:, i] for i, name in enumerate(TASK_NAMES)} | _aggregate_columns(per_task)
+    alpha = (1.0 - confidence_level) / 2.0
+    result = {}
+    for key, values in columns.items():
+        kept = values[~np.isnan(values)]
+        low, high = np.quantile(kept, [alpha, 1.0 - alpha]) if len(kept) else (NAN, NAN)
+        result[key] = (float(low), float(high))
+    return result
+
+
 def cluster_codes(clip_ids: Sequence[Any] | None) -> np.ndarray | None:
     """Each instance's cluster (clip) as an integer code; a missing or unhashable id is a ``ValueError``."""
     if clip_ids is None:
