@@ -118,9 +118,8 @@ def headline(metrics: Mapping[str, Any]) -> str:
             continue
         if _is_nan(metrics[key]):
             parts.append(f"{key} –")
-            reasons.append(
-                f"{key} needs all {len(tasks)} tasks; none scored: {', '.join(missing_tasks(metrics, tasks))}"
-            )
+            missing = ", ".join(missing_tasks(metrics, tasks))
+            reasons.append(f"{key} averages all {len(tasks)} {key} tasks; no item scored for {missing}")
         else:
             parts.append(f"{key} {percent(metrics[key])}%")
     return ", ".join(parts) + (f" ({'; '.join(reasons)})" if reasons else "")
@@ -144,6 +143,13 @@ def with_intervals(metrics: Mapping[str, Any], records: Sequence[Mapping[str, An
     return result
 
 
+def _span(metrics: Mapping[str, Any], key: str) -> str:
+    low, high = metrics.get(f"ci_low_{key}"), metrics.get(f"ci_high_{key}")
+    if _is_nan(low) or _is_nan(high):
+        return "– (all its items in one clip: nothing to resample)"
+    return f"[{percent(low)}, {percent(high)}]"
+
+
 def interval_table(metrics: Mapping[str, Any]) -> str:
     """Per task and aggregate: accuracy, its 95% clip-clustered interval and the number of items."""
     lines = ["| | Accuracy (%) | 95% interval | N |", "|---|---|---|---|"]
@@ -154,9 +160,7 @@ def interval_table(metrics: Mapping[str, Any]) -> str:
             reason = "not evaluated (no items)" if key in TASKS else "– (needs every one of its tasks)"
             lines.append(f"| {label} | – | {reason} | {n} |")
             continue
-        low, high = metrics.get(f"ci_low_{key}"), metrics.get(f"ci_high_{key}")
-        span = "–" if _is_nan(low) or _is_nan(high) else f"[{percent(low)}, {percent(high)}]"
-        lines.append(f"| {label} | {percent(metrics[key])} | {span} | {n} |")
+        lines.append(f"| {label} | {percent(metrics[key])} | {_span(metrics, key)} | {n} |")
     return "\n".join(lines) + "\n"
 
 
@@ -185,8 +189,7 @@ def write_run_report(run_dir: str | Path, plots: bool = False) -> Path:
     ]
     if "ci_low_overall" in metrics:
         lines.append(
-            f"- overall {percent(metrics['overall'])}%, 95% clip-clustered bootstrap CI "
-            f"[{percent(metrics['ci_low_overall'])}, {percent(metrics['ci_high_overall'])}]"
+            f"- overall {percent(metrics['overall'])}%, 95% clip-clustered bootstrap CI {_span(metrics, 'overall')}"
         )
     reached = Counter("+".join(r["modalities"]) if r.get("modalities") else "unreported" for r in records)
     lines.append("- modalities that reached the model: " + ", ".join(f"{k}: {v}" for k, v in sorted(reached.items())))
@@ -245,7 +248,10 @@ def _pyplot():
 
 
 def _count(metrics: Mapping[str, Any], key: str) -> int | None:
-    """Items behind a figure: a task's count, the sum over the tasks of a group, ``count`` for overall."""
+    """Items behind a figure: a task's count, the sum over the tasks of a group, ``count`` for overall.
+
+    ``None`` for rows without counts (published paper rows).
+    """
     if key == "overall":
         return metrics.get("count")
     tasks = GROUP_TASKS.get(key, (key,))
@@ -258,8 +264,10 @@ def _bars(axes, positions: Sequence[float], keys: Sequence[str], metrics: Mappin
     values = [metrics.get(k) for k in keys]
     known = [(x, 100 * float(v), k) for x, v, k in zip(positions, values, keys, strict=True) if not _is_nan(v)]
     unknown = [x for x, v in zip(positions, values, strict=True) if _is_nan(v)]
-    bars = axes.bar([x for x, _, _ in known], [v for _, v, _ in known], width, **style)
-    colour = bars.patches[0].get_facecolor() if bars.patches else style.get("color")
+    label = style.pop("label", None)
+    colour = style.get("color")
+    if known:  # the row's legend entry: its bars, or its hatched slots when it has no value at all
+        axes.bar([x for x, _, _ in known], [v for _, v, _ in known], width, label=label, **style)
     for x, value, key in known:
         low, high = metrics.get(f"ci_low_{key}"), metrics.get(f"ci_high_{key}")
         top = value
@@ -275,22 +283,21 @@ def _bars(axes, positions: Sequence[float], keys: Sequence[str], metrics: Mappin
             )
             top = 100 * high
         axes.text(x, top + 1.5, f"{value:.1f}", ha="center", va="bottom", fontsize=6)
-        n = _count(metrics, key)
-        if n is not None:
-            axes.text(
-                x,
-                1.5,
-                f"n={n}",
-                ha="center",
-                va="bottom",
-                fontsize=5.5,
-                rotation=90,
-                color="white" if value > 12 else "black",
-            )
-    for x in unknown:
-        axes.bar(x, 100, width, facecolor="none", edgecolor=colour, hatch="///", linewidth=0.0, alpha=0.35)
+    for index, x in enumerate(unknown):
+        entry = label if not known and index == 0 else None
+        axes.bar(x, 100, width, facecolor="none", edgecolor=colour, hatch="///", linewidth=0.0, alpha=0.35, label=entry)
         axes.text(x, 50, "not evaluated", ha="center", va="center", rotation=90, fontsize=6, color="dimgrey")
     return bool(known)
+
+
+def _tick_labels(names: Sequence[str], keys: Sequence[str], rows: Sequence[Row]) -> list[str]:
+    """Tick labels with the item counts of the rows that have them ("Au\\nn=12", "Au\\nn=12 | 4")."""
+    labels = []
+    for name, key in zip(names, keys, strict=True):
+        counts = [_count(metrics, key) for _, metrics in rows]
+        known = [str(c) for c in counts if c is not None]
+        labels.append(f"{name}\nn={' | '.join(known)}" if known else name)
+    return labels
 
 
 def _finish(axes, title: str) -> None:
@@ -323,7 +330,7 @@ def plot_per_task(rows: Sequence[Row], path: Path, title: str = "Accuracy per ta
     for index, (label, metrics) in enumerate(rows):
         positions = [k + index * width for k in range(len(keys))]
         _bars(axes, positions, keys, metrics, width, label=label, color=f"C{index}")
-    axes.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(keys))], labels)
+    axes.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(keys))], _tick_labels(labels, keys, rows))
     axes.set_ylabel("accuracy (%)")
     axes.axvline(len(PAPER_COLUMNS) - 0.5 + width * (len(rows) - 1) / 2, color="grey", linewidth=0.8)
     _finish(axes, title + " — whiskers: 95% clip-clustered bootstrap")
@@ -349,7 +356,8 @@ def plot_fixed_groups(rows: Sequence[Row], path: Path) -> Path | None:
         for index, (label, metrics) in enumerate(rows):
             positions = [k + index * width for k in range(len(MODALITIES))]
             _bars(panel, positions, keys, metrics, width, label=label, color=f"C{index}")
-        panel.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(MODALITIES))], list(MODALITIES))
+        ticks = [k + width * (len(rows) - 1) / 2 for k in range(len(MODALITIES))]
+        panel.set_xticks(ticks, _tick_labels(list(MODALITIES), keys, rows))
         _finish(panel, f"fixed {kind} (mean of its 2 cross tasks)")
     panels[0].set_ylabel("accuracy (%)")
     panels[0].get_legend().remove()

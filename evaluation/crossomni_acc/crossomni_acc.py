@@ -58,7 +58,8 @@ Returns:
         (paper Fig. 3a groups); fixed_target_<m> (`float`): the same for the 2 cross tasks whose target is m.
     count (`int`), count_<task> (`int`): number of instances, in total and per task.
     parse_failures (`int`), parse_failure_rate (`float`): responses from which no letter could be read.
-    ci_low_overall, ci_high_overall (`float`): percentile cluster-bootstrap interval of `overall`.
+    ci_low_overall, ci_high_overall (`float`): percentile cluster-bootstrap interval of `overall`; exact (the
+        binomial quantiles the bootstrap tends to) when every instance is its own cluster; NaN with one cluster.
     A task with no instances has accuracy NaN, and so has every aggregate that needs it (`single`,
     `cross`, its fixed-source/target groups): an aggregate is never a mean over the tasks that happen to exist.
 

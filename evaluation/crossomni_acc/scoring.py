@@ -247,9 +247,12 @@ def bootstrap_interval(
 
     Where every item is its own cluster (no clip ids, or all distinct) the interval is exact: the
     quantiles of the binomial distribution the bootstrap would approach, with no replicates drawn.
+    With a single cluster there is nothing to resample: ``(nan, nan)``.
     """
     alpha = (1.0 - confidence_level) / 2.0
     sizes = np.bincount(cluster_codes) if cluster_codes is not None else None
+    if len(correct) < 2 or (sizes is not None and len(sizes) < 2):
+        return NAN, NAN  # resampling a single clip (or item) says nothing about the spread
     if sizes is None or sizes.max() == 1:
         low, high = _binomial_percentiles(len(correct), int(correct.sum()), [alpha, 1.0 - alpha])
         return low, high
@@ -259,14 +262,17 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
+_GROUPS: dict[str, tuple[str, ...]] = {"single": SINGLE_TASKS, "cross": CROSS_TASKS} | {
+    f"fixed_{end}_{m}": tuple(t for t in CROSS_TASKS if getattr(TASKS[t], end) == m)
+    for end in ("source", "target")
+    for m in MODALITIES
+}
+
+
 def _aggregate_columns(per_task: np.ndarray) -> dict[str, np.ndarray]:
     """``aggregate`` over columns of task accuracies (one row per replicate): NaN where a part is NaN."""
     column = {name: per_task[:, i] for i, name in enumerate(TASK_NAMES)}
-    groups = {"single": SINGLE_TASKS, "cross": CROSS_TASKS}
-    for end in ("source", "target"):
-        for modality in MODALITIES:
-            groups[f"fixed_{end}_{modality}"] = [t for t in CROSS_TASKS if getattr(TASKS[t], end) == modality]
-    return {key: np.mean([column[t] for t in tasks], axis=0) for key, tasks in groups.items()}
+    return {key: np.mean([column[t] for t in tasks], axis=0) for key, tasks in _GROUPS.items()}
 
 
 def task_intervals(
@@ -281,7 +287,8 @@ def task_intervals(
 
     Whole clips are resampled and each replicate's tasks, single, cross and fixed groups recomputed
     the metric's way; a replicate that happens to hold no item of a task is left out of that task's
-    interval (and of the aggregates needing it). Tasks without items get ``(nan, nan)``.
+    interval (and of the aggregates needing it). A figure without items, or with all of them in one clip,
+    gets ``(nan, nan)``.
     """
     check_inputs(correct, _lengths(task_types=task_types, clip_ids=clip_ids), confidence_level, n_bootstrap)
     hit = np.asarray(correct, dtype=bool)
@@ -303,8 +310,12 @@ def task_intervals(
     columns = {name: per_task[:, i] for i, name in enumerate(TASK_NAMES)} | _aggregate_columns(per_task)
     alpha = (1.0 - confidence_level) / 2.0
     result = {}
+    parts = {name: [i] for i, name in enumerate(TASK_NAMES)} | {
+        key: [TASK_NAMES.index(t) for t in tasks] for key, tasks in _GROUPS.items()
+    }
     for key, values in columns.items():
-        kept = values[~np.isnan(values)]
+        clips_seen = int((counts[:, parts[key]].sum(axis=1) > 0).sum())
+        kept = values[~np.isnan(values)] if clips_seen >= 2 else values[:0]  # one clip: no spread to resample
         low, high = np.quantile(kept, [alpha, 1.0 - alpha]) if len(kept) else (NAN, NAN)
         result[key] = (float(low), float(high))
     return result
