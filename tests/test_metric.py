@@ -6,7 +6,6 @@ import doctest
 import math
 import shutil
 import sys
-
 import tracemalloc
 
 import numpy as np
