@@ -87,8 +87,8 @@ def reference_codes(references: Sequence[Any], letters: Sequence[str] = LETTERS)
 def bare_letters(letters: str) -> dict[str, str]:
     """Stripped responses that are only a choice letter ("B", "b.", "(c)", "[D]:") and the letter they give.
 
-    The reader returns exactly these letters for them whatever the options; looking them up skips the
-    regex reader for the most common response (a test checks both paths agree on a mixed input).
+    Each entry is what the reader itself returns for that response; looking it up skips the regex reader
+    for the most common response (a test checks both paths agree, options given or not, on a mixed input).
     """
     table = {}
     for letter in letters:
@@ -96,7 +96,9 @@ def bare_letters(letters: str) -> dict[str, str]:
             for opening in ("", "(", "["):
                 for closing in ("", ")", "]"):
                     for stop in ("", ".", ":"):
-                        table[f"{opening}{written}{closing}{stop}"] = letter
+                        form = f"{opening}{written}{closing}{stop}"
+                        if extract_choice(form, None, tuple(letters)) == letter:
+                            table[form] = letter
     return table
 
 
@@ -398,7 +400,10 @@ def score_by_category(
     For the generic omni MCQ adapter (Daily-Omni, WorldSense, AVUT, ...); same extraction and
     bootstrap as ``score``. References may use more letters than A–D when ``options`` say so.
     """
-    lengths = _lengths(references=references, categories=categories, options=options, clip_ids=clip_ids)
+    lengths = _lengths(
+        predictions=predictions, references=references, categories=categories, options=options, clip_ids=clip_ids
+    )
+    lengths.pop("predictions")
     check_inputs(predictions, lengths, confidence_level, n_bootstrap)
     n = len(predictions)
     if options is not None:
