@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -163,7 +164,7 @@ def test_a_short_run_never_prints_nan_and_writes_no_empty_figure(tmp_path, sampl
     assert "nan" not in line.lower() and "cross –" in line and "no item scored for Au→Te" in line
     write_run_report(run, plots=True)
     report = (run / "report.md").read_text()
-    assert "nan" not in report.lower()
+    assert not re.search(r"\bnan\b", report, re.IGNORECASE)
     assert (run / "plots" / "per_task.png").exists()
     assert not (run / "plots" / "fixed_groups.png").exists() and "No fixed groups plot" in report
     assert "| Au→Te | – | not evaluated (no items) | 0 |" in report
