@@ -136,8 +136,13 @@ def read_choices(
     if letters is not None:
         table = bare_letters("".join(letters)) if fast else {}
         chosen = list(map(table.get, map(_strip if type(None) in kinds else str.strip, predictions)))
+        read: dict[tuple[Any, ...], str | None] = {}  # the reader is a pure function: read each response once
         for i in [i for i, letter in enumerate(chosen) if letter is None]:
-            chosen[i] = extract_choice(predictions[i], options[i] if options is not None else None, letters)
+            item_options = options[i] if options is not None else None
+            key = (predictions[i], tuple(item_options) if item_options else None)
+            if key not in read:
+                read[key] = extract_choice(predictions[i], item_options, letters)
+            chosen[i] = read[key]
         return chosen
     chosen = []
     for i, text in enumerate(predictions):
