@@ -35,7 +35,7 @@ while `overall` is the accuracy over all instances, so it is not the mean of the
 _KWARGS_DESCRIPTION = """
 Args:
     predictions (`list` of `str`): the chosen letter ("A"-"D") or the model's raw answer text, one per instance.
-        `None` (no output) counts as a parse failure.
+        `None` (no output) counts as a parse failure, wherever it is.
     references (`list` of `str`): the correct letter of each instance, "A"-"D" (case and spaces ignored).
     task_types (`list` of `str`): each instance's task type, a name of `crossomni.TASK_NAMES` ("audio",
         "vision_to_text", ...) or its class index (the dataset's `task_type` ClassLabel value).
@@ -45,7 +45,8 @@ Args:
         giving the option's text instead of its letter is still read.
     confidence_level (`float` or `None`, *optional*, defaults to 0.95): level of the bootstrap interval of
         `overall`; `None` leaves the `ci_*` keys out.
-    n_bootstrap (`int`, *optional*, defaults to 1000): bootstrap replicates.
+    n_bootstrap (`int`, *optional*, defaults to 1000): bootstrap replicates, at least 1 (none are drawn where every
+        instance is its own cluster: that interval is exact).
     seed (`int`, *optional*, defaults to 0): seed of the bootstrap, so intervals are reproducible.
 
 Returns:
