@@ -208,6 +208,12 @@ def test_cluster_kind_bootstrap_matches_resampling_clips():
     for q in (0.025, 0.5, 0.975):
         assert np.quantile(kinds, q) == pytest.approx(np.quantile(direct, q), abs=0.004)
     assert kinds.std() == pytest.approx(direct.std(), rel=0.05)
+    # every clip its own kind: clips are drawn directly, a bounded block of replicates at a time
+    sizes, hits = np.arange(1, 61), np.arange(1, 61) // 3
+    drawn = _replicates(hits, sizes, 20_000, np.random.default_rng(3))
+    picks = np.random.default_rng(4).integers(0, 60, size=(20_000, 60))
+    direct = hits[picks].sum(axis=1) / sizes[picks].sum(axis=1)
+    assert np.quantile(drawn, 0.975) == pytest.approx(np.quantile(direct, 0.975), abs=0.004)
 
 
 def test_interval_without_clips_allocates_no_replicate_matrix():
