@@ -39,7 +39,8 @@ _, heap_peak = tracemalloc.get_traced_memory()
 release = report["release"]
 print(json.dumps({"clips": release["clips"], "instances": release["train"] + release["test"],
                   "seconds": seconds, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "heap_mib": heap_peak / 2**20, "requests": report["model_calls"]["requests"]}))
+                  "heap_mib": heap_peak / 2**20, "requests": report["model_calls"]["requests"],
+                  "misses": backend.misses, "duplicates": backend.duplicates}))
 """
 
 
@@ -87,7 +88,8 @@ def main() -> None:
     for scale, r in results.items():
         print(
             f"{scale:>5} {r['clips']:>6} {r['instances']:>9} {r['requests']:>8} {r['seconds']:>8.2f} "
-            f"{r['rss_mib']:>12.1f} {r['heap_mib']:>13.2f}"
+            f"{r['rss_mib']:>12.1f} {r['heap_mib']:>13.2f}  cache misses (requests sent) {r['misses']}, "
+            f"repeats within a batch answered once {r['duplicates']}"
         )
     low, high = min(results), max(results)
     if high != low:

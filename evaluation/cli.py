@@ -115,6 +115,7 @@ def evaluate_model(
     if not mcq_columns and config not in ("", "none", "None"):
         check_choice("--config", config, crossomni.CONFIG_NAMES)
     from evaluation.inputs import InputMismatchError
+    from evaluation.report import headline
     from evaluation.runner import ADAPTER_BACKENDS, EvalConfig, run_eval
 
     if adapter and backend not in (*ADAPTER_BACKENDS, "ray"):
@@ -167,16 +168,9 @@ def evaluate_model(
     if quiet:
         silence_progress_bars()
     result = run_eval(cfg, progress=not quiet)
-    metrics = result.metrics
     typer.echo(
-        f"{result.n_scored}/{result.n_items} scored, {result.n_pending} pending; "
-        f"overall {100 * metrics.get('overall', float('nan')):.2f}%"
-        + (
-            f", single {100 * metrics['single']:.2f}%, cross {100 * metrics['cross']:.2f}%"
-            if "single" in metrics
-            else ""
-        )
-        + f"; report: {result.out_dir / 'report.md'}"
+        f"{result.n_scored}/{result.n_items} scored, {result.n_pending} pending; {headline(result.metrics)}; "
+        f"report: {result.out_dir / 'report.md'} (plots: crossomni eval report {result.out_dir})"
     )
     if result.n_pending:
         typer.echo(f"{result.n_pending} item(s) failed to generate (see errors.jsonl); rerun to retry them.")
@@ -199,11 +193,14 @@ def compare(
 
 
 @app.command()
-def report(run: str = typer.Argument(..., help="A run folder.")) -> None:
-    """Rewrite report.md and the plots of a run folder from its files (no model needed)."""
+def report(
+    run: str = typer.Argument(..., help="A run folder."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Also draw plots/per_task.png, fixed_groups.png."),
+) -> None:
+    """Rewrite report.md and draw the plots of a run folder from its files (no model needed)."""
     from evaluation.report import write_run_report
 
-    typer.echo(f"written {write_run_report(run)}")
+    typer.echo(f"written {write_run_report(run, plots=plots)}")
 
 
 @app.command()

@@ -9,12 +9,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from crossomni import MODALITIES, PAPER_COLUMN_GROUPS, TASKS
+from crossomni import CROSS_TASKS, MODALITIES, PAPER_COLUMN_GROUPS, SINGLE_TASKS, TASKS
+from evaluation.crossomni_acc.scoring import task_intervals
 from evaluation.reference import find_paper_rows
 from evaluation.runlog import METRICS, PREDICTIONS, REPORT, RUN, read_json, restore_nan
 
 PAPER_COLUMNS: tuple[str, ...] = tuple(task for group in PAPER_COLUMN_GROUPS.values() for task in group)
 SUMMARY_COLUMNS: tuple[str, ...] = ("overall", "single", "cross")
+GROUP_TASKS: dict[str, tuple[str, ...]] = {"single": SINGLE_TASKS, "cross": CROSS_TASKS} | {
+    f"fixed_{end}_{m}": tuple(t for t in CROSS_TASKS if getattr(TASKS[t], end) == m)
+    for end in ("source", "target")
+    for m in MODALITIES
+}
+MISSING_NOTE = "A task shown – has no scored item; an aggregate shown – needs every task it averages."
+GROUP_KEYS: tuple[str, ...] = tuple(key for key in GROUP_TASKS if key.startswith("fixed_"))
 Row = tuple[str, Mapping[str, Any]]
 
 
@@ -55,7 +63,7 @@ def _delta(value: Any, base: Any) -> str:
 
 def groups_table(rows: Sequence[Row]) -> str:
     """Fixed-source / fixed-target group accuracies (means of the two cross tasks per modality)."""
-    keys = [f"fixed_source_{m}" for m in MODALITIES] + [f"fixed_target_{m}" for m in MODALITIES]
+    keys = list(GROUP_KEYS)
     header = ["Run", *(f"source {m}" for m in MODALITIES), *(f"target {m}" for m in MODALITIES)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, metrics in rows:
@@ -90,14 +98,82 @@ def run_label(meta: Mapping[str, Any], run_dir: Path) -> str:
     return f"{run_dir.name} ({identity.get('prompt_id', '?')}, {identity.get('input_config', {}).get('inputs', '?')})"
 
 
-def write_run_report(run_dir: str | Path) -> Path:
-    """Write ``report.md`` and ``plots/*.png`` for one run folder; returns the report path."""
+def _is_nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def missing_tasks(metrics: Mapping[str, Any], tasks: Sequence[str]) -> list[str]:
+    """Short names of the tasks without any scored item."""
+    return [TASKS[t].short for t in tasks if not metrics.get(f"count_{t}")]
+
+
+def headline(metrics: Mapping[str, Any]) -> str:
+    """``overall 50.00%, single 41.67%, cross –`` with why an undefined figure is undefined; never "nan%"."""
+    if not metrics:
+        return "overall – (nothing scored)"
+    parts = [f"overall {percent(metrics.get('overall'))}%"]
+    reasons = []
+    for key, tasks in (("single", SINGLE_TASKS), ("cross", CROSS_TASKS)):
+        if key not in metrics:
+            continue
+        if _is_nan(metrics[key]):
+            parts.append(f"{key} –")
+            missing = ", ".join(missing_tasks(metrics, tasks))
+            reasons.append(f"{key} averages all {len(tasks)} {key} tasks; no item scored for {missing}")
+        else:
+            parts.append(f"{key} {percent(metrics[key])}%")
+    return ", ".join(parts) + (f" ({'; '.join(reasons)})" if reasons else "")
+
+
+def with_intervals(metrics: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``metrics`` plus ``ci_low_<key>``/``ci_high_<key>`` for every task and aggregate (clip-clustered, 95%).
+
+    ``overall`` keeps the metric's own interval; the rest come from the records, resampled by clip
+    the same way (``scoring.task_intervals``).
+    """
+    result = dict(metrics)
+    if not records:
+        return result
+    intervals = task_intervals(
+        [bool(r["correct"]) for r in records], [r["task_type"] for r in records], [r["clip_id"] for r in records]
+    )
+    for key, (low, high) in intervals.items():
+        result.setdefault(f"ci_low_{key}", low)
+        result.setdefault(f"ci_high_{key}", high)
+    return result
+
+
+def _span(metrics: Mapping[str, Any], key: str) -> str:
+    low, high = metrics.get(f"ci_low_{key}"), metrics.get(f"ci_high_{key}")
+    if _is_nan(low) or _is_nan(high):
+        return "– (all its items in one clip: nothing to resample)"
+    return f"[{percent(low)}, {percent(high)}]"
+
+
+def interval_table(metrics: Mapping[str, Any]) -> str:
+    """Per task and aggregate: accuracy, its 95% clip-clustered interval and the number of items."""
+    lines = ["| | Accuracy (%) | 95% interval | N |", "|---|---|---|---|"]
+    for key in (*PAPER_COLUMNS, *SUMMARY_COLUMNS, *GROUP_KEYS):
+        label = TASKS[key].short if key in TASKS else key.replace("_", " ")
+        n = _count(metrics, key)
+        if _is_nan(metrics.get(key)):
+            reason = "not evaluated (no items)" if key in TASKS else "– (needs every one of its tasks)"
+            lines.append(f"| {label} | – | {reason} | {n} |")
+            continue
+        lines.append(f"| {label} | {percent(metrics[key])} | {_span(metrics, key)} | {n} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_run_report(run_dir: str | Path, plots: bool = False) -> Path:
+    """Write ``report.md`` for one run folder (and, with ``plots``, ``plots/*.png``); returns the report path.
+
+    Plots are drawn on demand (``crossomni eval report RUN``): matplotlib costs more than the run's
+    bookkeeping. Plots already there are linked only when they are newer than ``metrics.json``.
+    """
     run_dir = Path(run_dir)
     meta, metrics, records = load_run(run_dir)
     identity = meta["identity"]
     label = run_label(meta, run_dir)
-    plots = run_dir / "plots"
-    plots.mkdir(exist_ok=True)
     lines = [
         f"# CrossOmni evaluation: {identity['model']}",
         "",
@@ -113,8 +189,7 @@ def write_run_report(run_dir: str | Path) -> Path:
     ]
     if "ci_low_overall" in metrics:
         lines.append(
-            f"- overall {percent(metrics['overall'])}%, 95% clip-clustered bootstrap CI "
-            f"[{percent(metrics['ci_low_overall'])}, {percent(metrics['ci_high_overall'])}]"
+            f"- overall {percent(metrics['overall'])}%, 95% clip-clustered bootstrap CI {_span(metrics, 'overall')}"
         )
     reached = Counter("+".join(r["modalities"]) if r.get("modalities") else "unreported" for r in records)
     lines.append("- modalities that reached the model: " + ", ".join(f"{k}: {v}" for k, v in sorted(reached.items())))
@@ -126,18 +201,41 @@ def write_run_report(run_dir: str | Path) -> Path:
         rows: list[Row] = [(label, metrics), *references]
         lines += ["## Accuracy (%) in the paper's layout", "", paper_table(rows), ""]
         lines += ["## Fixed-source / fixed-target groups (%)", "", groups_table([(label, metrics)]), ""]
-        counts = " · ".join(f"{TASKS[t].short}: {metrics.get(f'count_{t}', 0)}" for t in PAPER_COLUMNS)
-        lines += [f"Instances per task — {counts}.", ""]
+        lines += [f"Summary: {headline(metrics)}.", "", MISSING_NOTE, ""]
         if references:
             lines += ["Paper rows are the published numbers on the full CrossOmni test set (2,460 questions).", ""]
-        plot_per_task([(label, metrics), *references[:1]], plots / "per_task.png")
-        plot_fixed_groups([(label, metrics)], plots / "fixed_groups.png")
-        lines += ["![per task](plots/per_task.png)", "", "![fixed groups](plots/fixed_groups.png)", ""]
+        detailed = with_intervals(metrics, records)
+        lines += ["## Per task: accuracy, 95% interval (clips resampled), items", "", interval_table(detailed), ""]
+        lines += _plot_section(run_dir, [(label, detailed), *references[:1]], [(label, detailed)], plots)
     else:
         lines += ["## Accuracy (%) per category", "", category_table(metrics), ""]
     path = run_dir / REPORT
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _plot_section(run_dir: Path, task_rows: Sequence[Row], group_rows: Sequence[Row], draw: bool) -> list[str]:
+    """Draw (or find up to date) the run's two plots; the markdown that links them or says why not."""
+    folder = run_dir / "plots"
+    targets = {"per task": folder / "per_task.png", "fixed groups": folder / "fixed_groups.png"}
+    if draw:
+        folder.mkdir(exist_ok=True)
+        drawn = {
+            "per task": plot_per_task(task_rows, targets["per task"]),
+            "fixed groups": plot_fixed_groups(group_rows, targets["fixed groups"]),
+        }
+    else:
+        metrics_time = (run_dir / METRICS).stat().st_mtime if (run_dir / METRICS).exists() else 0.0
+        drawn = {k: p if p.exists() and p.stat().st_mtime >= metrics_time else None for k, p in targets.items()}
+    lines = []
+    for name, path in drawn.items():
+        if path is not None:
+            lines += [f"![{name}](plots/{path.name})", ""]
+        elif draw:
+            lines += [f"No {name} plot: no value to draw (every group needs both of its tasks scored).", ""]
+    if not draw and not all(drawn.values()):
+        lines += [f"Plots: `crossomni eval report {run_dir}` draws them into plots/.", ""]
+    return lines
 
 
 def _pyplot():
@@ -149,51 +247,126 @@ def _pyplot():
     return plt
 
 
-def _finite(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return 0.0 if math.isnan(number) else 100 * number
+def _count(metrics: Mapping[str, Any], key: str) -> int | None:
+    """Items behind a figure: a task's count, the sum over the tasks of a group, ``count`` for overall.
+
+    ``None`` for rows without counts (published paper rows).
+    """
+    if key == "overall":
+        return metrics.get("count")
+    tasks = GROUP_TASKS.get(key, (key,))
+    counts = [metrics.get(f"count_{t}") for t in tasks]
+    return None if any(c is None for c in counts) else int(sum(counts))
 
 
-def plot_per_task(rows: Sequence[Row], path: Path, title: str = "Accuracy per task") -> Path:
-    """Grouped bars: the nine tasks in the paper's order, then overall/single/cross, one bar per row."""
-    plt = _pyplot()
+def _bars(axes, positions: Sequence[float], keys: Sequence[str], metrics: Mapping[str, Any], width: float, **style):
+    """One row's bars with value labels, n, 95% whiskers where known, and hatched "not evaluated" slots."""
+    values = [metrics.get(k) for k in keys]
+    known = [(x, 100 * float(v), k) for x, v, k in zip(positions, values, keys, strict=True) if not _is_nan(v)]
+    unknown = [x for x, v in zip(positions, values, strict=True) if _is_nan(v)]
+    label = style.pop("label", None)
+    colour = style.get("color")
+    if known:  # the row's legend entry: its bars, or its hatched slots when it has no value at all
+        axes.bar([x for x, _, _ in known], [v for _, v, _ in known], width, label=label, **style)
+    for x, value, key in known:
+        low, high = metrics.get(f"ci_low_{key}"), metrics.get(f"ci_high_{key}")
+        top = value
+        if not (_is_nan(low) or _is_nan(high)):
+            axes.errorbar(
+                x,
+                value,
+                yerr=[[value - 100 * low], [100 * high - value]],
+                fmt="none",
+                ecolor="black",
+                elinewidth=0.8,
+                capsize=2,
+            )
+            top = 100 * high
+        axes.text(x, top + 1.5, f"{value:.1f}", ha="center", va="bottom", fontsize=6)
+    for index, x in enumerate(unknown):
+        entry = label if not known and index == 0 else None
+        axes.bar(x, 100, width, facecolor="none", edgecolor=colour, hatch="///", linewidth=0.0, alpha=0.35, label=entry)
+        axes.text(x, 50, "not evaluated", ha="center", va="center", rotation=90, fontsize=6, color="dimgrey")
+    return bool(known)
+
+
+def _tick_labels(names: Sequence[str], keys: Sequence[str], rows: Sequence[Row]) -> list[str]:
+    """Tick labels with the item counts of the rows that have them ("Au\\nn=12", "Au\\nn=12 | 4")."""
+    labels = []
+    for name, key in zip(names, keys, strict=True):
+        counts = [_count(metrics, key) for _, metrics in rows]
+        known = [str(c) for c in counts if c is not None]
+        labels.append(f"{name}\nn={' | '.join(known)}" if known else name)
+    return labels
+
+
+def _finish(axes, title: str) -> None:
+    from matplotlib.patches import Patch
+
+    chance = axes.axhline(25, color="firebrick", linestyle="--", linewidth=0.8)
+    handles, labels = axes.get_legend_handles_labels()
+    handles += [chance, Patch(facecolor="none", edgecolor="grey", hatch="///")]
+    labels += ["chance (25%, 4 options)", "not evaluated (no items)"]
+    axes.legend(handles, labels, fontsize=6, loc="upper right")
+    axes.set_ylim(0, 118)
+    axes.set_yticks(range(0, 101, 20))
+    axes.set_title(title, fontsize=9)
+
+
+def plot_per_task(rows: Sequence[Row], path: Path, title: str = "Accuracy per task") -> Path | None:
+    """Grouped bars: the nine tasks in the paper's order, then overall/single/cross, one bar per row.
+
+    Bars carry their value, their n (rows with counts), and 95% whiskers (rows with intervals);
+    a task a row has no figure for is a hatched "not evaluated" slot. Nothing drawn: no file, ``None``.
+    """
     keys = [*PAPER_COLUMNS, *SUMMARY_COLUMNS]
+    if all(_is_nan(metrics.get(k)) for _, metrics in rows for k in keys):
+        _unlink(path)
+        return None
+    plt = _pyplot()
     labels = [TASKS[k].short if k in TASKS else k.capitalize() for k in keys]
     width = 0.8 / max(len(rows), 1)
-    figure, axes = plt.subplots(figsize=(max(8, 0.9 * len(keys)), 4))
+    figure, axes = plt.subplots(figsize=(max(9, 1.1 * len(keys)), 4.4))
     for index, (label, metrics) in enumerate(rows):
         positions = [k + index * width for k in range(len(keys))]
-        axes.bar(positions, [_finite(metrics.get(k)) for k in keys], width, label=label)
-    axes.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(keys))], labels, rotation=30)
+        _bars(axes, positions, keys, metrics, width, label=label, color=f"C{index}")
+    axes.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(keys))], _tick_labels(labels, keys, rows))
     axes.set_ylabel("accuracy (%)")
-    axes.set_ylim(0, 100)
     axes.axvline(len(PAPER_COLUMNS) - 0.5 + width * (len(rows) - 1) / 2, color="grey", linewidth=0.8)
-    axes.set_title(title)
-    axes.legend(fontsize=8)
+    _finish(axes, title + " — whiskers: 95% clip-clustered bootstrap")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
 
 
-def plot_fixed_groups(rows: Sequence[Row], path: Path) -> Path:
-    """Two panels like the paper's Figure 3: fixed-source and fixed-target group accuracies per modality."""
+def plot_fixed_groups(rows: Sequence[Row], path: Path) -> Path | None:
+    """Two panels like the paper's Figure 3: fixed-source and fixed-target group accuracies per modality.
+
+    Same marks as ``plot_per_task``; when no row has any group value, no file is written (``None``).
+    """
+    if all(_is_nan(metrics.get(k)) for _, metrics in rows for k in GROUP_KEYS):
+        _unlink(path)
+        return None
     plt = _pyplot()
-    figure, panels = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    figure, panels = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     width = 0.8 / max(len(rows), 1)
     for panel, kind in zip(panels, ("source", "target"), strict=True):
+        keys = [f"fixed_{kind}_{m}" for m in MODALITIES]
         for index, (label, metrics) in enumerate(rows):
-            values = [_finite(metrics.get(f"fixed_{kind}_{m}")) for m in MODALITIES]
-            panel.bar([k + index * width for k in range(len(MODALITIES))], values, width, label=label)
-        panel.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(MODALITIES))], list(MODALITIES))
-        panel.set_title(f"fixed {kind}")
-        panel.set_ylim(0, 100)
+            positions = [k + index * width for k in range(len(MODALITIES))]
+            _bars(panel, positions, keys, metrics, width, label=label, color=f"C{index}")
+        ticks = [k + width * (len(rows) - 1) / 2 for k in range(len(MODALITIES))]
+        panel.set_xticks(ticks, _tick_labels(list(MODALITIES), keys, rows))
+        _finish(panel, f"fixed {kind} (mean of its 2 cross tasks)")
     panels[0].set_ylabel("accuracy (%)")
-    panels[1].legend(fontsize=8)
+    panels[0].get_legend().remove()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def _unlink(path: Path) -> None:
+    """A figure that would be empty is not written; an older one of that name would be stale."""
+    path.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from model_calls.base import Backend, ModelRequest, ModelResponse
@@ -49,10 +50,12 @@ class ResponseCache:
 
 
 class CachedBackend:
-    """Wrap a backend: answer from the cache, send only the misses (in one batch), store the answers.
+    """Wrap a backend: answer from the cache, send each distinct miss once (in one batch), store the answers.
 
-    ``retry_errors=True`` re-sends requests whose cached response is an error (a transient
-    server failure should not stick forever); parse failures are the caller's business.
+    Requests of one batch with the same key are sent once and every one of them gets that reply
+    (the later ones marked ``cached``: no model call made them). ``retry_errors=True`` re-sends
+    requests whose cached response is an error (a transient server failure should not stick
+    forever); parse failures are the caller's business.
     """
 
     def __init__(self, backend: Backend, cache: ResponseCache, retry_errors: bool = True) -> None:
@@ -60,8 +63,9 @@ class CachedBackend:
         self.cache = cache
         self.retry_errors = retry_errors
         self.name = f"cached-{backend.name}"
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # requests answered without a model call (the cache, or a duplicate in the batch)
+        self.misses = 0  # requests sent to the backend
+        self.duplicates = 0  # of the hits: repeats of a request earlier in the same batch
         if hasattr(backend, "on_response"):  # a streaming backend: store each reply the moment it arrives
             backend.on_response = lambda request, response: self.cache.put_many([response])
 
@@ -70,20 +74,32 @@ class CachedBackend:
         return self.backend.calls
 
     def generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]:
-        keys = [request.key() for request in requests]
-        results: list[ModelResponse | None] = []
-        for key in keys:
+        results: list[ModelResponse | None] = [None] * len(requests)
+        first: dict[str, int] = {}  # key -> the index whose reply every repeat of that key gets
+        repeats: list[tuple[int, int]] = []
+        missing: list[int] = []
+        for i, request in enumerate(requests):
+            key = request.key()
+            if key in first:
+                repeats.append((i, first[key]))
+                continue
+            first[key] = i
             hit = self.cache.get(key)
             if hit is not None and not (self.retry_errors and not hit.ok):
-                results.append(hit)
+                results[i] = hit
             else:
-                results.append(None)
-        missing = [i for i, result in enumerate(results) if result is None]
+                missing.append(i)
         self.hits += len(requests) - len(missing)
         self.misses += len(missing)
+        self.duplicates += len(repeats)
         if missing:
             fresh = self.backend.generate([requests[i] for i in missing])
+            if len(fresh) != len(missing):
+                raise RuntimeError(f"{self.backend.name} returned {len(fresh)} responses for {len(missing)} requests")
             self.cache.put_many(fresh)
             for i, response in zip(missing, fresh, strict=True):
                 results[i] = response
+        for i, source in repeats:
+            reply = results[source]
+            results[i] = replace(reply, cached=True, usage=dict(reply.usage))
         return [r for r in results if r is not None]

@@ -50,11 +50,8 @@ def test_eval_command_end_to_end(tmp_path, tiny_omni_dir, embedded_export):
     assert "| Run | Au | Au→Te | Au→Vi | Te | Te→Au | Te→Vi | Vi | Vi→Au | Vi→Te | Overall | Single | Cross |" in report
     assert "| paper: Average (default) | 46.89" in report
     assert "text+video+audio: 18" in report
-    from PIL import Image
-
-    for name in ("per_task.png", "fixed_groups.png"):
-        with Image.open(run / "plots" / name) as image:
-            image.verify()
+    assert f"crossomni eval report {run}" in report and not (run / "plots").exists()  # plots are drawn on demand
+    assert "nan%" not in result.output
 
     # resume: a rerun makes no model call and changes nothing
     again = _eval(tiny_omni_dir, embedded_export, run)
@@ -67,6 +64,7 @@ def test_eval_command_end_to_end(tmp_path, tiny_omni_dir, embedded_export):
     ablation = tmp_path / "text_only"
     result = _eval(tiny_omni_dir, embedded_export, ablation, "--inputs", "text-only", "--limit", "4")
     assert result.exit_code == 0, result.output
+    assert "nan%" not in result.output and "cross –" in result.output  # 4 items cannot cover 6 cross tasks
     assert all(json.loads(line)["modalities"] == ["text"] for line in (ablation / "predictions.jsonl").open())
     compared = CliRunner().invoke(app, ["eval", "compare", str(run), str(ablation), "--out", str(tmp_path / "cmp")])
     assert compared.exit_code == 0, compared.output
@@ -77,6 +75,12 @@ def test_eval_command_end_to_end(tmp_path, tiny_omni_dir, embedded_export):
     (run / "report.md").unlink()
     rebuilt = CliRunner().invoke(app, ["eval", "report", str(run)])
     assert rebuilt.exit_code == 0 and "| Run | Au |" in (run / "report.md").read_text()
+    from PIL import Image
+
+    for name in ("per_task.png", "fixed_groups.png"):
+        assert f"(plots/{name})" in (run / "report.md").read_text()
+        with Image.open(run / "plots" / name) as image:
+            image.verify()
 
 
 def test_mcq_column_mapping():

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import datasets
 import pytest
+from PIL import Image
 
 from crossomni import PAPER_COLUMN_GROUPS, TASK_NAMES, TASKS
 from evaluation.compare import compare_runs
+from evaluation.crossomni_acc.scoring import task_intervals
 from evaluation.items import MCQColumns, PreflightError, mcq_items
 from evaluation.reference import find_paper_rows, paper_rows
-from evaluation.report import paper_table
+from evaluation.report import headline, paper_table, plot_fixed_groups, plot_per_task, write_run_report
+from evaluation.runlog import restore_nan
 from evaluation.runner import EvalConfig, run_eval
 from model_calls import ModelResponse
 
@@ -70,14 +78,15 @@ def test_compare_two_runs(tmp_path, sample_dataset):
     run_eval(b, sample_dataset, EchoBackend(lambda r: "<think>...</think>\nB"), progress=False)
     text = compare_runs([tmp_path / "a", tmp_path / "b"], out_dir=tmp_path / "cmp", paper=["Average:icl"])
     assert "a (default.v1, full)" in text and "b (icl.v1, full)" in text and "paper: Average (icl)" in text
+    groups = text.split("## Fixed-source / fixed-target groups")[1]
+    # the paper prints no group table: its row there is computed, and says so
+    assert "| derived from the paper's Table 12: Average (icl) | " in groups and "paper:" not in groups
     assert text.count("| Δ vs a (default.v1, full)") == 2
     metrics_a = json.loads((tmp_path / "a" / "metrics.json").read_text())
     metrics_b = json.loads((tmp_path / "b" / "metrics.json").read_text())
     delta = next(line for line in text.splitlines() if line.startswith("| Δ"))
     overall_cell = delta.split(" | ")[10]
     assert float(overall_cell) == pytest.approx(100 * (metrics_b["overall"] - metrics_a["overall"]), abs=0.006)
-    from PIL import Image
-
     for name in ("compare_per_task.png", "compare_fixed_groups.png"):
         with Image.open(tmp_path / "cmp" / name) as image:
             assert image.format == "PNG" and image.width > 300
@@ -119,3 +128,65 @@ def test_generic_mcq_adapter(tmp_path, sample_tvqa_root):
     bad = _generic(clip).map(lambda row: {"answer": "purple"} if row["qid"] == "q3" else {"answer": row["answer"]})
     with pytest.raises(PreflightError, match="q3"):
         mcq_items(bad, columns, tmp_path)
+
+
+def _run_with(tmp_path, sample_dataset, name: str, reply, **options) -> Path:
+    run_eval(
+        EvalConfig(model="m", out=str(tmp_path / name), **options), sample_dataset, EchoBackend(reply), progress=False
+    )
+    return tmp_path / name
+
+
+def test_report_is_written_without_plotting_and_plots_on_demand(tmp_path, sample_dataset):
+    run = _run_with(tmp_path, sample_dataset, "full", lambda r: "A")
+    report = (run / "report.md").read_text()
+    assert not (run / "plots").exists() and f"crossomni eval report {run}" in report
+    # matplotlib is not even imported for report.md (what a run pays); drawing is asked for
+    probe = "import sys; from evaluation.report import write_run_report; write_run_report(sys.argv[1]); "
+    probe += "print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe, str(run)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    write_run_report(run, plots=True)
+    report = (run / "report.md").read_text()
+    assert "(plots/per_task.png)" in report and "(plots/fixed_groups.png)" in report
+    with Image.open(run / "plots" / "fixed_groups.png") as image:
+        assert image.width > 600
+    # a later report without plots still links the plots, which are newer than the metrics
+    write_run_report(run)
+    assert "(plots/per_task.png)" in (run / "report.md").read_text()
+
+
+def test_a_short_run_never_prints_nan_and_writes_no_empty_figure(tmp_path, sample_dataset):
+    run = _run_with(tmp_path, sample_dataset, "limit3", lambda r: "B", limit=3)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["cross"] is None  # NaN in the file: 3 items cannot cover the 6 cross tasks
+    line = headline(restore_nan(metrics))
+    assert "nan" not in line.lower() and "cross –" in line and "no item scored for Au→Te" in line
+    write_run_report(run, plots=True)
+    report = (run / "report.md").read_text()
+    assert not re.search(r"\bnan\b", report, re.IGNORECASE)
+    assert (run / "plots" / "per_task.png").exists()
+    assert not (run / "plots" / "fixed_groups.png").exists() and "No fixed groups plot" in report
+    assert "| Au→Te | – | not evaluated (no items) | 0 |" in report
+
+
+def test_plots_refuse_to_draw_nothing(tmp_path):
+    nothing = {key: float("nan") for key in (*TASK_NAMES, "overall", "single", "cross")}
+    stale = tmp_path / "groups.png"
+    stale.write_bytes(b"old")
+    assert plot_fixed_groups([("empty", nothing)], stale) is None and not stale.exists()
+    assert plot_per_task([("empty", nothing)], tmp_path / "tasks.png") is None
+    assert not (tmp_path / "tasks.png").exists()
+
+
+def test_per_task_intervals_resample_clips():
+    # two clips of text items (one all right, one all wrong), vision items all in one clip
+    correct = [True] * 5 + [False] * 5 + [True, False]
+    tasks = ["text"] * 10 + ["vision"] * 2
+    clips = ["c1"] * 5 + ["c2"] * 5 + ["c3", "c3"]
+    intervals = task_intervals(correct, tasks, clips)
+    # resampling two clips: 0/10, 5/10 or 10/10 right, with chances 1/4, 1/2, 1/4
+    assert intervals["text"] == (0.0, 1.0)
+    assert all(math.isnan(v) for v in intervals["vision"])  # one clip: nothing to resample
+    assert all(math.isnan(v) for v in intervals["audio"])  # no items
+    assert all(math.isnan(v) for v in intervals["single"])  # needs audio

@@ -6,12 +6,15 @@ import doctest
 import math
 import shutil
 import sys
+import tracemalloc
 
+import numpy as np
 import pytest
 
 from builder.export import METRIC_DIR
-from crossomni import CROSS_TASKS, SINGLE_TASKS, TASK_NAMES
-from evaluation.crossomni_acc.scoring import score
+from crossomni import CROSS_TASKS, LETTERS, SINGLE_TASKS, TASK_NAMES
+from evaluation.crossomni_acc.answer_extraction import extract_choice
+from evaluation.crossomni_acc.scoring import _replicates, bare_letters, read_choices, score
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +104,128 @@ def test_bad_inputs_raise_value_error(kwargs, message):
 
 
 def test_mismatched_lengths_through_evaluate(metric):
-    with pytest.raises(ValueError, match="Mismatch"):
+    with pytest.raises(ValueError, match="got 1 predictions but 2 references"):
         metric.compute(predictions=["A"], references=["A", "B"], task_types=["audio", "text"])
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Equal metric dicts, NaN equal to NaN."""
+    return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+VALID = {"predictions": ["A", "B", "C"], "references": ["A", "A", "C"], "task_types": ["audio", "text", "vision"]}
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"task_types": [0, 1, 99]}, "task_types\\[2\\]: class index 99"),
+        # evaluate picked its int32 feature format from the first value and kept it after the error
+        ({"task_types": [0, "vision_to_smell", 2]}, "task_types\\[1\\]: unknown task type"),
+        ({"task_types": ["audio", [1], "text"]}, "task_types\\[1\\]"),
+        ({"task_types": ["audio", True, "text"]}, "task_types\\[1\\]"),
+        ({"references": ["A", "Z", "C"]}, "references\\[1\\]"),
+        ({"predictions": ["A", 3, "C"]}, "predictions\\[1\\]"),
+        ({"predictions": [], "references": [], "task_types": []}, "empty"),
+        ({"n_bootstrap": 0}, "n_bootstrap"),
+        ({"n_bootstrap": 2.5}, "n_bootstrap"),
+        ({"confidence_level": 1.5}, "confidence_level"),
+        ({"options": [["a", "b", "c", "d"], ["a", 2, "c", "d"], None]}, "options\\[1\\]\\[1\\]"),
+        ({"options": ["abcd", None, None]}, "options\\[0\\]"),
+        ({"clip_ids": ["c1", None, "c2"]}, "clip_ids\\[1\\]"),
+        ({"clip_ids": ["c1", "c2"]}, "2 clip_ids"),
+    ],
+)
+def test_a_bad_call_is_a_value_error_and_does_not_poison_the_next(metric, bad, message):
+    with pytest.raises(ValueError, match=message):
+        metric.compute(**{**VALID, **bad})
+    with pytest.raises(ValueError, match=message):
+        score(**{**VALID, **bad})
+    # the same module object still scores valid calls, with names and with class indices
+    by_name = metric.compute(**VALID, confidence_level=None)
+    by_index = metric.compute(**{**VALID, "task_types": [0, 2, 1]}, confidence_level=None)
+    assert _same(by_name, by_index)
+    assert by_name["overall"] == pytest.approx(2 / 3) and by_name["text"] == 0.0
+
+
+def test_none_is_a_parse_failure_anywhere(metric):
+    for predictions in ([None, "B", "C"], ["A", None, "C"], [None, None, None]):
+        expected = score(predictions, VALID["references"], VALID["task_types"], confidence_level=None)
+        assert expected["parse_failures"] == predictions.count(None)
+        through_evaluate = metric.compute(
+            predictions=predictions,
+            references=VALID["references"],
+            task_types=VALID["task_types"],
+            confidence_level=None,
+        )
+        assert _same(through_evaluate, expected)
+    assert expected["overall"] == 0.0 and expected["parse_failure_rate"] == 1.0
+
+
+def test_add_batch_accumulates_with_indices_and_none(metric):
+    metric.add_batch(predictions=[None, "B"], references=["A", "B"], task_types=[0, "text"])
+    metric.add(prediction="The answer is (C).", reference="C", task_types=1)
+    results = metric.compute(confidence_level=None)
+    assert results["count"] == 3 and results["parse_failures"] == 1
+    assert results["audio"] == 0.0 and results["text"] == 1.0 and results["vision"] == 1.0
+
+
+def test_fast_bare_letter_path_returns_what_the_reader_returns():
+    """Every bare-letter form, padded, among raw outputs: the lookup and the regex reader agree item by item."""
+    options = ["stage actor", "pastry chef", "nurse", "B"]  # an option whose text is itself a letter
+    bare = list(bare_letters("ABCD"))
+    mixed = [f"{pad}{text}{pad}" for text in bare for pad in ("", " ", "\n", " \t")]
+    mixed += ["E", "e.", "(A", "B)", "**B**", "b!", "a pastry chef", "A nurse.", "The answer is (b).", "", " ", "a"]
+    mixed += ["<think>A</think>c", "D. nurse", "(c) or (d)", "B\nC", "answer: d", "Answer: A.", "I choose c", "x"]
+    with_options = [options if i % 2 else None for i in range(len(mixed))]
+    fast = read_choices(mixed, with_options, LETTERS, fast=True)
+    general = [extract_choice(text, opts, LETTERS) for text, opts in zip(mixed, with_options, strict=True)]
+    assert fast == general
+    assert read_choices(mixed, with_options, LETTERS, fast=False) == general
+    assert fast[:4] == ["A"] * 4 and fast.count(None) >= 3
+    generic = read_choices(["E", " e. ", "(b)"], [["p", "q", "r", "s", "t"]] * 3, letters=None)
+    assert generic == ["E", "E", "B"]
+
+
+def test_exact_interval_for_independent_items():
+    # the percentile bootstrap of 50/100 tends to the quantiles of Binomial(100, 0.5)/100: 40 and 60
+    predictions = ["A"] * 50 + ["B"] * 50
+    results = score(predictions, ["A"] * 100, ["text"] * 100)
+    assert (results["ci_low_overall"], results["ci_high_overall"]) == (0.40, 0.60)
+    distinct_clips = score(predictions, ["A"] * 100, ["text"] * 100, clip_ids=[f"c{i}" for i in range(100)])
+    assert distinct_clips == results
+    assert score(["A"] * 10, ["A"] * 10, ["text"] * 10)["ci_low_overall"] == 1.0
+
+
+def test_cluster_kind_bootstrap_matches_resampling_clips():
+    """Resampling by (hits, size) kinds has the distribution of resampling the clips themselves."""
+    generator = np.random.default_rng(7)
+    sizes = generator.integers(1, 10, size=400)
+    hits = generator.binomial(sizes, 0.6)
+    kinds = _replicates(hits, sizes, 20_000, np.random.default_rng(1))
+    picks = np.random.default_rng(2).integers(0, len(sizes), size=(20_000, len(sizes)))
+    direct = hits[picks].sum(axis=1) / sizes[picks].sum(axis=1)
+    for q in (0.025, 0.5, 0.975):
+        assert np.quantile(kinds, q) == pytest.approx(np.quantile(direct, q), abs=0.004)
+    assert kinds.std() == pytest.approx(direct.std(), rel=0.05)
+    # every clip its own kind: clips are drawn directly, a bounded block of replicates at a time
+    sizes, hits = np.arange(1, 61), np.arange(1, 61) // 3
+    drawn = _replicates(hits, sizes, 20_000, np.random.default_rng(3))
+    picks = np.random.default_rng(4).integers(0, 60, size=(20_000, 60))
+    direct = hits[picks].sum(axis=1) / sizes[picks].sum(axis=1)
+    assert np.quantile(drawn, 0.975) == pytest.approx(np.quantile(direct, 0.975), abs=0.004)
+
+
+def test_interval_without_clips_allocates_no_replicate_matrix():
+    n = 200_000
+    predictions = ["A", "B", "A", "A"] * (n // 4)
+    references, tasks = ["A"] * n, ["vision"] * n
+    tracemalloc.start()
+    results = score(predictions, references, tasks)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert results["ci_low_overall"] < 0.75 < results["ci_high_overall"]
+    assert peak < 40 * 2**20  # a 1000 x n index matrix alone would be 1.6 GB
 
 
 def test_clustered_interval_is_reproducible_and_wider_than_iid():

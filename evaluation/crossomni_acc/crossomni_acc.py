@@ -8,7 +8,7 @@ import evaluate
 # evaluate copies only the sibling modules this file imports directly, and it reads any comment on an
 # import line as a download URL: keep both imports here and comment-free.
 from .answer_extraction import extract_choice
-from .scoring import score
+from .scoring import LETTERS, TASK_NAMES, check_inputs, check_options, cluster_codes, reference_codes, score, task_codes
 
 __all__ = ["CrossomniAcc", "extract_choice"]
 
@@ -35,7 +35,7 @@ while `overall` is the accuracy over all instances, so it is not the mean of the
 _KWARGS_DESCRIPTION = """
 Args:
     predictions (`list` of `str`): the chosen letter ("A"-"D") or the model's raw answer text, one per instance.
-        `None` (no output) counts as a parse failure.
+        `None` (no output) counts as a parse failure, wherever it is.
     references (`list` of `str`): the correct letter of each instance, "A"-"D" (case and spaces ignored).
     task_types (`list` of `str`): each instance's task type, a name of `crossomni.TASK_NAMES` ("audio",
         "vision_to_text", ...) or its class index (the dataset's `task_type` ClassLabel value).
@@ -45,7 +45,8 @@ Args:
         giving the option's text instead of its letter is still read.
     confidence_level (`float` or `None`, *optional*, defaults to 0.95): level of the bootstrap interval of
         `overall`; `None` leaves the `ci_*` keys out.
-    n_bootstrap (`int`, *optional*, defaults to 1000): bootstrap replicates.
+    n_bootstrap (`int`, *optional*, defaults to 1000): bootstrap replicates, at least 1 (none are drawn where every
+        instance is its own cluster: that interval is exact).
     seed (`int`, *optional*, defaults to 0): seed of the bootstrap, so intervals are reproducible.
 
 Returns:
@@ -58,7 +59,8 @@ Returns:
         (paper Fig. 3a groups); fixed_target_<m> (`float`): the same for the 2 cross tasks whose target is m.
     count (`int`), count_<task> (`int`): number of instances, in total and per task.
     parse_failures (`int`), parse_failure_rate (`float`): responses from which no letter could be read.
-    ci_low_overall, ci_high_overall (`float`): percentile cluster-bootstrap interval of `overall`.
+    ci_low_overall, ci_high_overall (`float`): percentile cluster-bootstrap interval of `overall`; exact (the
+        binomial quantiles the bootstrap tends to) when every instance is its own cluster; NaN with one cluster.
     A task with no instances has accuracy NaN, and so has every aggregate that needs it (`single`,
     `cross`, its fixed-source/target groups): an aggregate is never a mean over the tasks that happen to exist.
 
@@ -100,28 +102,81 @@ Examples:
 """
 
 
+def _normalised_batch(predictions, references, task_types) -> dict[str, list[str]]:
+    """The feature columns checked and in the one declared format: strings, task names, ``None`` as ""."""
+    lengths = {}
+    for name, column in (("predictions", predictions), ("references", references), ("task_types", task_types)):
+        if column is None or isinstance(column, str) or not hasattr(column, "__len__"):
+            raise ValueError(f"{name}: expected a list, got {type(column).__name__}")
+        lengths[name] = len(column)
+    if lengths["references"] != lengths["predictions"] or lengths["task_types"] != lengths["predictions"]:
+        raise ValueError(
+            f"got {lengths['predictions']} predictions but {lengths['references']} references "
+            f"and {lengths['task_types']} task_types"
+        )
+    bad = next((i for i, p in enumerate(predictions) if p is not None and not isinstance(p, str)), None)
+    if bad is not None:
+        raise ValueError(f"predictions[{bad}]: expected a string or None, got {predictions[bad]!r}")
+    return {
+        # an empty response reads as no answer, exactly like None: a parse failure
+        "predictions": ["" if p is None else p for p in predictions],
+        "references": [LETTERS[code] for code in reference_codes(references)],
+        "task_types": [TASK_NAMES[code] for code in task_codes(task_types)],
+    }
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class CrossomniAcc(evaluate.Metric):
-    """Per-task, single, cross and overall accuracy on CrossOmni."""
+    """Per-task, single, cross and overall accuracy on CrossOmni.
+
+    Inputs are checked and normalised (task indices to names, ``None`` to "") before ``evaluate`` sees
+    them, and the module declares one feature format: a bad call raises before any state changes, so
+    it cannot leave the module unusable for the next one.
+    """
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            # task types as names, or as the dataset's ClassLabel indices
-            features=[
-                datasets.Features(
-                    {
-                        "predictions": datasets.Value("string"),
-                        "references": datasets.Value("string"),
-                        "task_types": datasets.Value(task_type),
-                    }
-                )
-                for task_type in ("string", "int32")
-            ],
+            features=datasets.Features(
+                {
+                    "predictions": datasets.Value("string"),
+                    "references": datasets.Value("string"),
+                    "task_types": datasets.Value("string"),
+                }
+            ),
             reference_urls=["https://arxiv.org/abs/2604.05522"],
         )
+
+    def add_batch(self, *, predictions=None, references=None, task_types=None, **kwargs):
+        """Add a batch of predictions, references and task types (checked first)."""
+        return super().add_batch(**_normalised_batch(predictions, references, task_types), **kwargs)
+
+    def add(self, *, prediction=None, reference=None, task_types=None, **kwargs):
+        """Add one prediction, reference and task type (checked first)."""
+        batch = _normalised_batch([prediction], [reference], [task_types])
+        return super().add(
+            **{"prediction": batch["predictions"][0], "reference": batch["references"][0]},
+            task_types=batch["task_types"][0],
+            **kwargs,
+        )
+
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Score the given (or added) predictions; see the arguments below."""
+        # what add_batch does not see is checked here, before evaluate touches its cache
+        count = len(predictions) if hasattr(predictions, "__len__") and not isinstance(predictions, str) else None
+        extra = {name: kwargs[name] for name in ("clip_ids", "options") if kwargs.get(name) is not None}
+        lengths = {name: len(column) if hasattr(column, "__len__") else -1 for name, column in extra.items()}
+        probe = predictions if count else [None]
+        check_inputs(
+            probe, lengths if count else {}, kwargs.get("confidence_level", 0.95), kwargs.get("n_bootstrap", 1000)
+        )
+        if "options" in extra:
+            check_options(extra["options"])
+        if "clip_ids" in extra:
+            cluster_codes(extra["clip_ids"])
+        return super().compute(predictions=predictions, references=references, **kwargs)
 
     def _compute(
         self,
