@@ -158,6 +158,7 @@ def build(
     """Build a CrossOmni annotation release from TVQA: preprocess, caption, describe, biography, voice,
     align, qa, verify, split, rationale, release + report. Re-running resumes where it stopped."""
     from builder.config import BuildConfig, ModelsConfig, Shard
+    from builder.sample import SAMPLE_NAME
     from builder.warm import STAGE_NAMES
 
     if until is not None and until not in STAGE_NAMES:
@@ -191,7 +192,7 @@ def build(
             batch_size=batch_size,
             cache_path=cache,
             progress=progress,
-            name="crossomni-sample" if sample else "crossomni",
+            name=SAMPLE_NAME if sample else "crossomni",
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
