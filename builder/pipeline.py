@@ -10,27 +10,32 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from builder.audit import ShortcutAuditError, shortcut_audit
 from builder.config import BuildConfig
 from builder.report import build_report, write_report
 from builder.sample import SAMPLE_REPLAY
 from builder.stage import StageRunner, StageStats
 from builder.stages.align import AlignStage
 from builder.stages.biography import BiographyStage
+from builder.stages.blind import BlindStage
 from builder.stages.caption import CaptionStage
 from builder.stages.describe import DescribeStage
 from builder.stages.preprocess import Preprocess, clip_items
 from builder.stages.qa import DistractorPool, LLMQAStage, TemplateQAStage
 from builder.stages.rationale import LLMRationaleStage, TemplateRationaleStage
-from builder.stages.release import write_release
+from builder.stages.release import record_in_manifest, write_release
 from builder.stages.split import SplitStage
 from builder.stages.verify import LLMVerifyStage, VerifyStage, clips_with_candidates
 from builder.stages.voice import VoiceStage
+from crossomni import SPLITS, read_clips, read_instances
 from model_calls import CachedBackend, ResponseCache
 from model_calls.base import Backend
 from model_calls.router import routed_backend
 from model_calls.store import write_json_atomic
 
-STAGE_NAMES = ("preprocess", "caption", "describe", "biography", "voice", "align", "qa", "verify", "split", "rationale")
+STAGE_NAMES = (
+    "preprocess", "caption", "describe", "biography", "voice", "align", "qa", "verify", "blind", "split", "rationale",
+)
 
 
 def open_backend(config: BuildConfig, record: Path | None = None) -> Backend:
@@ -110,11 +115,33 @@ def run_build(config: BuildConfig, backend: Backend | None = None, record: Path 
     run((LLMQAStage if llm else TemplateQAStage)(config, pool), clips_of("align"), "align", "text")
     verify_items = clips_with_candidates(runner.records("align"), runner.records("qa"))
     run((LLMVerifyStage if llm else VerifyStage)(config), verify_items, "align", "text")
+    run(BlindStage(config), instances_of("verify"), "verify", "text")
     episodes = {r["clip_id"]: r["episode"] for r in runner.records("align")}
-    run(SplitStage(config, runner.records("verify"), episodes), instances_of("verify"), "verify")
+    run(SplitStage(config, runner.records("blind"), episodes), instances_of("blind"), "blind")
     run((LLMRationaleStage if llm else TemplateRationaleStage)(config), instances_of("split"), "split", "text")
     write_release(config, runner.output("rationale"), runner.records("align"))
-    report = build_report(config, stats, time.perf_counter() - started)
+    audit = audit_release(config, {r["id"]: r.get("blind_answer") for r in runner.records("rationale")})
+    report = build_report(config, stats, time.perf_counter() - started, audit)
     write_report(config, report)
     _close_all(backend)
+    if not audit["passed"]:
+        raise ShortcutAuditError(
+            f"shortcut audit failed: {'; '.join(audit['violations'])} (see {config.out / 'report.md'}; "
+            "--max-shortcut-accuracy sets the bound, --blind-filter K drops what reading solves)"
+        )
     return report
+
+
+def audit_release(config: BuildConfig, blind_answers: dict[str, str | None]) -> dict[str, Any]:
+    """The shortcut audit of the written release, also recorded in its ``release.json`` (for the card)."""
+    clips = read_clips(config.release_dir)
+    rows = (row for split in SPLITS for row in read_instances(config.release_dir, split, clips))
+    audit = shortcut_audit(
+        rows,
+        blind_answers,
+        max_accuracy=config.max_shortcut_accuracy,
+        blind_model=config.blind_role().model,
+        blind_filter=config.blind_filter,
+    )
+    record_in_manifest(config.release_dir, "shortcut_audit", audit)
+    return audit

@@ -1,5 +1,5 @@
 """The build report: counts per stage, per show and per task, drop/failure reasons, model calls
-made and cached — as ``report.json`` and a readable ``report.md``."""
+made and cached, and the shortcut audit (``builder.audit``) — as ``report.json`` and ``report.md``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from crossomni import SPLITS, TASK_NAMES, read_clips, read_instances
 from model_calls.store import write_atomic, write_json_atomic
 
 
-def build_report(config: BuildConfig, stats: list[StageStats], seconds: float) -> dict[str, Any]:
+def build_report(
+    config: BuildConfig, stats: list[StageStats], seconds: float, audit: dict[str, Any] | None = None
+) -> dict[str, Any]:
     clips = read_clips(config.release_dir)
     per_task = {task: {split: 0 for split in SPLITS} for task in TASK_NAMES}
     per_show: dict[str, Counter[str]] = {}
@@ -45,6 +47,7 @@ def build_report(config: BuildConfig, stats: list[StageStats], seconds: float) -
         "release": {"clips": len(clips), **{split: totals[split] for split in SPLITS}},
         "per_task": per_task,
         "per_show": {show: {"clips": c["clips"], **{s: c[s] for s in SPLITS}} for show, c in sorted(per_show.items())},
+        "shortcut_audit": audit,
         "seconds": round(seconds, 3),
     }
 

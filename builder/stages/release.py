@@ -91,6 +91,12 @@ def write_release(config: BuildConfig, instances_path: Path, aligned: Iterable[d
     return manifest
 
 
+def record_in_manifest(release: Path, key: str, value: Any) -> None:
+    """Add ``key`` to ``release.json`` (what the build learnt after writing the release, e.g. its audit)."""
+    manifest = read_release_manifest(release)
+    write_json_atomic(release / "release.json", {**manifest, key: value})
+
+
 def check_release(release: Path) -> None:
     """Read the release back with ``crossomni``'s readers (raises ``ReleaseError`` on any problem)."""
     read_release_manifest(release)
