@@ -92,6 +92,11 @@ def sample_spec(n_clips: int, seed: int = 0, base: dict[str, Any] | None = None)
         voices = rng.sample(["high", "low"], 2) + [rng.choice(["high", "low"])] * (n_people - 2)
         places = rng.sample(vocab["birthplaces"], n_people)
         jobs = rng.sample(vocab["occupations"], n_people)
+        dates: list[str] = []
+        while len(dates) < n_people:
+            date = f"{rng.choice(vocab['months'])} {rng.randint(1, 28)}, {rng.choice(vocab['years'])}"
+            if date not in dates:
+                dates.append(date)
         people = [
             {
                 "name": names[i],
@@ -101,7 +106,7 @@ def sample_spec(n_clips: int, seed: int = 0, base: dict[str, Any] | None = None)
                 "voice": voices[i],
                 "bio": {
                     "birthplace": places[i],
-                    "birthdate": f"{rng.choice(vocab['months'])} {rng.randint(1, 28)}, {rng.choice(vocab['years'])}",
+                    "birthdate": dates[i],
                     "occupation": jobs[i],
                 },
             }
