@@ -43,6 +43,8 @@ class DatasetCardFacts:
     files: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # config -> split -> parquet paths
     clips: dict[str, int] = field(default_factory=dict)  # split -> distinct clips
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # (config, split) -> parquet bytes
+    # the build's shortcut audit (builder/audit.py), when the export does not pass it: release.json's
+    shortcut_audit: dict[str, Any] | None = None
 
 
 def size_category(n: int) -> str:
@@ -130,6 +132,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             clips=summary.clips,
             fields=[(name, _dtype(f), FIELD_MEANINGS.get(name, "")) for name, f in crossomni.FEATURES.items()],
             citation=crossomni._CITATION.strip(),
+            shortcut_audit=summary.shortcut_audit or manifest.get("shortcut_audit"),
         )
 
 
