@@ -34,7 +34,17 @@ from model_calls.router import routed_backend
 from model_calls.store import write_json_atomic
 
 STAGE_NAMES = (
-    "preprocess", "caption", "describe", "biography", "voice", "align", "qa", "verify", "blind", "split", "rationale",
+    "preprocess",
+    "caption",
+    "describe",
+    "biography",
+    "voice",
+    "align",
+    "qa",
+    "verify",
+    "blind",
+    "split",
+    "rationale",
 )
 
 

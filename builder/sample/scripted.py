@@ -25,7 +25,6 @@ from builder.stages.common import article, written_in
 from crossomni import LETTERS
 from model_calls.base import ModelRequest, ModelResponse
 
-
 PLACES = {"left": "on the left", "right": "on the right", "centre": "in the centre", "background": "in the background"}
 NUMBERS = {2: "Two", 3: "Three", 4: "Four"}
 # Words of the question templates: they say what is asked, not whom it is about.

@@ -98,7 +98,9 @@ def pick_distractors(
         tiers = [[v for v in tier if not written_in(v, biography)] for tier in (others, pool.get(kind), vocabulary)]
     chosen: list[str] = []
     for tier in tiers:
-        ranked = sorted(tier, key=lambda v: (abs(len(v) - len(answer)) // LENGTH_BUCKET, stable_hash(salt, normalize(v))))
+        ranked = sorted(
+            tier, key=lambda v: (abs(len(v) - len(answer)) // LENGTH_BUCKET, stable_hash(salt, normalize(v)))
+        )
         for value in ranked:
             if normalize(value) not in banned:
                 banned.add(normalize(value))

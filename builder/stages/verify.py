@@ -68,7 +68,11 @@ def check_candidate(clip: AlignedClip, candidate: QACandidate) -> tuple[bool, st
     if normalize(candidate.answer) not in supported:
         return False, "answer-not-supported", f"{candidate.answer!r} is not {referent.name}'s {candidate.target_kind}"
     options = [candidate.answer, *candidate.distractors]
-    if len(candidate.distractors) != 3 or any(is_placeholder(o) for o in options) or len(set(map(normalize, options))) != 4:
+    if (
+        len(candidate.distractors) != 3
+        or any(is_placeholder(o) for o in options)
+        or len(set(map(normalize, options))) != 4
+    ):
         return False, "bad-distractors", f"need 3 distinct wrong options, got {candidate.distractors}"
     if any(normalize(d) in supported for d in candidate.distractors):
         return False, "bad-distractors", "a wrong option is also true of the referent"
@@ -132,13 +136,16 @@ def text_shortcut(clip: AlignedClip, candidate: QACandidate) -> str:
                 )
     for option in candidate.distractors:
         if written_in(option, biography):
-            return f"the wrong option {option!r} is written in the biography ({_line_of(biography, option)!r}) and the answer is not"
+            line = _line_of(biography, option)
+            return f"the wrong option {option!r} is written in the biography ({line!r}) and the answer is not"
     return ""
 
 
 def _raw_values(kind: str, shown: str) -> list[str]:
     """A value as the option shows it and as the annotations store it (``on the left side`` / ``left``)."""
-    words = {**load_templates()["positions"], **load_templates()["voice_words"]} if kind in ("position", "voice") else {}
+    words = (
+        {**load_templates()["positions"], **load_templates()["voice_words"]} if kind in ("position", "voice") else {}
+    )
     raw = [key for key, phrase in words.items() if normalize(phrase) == normalize(shown)]
     return [shown, *raw]
 
