@@ -66,6 +66,8 @@ def sample_spec(n_clips: int, seed: int = 0, base: dict[str, Any] | None = None)
 
     Within a clip, people differ in name, shirt, pants, position and biography facts, and nobody's
     pants share a colour with anyone's shirt (the biography states shirts; pants are asked about).
+    No (name, shirt, pants, position) occurs twice in the spec: a model asked the same thing about
+    two clips would answer alike (and the response cache would answer the second from the first).
     """
     import random
 
@@ -74,6 +76,7 @@ def sample_spec(n_clips: int, seed: int = 0, base: dict[str, Any] | None = None)
     rng = random.Random(seed)
     colours = list(COLOURS)
     clips, train_episodes = [], []
+    seen: set[tuple[str, str, str, str]] = set()
     for index in range(n_clips):
         show = vocab["shows"][index % len(vocab["shows"])]
         n_shows = len(vocab["shows"])
@@ -83,12 +86,16 @@ def sample_spec(n_clips: int, seed: int = 0, base: dict[str, Any] | None = None)
         if rng.random() < 0.5:
             train_episodes.append(episode)
         n_people = 3 if rng.random() < 0.3 else 2
-        names = rng.sample(vocab["names"], n_people)
-        positions = rng.sample(["left", "right", "centre", "background"], n_people)
-        while "centre" in positions and "background" in positions:  # both stand at the frame's middle
+        while True:  # nobody looks like (and is named like) a person of another clip
+            names = rng.sample(vocab["names"], n_people)
             positions = rng.sample(["left", "right", "centre", "background"], n_people)
-        shirts = rng.sample(colours, n_people)
-        pants = rng.sample([c for c in colours if c not in shirts], n_people)
+            shirts = rng.sample(colours, n_people)
+            pants = rng.sample([c for c in colours if c not in shirts], n_people)
+            looks = set(zip(names, shirts, pants, positions, strict=True))
+            both_middle = "centre" in positions and "background" in positions  # would stand on each other
+            if not both_middle and looks.isdisjoint(seen):
+                seen |= looks
+                break
         voices = rng.sample(["high", "low"], 2) + [rng.choice(["high", "low"])] * (n_people - 2)
         places = rng.sample(vocab["birthplaces"], n_people)
         jobs = rng.sample(vocab["occupations"], n_people)

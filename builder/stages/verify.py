@@ -79,8 +79,8 @@ def check_candidate(clip: AlignedClip, candidate: QACandidate) -> tuple[bool, st
     evidence = text_shortcut(clip, candidate)
     if evidence:
         return False, "text-shortcut", evidence
-    if task.is_cross and normalize(candidate.answer) in modality_context(
-        clip.people, kind_modality(candidate.source_kind)
+    if task.is_cross and written_in(
+        candidate.answer, modality_context(clip.people, kind_modality(candidate.source_kind))
     ):
         return False, "answer-leaks", f"the answer can be read off the {task.source} modality alone"
     return True, "", ""
