@@ -150,6 +150,19 @@ CASES = {
         ),
         False,
     ),
+    # (ii) an audio question that quotes a biography fact: the fact names the entry
+    "ii-question-quotes-biography": (
+        dict(
+            task_type="audio",
+            source_kind="voice",
+            source_value="high-pitched",
+            target_kind="utterance",
+            question="What does the high-pitched speaker, the chef, say?",
+            answer="The kettle is boiling.",
+            distractors=["My train leaves soon.", "Close the door please.", "We are late again."],
+        ),
+        False,
+    ),
     # text target: an option the biography does not hold is ruled out by reading
     "text-target-option-outside-biography": (
         dict(

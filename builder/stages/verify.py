@@ -116,6 +116,11 @@ def text_shortcut(clip: AlignedClip, candidate: QACandidate) -> str:
     if task.source != "text" and names:
         return f"the question names {names[0]}: the biography ties the {task.source} cue to that entry"
     if task.source != "text":
+        for entry in [*clip.people, *clip.decoys]:
+            for kind in ("birthplace", "birthdate", "occupation"):
+                if written_in(getattr(entry, kind), question):
+                    return f"the question quotes {entry.name}'s {kind} {getattr(entry, kind)!r} from the biography"
+    if task.source != "text":
         for value in _raw_values(candidate.source_kind, candidate.source_value):
             if written_in(value, biography):
                 return (
