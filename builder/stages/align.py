@@ -15,6 +15,7 @@ from builder.stage import Outputs, reject
 from builder.stages.common import article, normalize, stable_hash
 
 MIN_BIOGRAPHY_ENTRIES = 4  # one per option of a text-target question
+FACTS = ("birthplace", "birthdate", "occupation")
 
 
 def merged_biography(text: str, shirt: str, name: str) -> str:
@@ -41,25 +42,31 @@ def make_decoys(clip_id: str, people: list[AlignedPerson]) -> list[Decoy]:
         taken |= {normalize(v) for v in (person.name, person.birthplace, person.birthdate, person.occupation)}
         taken |= {normalize(v or "") for v in (person.appearance.shirt, person.appearance.pants)}
 
-    def pick(kind: str, options: list[str], index: int) -> str:
-        ranked = sorted(options, key=lambda v: stable_hash(clip_id, "decoy", kind, index, v))
-        value = next(v for v in ranked if normalize(v) not in taken)
+    def pick(kind: str, options: list[str], index: int, long_slot: int = -1) -> str:
+        """A free value; for a fact, decoy ``long_slot`` is longer than every person's value and the
+        other decoys shorter, so the longest option is each entry's equally often (the slot is seeded
+        over people and decoys alike)."""
+        free = [v for v in options if normalize(v) not in taken]
+        longest = max((len(getattr(p, kind) or "") for p in people), default=0) if kind in FACTS else 0
+        if longest:
+            fits = [v for v in free if (len(v) > longest) == (index == long_slot)]
+            free = fits or sorted(free, key=len, reverse=index == long_slot)[:1]
+        value = min(free, key=lambda v: stable_hash(clip_id, "decoy", kind, index, v))
         taken.add(normalize(value))
         return value
 
     decoys = []
-    for index in range(max(0, MIN_BIOGRAPHY_ENTRIES - len(people))):
-        dates = [
-            f"{month} {1 + stable_hash(clip_id, month, year) % 28}, {year}"
-            for month in vocabulary["months"]
-            for year in vocabulary["years"]
-        ]
-        facts = {
-            "name": pick("name", vocabulary["names"], index),
-            "birthplace": pick("birthplace", vocabulary["birthplaces"], index),
-            "birthdate": pick("birthdate", dates, index),
-            "occupation": pick("occupation", vocabulary["occupations"], index),
-        }
+    count = max(0, MIN_BIOGRAPHY_ENTRIES - len(people))
+    dates = [
+        f"{month} {1 + stable_hash(clip_id, month, year) % 28}, {year}"
+        for month in vocabulary["months"]
+        for year in vocabulary["years"]
+    ]
+    slots = {kind: stable_hash(clip_id, "longest", kind) % (len(people) + count) - len(people) for kind in FACTS}
+    for index in range(count):
+        facts = {"name": pick("name", vocabulary["names"], index)}
+        for kind, options in zip(FACTS, (vocabulary["birthplaces"], dates, vocabulary["occupations"]), strict=True):
+            facts[kind] = pick(kind, options, index, slots[kind])
         shirt = pick("shirt", colours, index)
         decoys.append(Decoy(**facts, biography=decoy_biography(facts, shirt)))
     return decoys
