@@ -46,6 +46,8 @@ class DatasetCardFacts:
     clips: dict[str, int] = field(default_factory=dict)  # split -> distinct clips
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # (config, split) -> parquet bytes
     review: dict[str, dict[str, int]] | None = None  # task -> instances, reviewed, rejected (None: no review)
+    # the build's shortcut audit (builder/audit.py), when the export does not pass it: release.json's
+    shortcut_audit: dict[str, Any] | None = None
 
 
 def size_category(n: int) -> str:
@@ -138,6 +140,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             review=summary.review,
             fields=[(name, _dtype(f), FIELD_MEANINGS.get(name, "")) for name, f in crossomni.FEATURES.items()],
             citation=crossomni._CITATION.strip(),
+            shortcut_audit=summary.shortcut_audit or manifest.get("shortcut_audit"),
         )
 
 

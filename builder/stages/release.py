@@ -21,6 +21,7 @@ from crossomni import (
     Clip,
     ReleaseError,
     instance_problems,
+    read_release_manifest,
     validate_release,
 )
 from model_calls.store import dumps, iter_records, write_atomic, write_json_atomic
@@ -109,6 +110,12 @@ def release_provenance(synthetic: bool) -> dict[str, Any]:
         "description": "CrossOmni annotation release regenerated from TVQA by `crossomni build`.",
         "source": "TVQA (Lei et al., 2018); built with crossomni build",
     }
+
+
+def record_in_manifest(release: Path, key: str, value: Any) -> None:
+    """Add ``key`` to ``release.json`` (what the build learnt after writing the release, e.g. its audit)."""
+    manifest = read_release_manifest(release)
+    write_json_atomic(release / "release.json", {**manifest, key: value})
 
 
 def check_release(release: Path) -> None:
