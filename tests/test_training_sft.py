@@ -180,7 +180,7 @@ def test_sft_two_steps_then_lora_round_trip(
     assert meta["training_inputs"] == record and meta["input_mismatches"] == []
     assert meta["identity"]["input_config"]["preset"] == preset
     assert meta["identity"]["input_config"]["system_prompt"] == record["system_prompt"]
-    assert meta["identity"]["prompt_id"] == "default.v1"
+    assert meta["identity"]["prompt_id"] == "think.v1"  # the template the adapter recorded
     refused = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "x"), "--input-preset", "qwen2.5-omni"])
     assert refused.exit_code == 2 and not (tmp_path / "x").exists()
     (line,) = refused.output.strip().splitlines()
