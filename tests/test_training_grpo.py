@@ -15,10 +15,11 @@ from tests.helpers.tiny_omni import TINY_TRAINING_ARGS
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO / "builder" / "sample" / "release"
-# Two rollouts per prompt, different in reasoning and letter, so every reward varies within a group.
+# Two rollouts per prompt, different in reasoning and letter, so every reward varies within a group;
+# the letters cycle A-D over rollouts, so groups alternate A/B and C/D and some rollouts are right.
 CANNED = [
-    "<think>\nStep 1: the clue points to Rachel on the left.\n</think>\nA",
-    "<think>\nStep 1: the clue points to Joey.\n</think>\nD",
+    "<think>\nStep 1: the clue points to Rachel on the left.\n</think>\n{letter}",
+    "<think>\nStep 1: the clue points to Joey.\n</think>\n{letter}",
 ]
 
 
@@ -107,7 +108,7 @@ def grpo_setup(tiny_omni_dir: Path, sample_tvqa_root: Path, start_adapter: Path,
     columns = {name: rows[name] for name in ("id", "rationale", "task_name", "question")}
     for cls in (ConsistencyReward, CoherenceReward):
         reward = cls(recorder, "judge-model", {"max_tokens": 8})
-        for text in CANNED:
+        for text in (canned.format(letter=letter) for canned in CANNED for letter in "ABCD"):
             reward([text] * len(rows), **columns)
     recorder.close()
 
@@ -139,7 +140,7 @@ def grpo_setup(tiny_omni_dir: Path, sample_tvqa_root: Path, start_adapter: Path,
 
 
 def use_canned_completions(trainer) -> None:
-    """Generate for real (media in ``generate``), then swap in the canned completions, row i gets CANNED[i % 2]."""
+    """Generate for real (media in ``generate``), then swap in the canned completions, row i gets CANNED[i % 2] with letter i % 4."""
     original = trainer._generate_single_turn
     tokenizer = trainer.processing_class.tokenizer
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -148,7 +149,8 @@ def use_canned_completions(trainer) -> None:
         generated, logprobs = original(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
         assert len(generated) == len(prompt_ids)
         canned = [
-            tokenizer(CANNED[i % 2], add_special_tokens=False)["input_ids"] + [end] for i in range(len(generated))
+            tokenizer(CANNED[i % 2].format(letter="ABCD"[i % 4]), add_special_tokens=False)["input_ids"] + [end]
+            for i in range(len(generated))
         ]
         return canned, logprobs
 

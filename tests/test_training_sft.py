@@ -186,9 +186,9 @@ def test_sft_two_steps_then_lora_round_trip(
     (line,) = refused.output.strip().splitlines()
     assert "trained on other inputs: input preset qwen2.5-omni" in line and "--allow-input-mismatch" in line
     other = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "y"), "--prompting", "cot"])
-    assert other.exit_code == 2 and "prompt cot.v1 (adapter: default.v1)" in other.output
+    assert other.exit_code == 2 and "prompt cot.v1 (adapter: think.v1)" in other.output
     allowed = [*common, "--out", str(tmp_path / "z"), "--prompting", "cot", "--allow-input-mismatch", "--limit", "1"]
     assert CliRunner().invoke(app, allowed).exit_code == 0
     assert json.loads((tmp_path / "z" / "run.json").read_text())["input_mismatches"] == [
-        "prompt cot.v1 (adapter: default.v1)"
+        "prompt cot.v1 (adapter: think.v1)"
     ]

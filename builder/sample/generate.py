@@ -18,10 +18,12 @@ from datetime import timedelta
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import yaml
+
+if TYPE_CHECKING:  # numpy is imported where clips are drawn: a rebuild with the clips on disk needs none
+    import numpy as np
 
 SAMPLING_RATE = 16_000
 VIDEO_PATTERN = "videos/{vid_name}.mp4"
@@ -158,6 +160,7 @@ def speaking_at(clip: dict[str, Any], t: float) -> set[str]:
 
 def draw_frame(clip: dict[str, Any], t: float, size: tuple[int, int]) -> np.ndarray:
     """One RGB frame: the clip's people at their sides, speakers with an open mouth."""
+    import numpy as np
     from PIL import Image, ImageDraw
 
     width, height = size
@@ -190,6 +193,7 @@ def draw_frame(clip: dict[str, Any], t: float, size: tuple[int, int]) -> np.ndar
 
 def speak(text: str, voice: dict[str, Any]) -> np.ndarray:
     """espeak-ng speech of ``text`` as float32 mono at 16 kHz."""
+    import numpy as np
     import soundfile as sf
     import soxr
 
@@ -209,6 +213,8 @@ def speak(text: str, voice: dict[str, Any]) -> np.ndarray:
 
 def clip_audio(clip: dict[str, Any], voices: dict[str, dict[str, Any]]) -> np.ndarray:
     """The clip's soundtrack: each line spoken by its speaker inside its subtitle window."""
+    import numpy as np
+
     track = np.zeros(int(clip["duration"] * SAMPLING_RATE), dtype=np.float32)
     voice_of = {person["name"]: voices[person["voice"]] for person in clip["people"]}
     for line in clip["lines"]:
@@ -222,6 +228,7 @@ def clip_audio(clip: dict[str, Any], voices: dict[str, dict[str, Any]]) -> np.nd
 
 def write_mp4(path: Path, frames: list[np.ndarray], fps: int, audio: np.ndarray) -> None:
     """Mux frames (H.264) and 16 kHz mono audio (AAC) into ``path`` atomically."""
+
     import av
 
     tmp = path.with_suffix(".part.mp4")
