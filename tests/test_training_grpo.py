@@ -140,7 +140,7 @@ def grpo_setup(tiny_omni_dir: Path, sample_tvqa_root: Path, start_adapter: Path,
 
 
 def use_canned_completions(trainer) -> None:
-    """Generate for real (media in ``generate``), then swap in the canned completions (row i: CANNED[i % 2], letter i % 4)."""
+    """Generate for real (media in ``generate``), then swap in canned completions: row i gets CANNED[i % 2]."""
     original = trainer._generate_single_turn
     tokenizer = trainer.processing_class.tokenizer
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
