@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 import crossomni
-from evaluation.prompting import PROMPT_MODES
 
 app = typer.Typer(
     help=(
@@ -132,6 +131,8 @@ def evaluate_model(
         return
     if not model or not out:
         raise typer.BadParameter("--model and --out are required to run an evaluation")
+    from evaluation.prompting import PROMPT_MODES  # here, not at the top: `crossomni --help` stays light
+
     if prompting is not None:  # None: the adapter's recorded template, else default
         check_choice("--prompting", prompting, PROMPT_MODES)
     if not mcq_columns and config not in ("", "none", "None"):
