@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
-from eval_setup import prepare
+from eval_setup import prepare, timed_generate
 
 
 def main() -> None:
@@ -42,20 +41,13 @@ def main() -> None:
         rates = {}
         for size in args.batch_sizes:
             backend.batch_size = size
-            best = min(_timed(backend, requests) for _ in range(args.repeats))
+            best = min(timed_generate(backend, requests) for _ in range(args.repeats))
             rates[size] = len(requests) / best
         base = rates.get(1)
         print(f"items: {len(requests)}  max new tokens: {args.max_new_tokens}")
         for size, rate in rates.items():
             ratio = f"  {rate / base:.2f}x vs batch size 1" if base else ""
             print(f"batch size {size:3d}: {rate:7.2f} items/s{ratio}")
-
-
-def _timed(backend, requests) -> float:
-    start = time.perf_counter()
-    responses = backend.generate(requests)
-    assert all(r.ok for r in responses), [r.error for r in responses if not r.ok][:1]
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

@@ -34,3 +34,13 @@ def clear_media_caches() -> None:
     from model_calls import media
 
     media._memo.cache_clear()
+
+
+def timed_generate(backend, requests) -> float:
+    """Seconds of one ``backend.generate(requests)``; every response must be a success."""
+    import time
+
+    start = time.perf_counter()
+    responses = backend.generate(requests)
+    assert all(r.ok for r in responses), [r.error for r in responses if not r.ok][:1]
+    return time.perf_counter() - start

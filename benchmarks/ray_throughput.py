@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from eval_setup import prepare
+from eval_setup import prepare, timed_generate
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per engine: actors are the parallelism
 
@@ -53,26 +53,21 @@ def main() -> None:
         engine = {"model": str(model_dir), "max_new_tokens": args.max_new_tokens, "batch_size": 4}
         direct = get_backend("transformers", **engine)
         direct.generate(requests[:4])  # warm-up
-        rates = {"direct": len(requests) / min(_timed(direct, requests) for _ in range(args.repeats))}
+        rates = {"direct": len(requests) / min(timed_generate(direct, requests) for _ in range(args.repeats))}
         tick = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         startup = time.perf_counter() - tick
         for replicas in (1, 2):
             backend = get_backend("ray", engine="transformers", replicas=replicas, **engine)
-            rates[f"ray x{replicas}"] = len(requests) / min(_timed(backend, requests) for _ in range(args.repeats))
+            rates[f"ray x{replicas}"] = len(requests) / min(
+                timed_generate(backend, requests) for _ in range(args.repeats)
+            )
         ray.shutdown()
     print(f"requests: {len(requests)}  max new tokens: {args.max_new_tokens}  ray start-up (once): {startup:.1f} s")
     for name, rate in rates.items():
         print(f"{name:>8}: {rate:7.2f} items/s")
     print(f"2 actors vs 1 actor: {rates['ray x2'] / rates['ray x1']:.2f}x throughput")
     print(f"ray at 1 actor vs direct backend: {rates['direct'] / rates['ray x1']:.2f}x time per item (overhead)")
-
-
-def _timed(backend, requests) -> float:
-    start = time.perf_counter()
-    responses = backend.generate(requests)
-    assert all(r.ok for r in responses), [r.error for r in responses if not r.ok][:1]
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

@@ -120,9 +120,4 @@ def review(
     except (ReleaseError, ValueError) as err:
         raise typer.BadParameter(str(err)) from None
     typer.echo(page.progress()["line"])
-    try:
-        serve(page, host, port, announce=typer.echo)
-    except OSError as err:
-        raise typer.BadParameter(
-            f"cannot listen on {host}:{port} ({err.strerror}); pass --port 0 for any free port"
-        ) from None
+    serve(page, host, port, announce=typer.echo)

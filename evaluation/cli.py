@@ -244,9 +244,4 @@ def view(
     except (FileNotFoundError, ValueError) as err:
         raise typer.BadParameter(str(err)) from None
     typer.echo(page.state()["summary"])
-    try:
-        serve(page, host, port, announce=typer.echo)
-    except OSError as err:
-        raise typer.BadParameter(
-            f"cannot listen on {host}:{port} ({err.strerror}); pass --port 0 for any free port"
-        ) from None
+    serve(page, host, port, announce=typer.echo)

@@ -250,3 +250,16 @@ def test_review_command_errors_in_one_line(tmp_path: Path, sample_release: Path)
     assert "media are referenced from TVQA" in error_of(str(sample_release))  # no --tvqa-root
     with pytest.raises(ReleaseError):
         ReviewApp(sample_release)
+
+
+def test_a_port_in_use_is_a_one_line_error(release: Path, sample_tvqa_root: Path) -> None:
+    import socket
+
+    from evaluation.web.server import serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ValueError, match=f"cannot listen on 127.0.0.1:{port}.*--port 0"):
+            serve(ReviewApp(release, sample_tvqa_root), "127.0.0.1", port, announce=lambda _: None)

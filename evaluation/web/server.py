@@ -228,8 +228,11 @@ class PageServer(ThreadingHTTPServer):
 
 
 def serve(app: PageApp, host: str = "127.0.0.1", port: int = 0, announce: Any = print) -> None:
-    """Serve ``app`` until Ctrl-C, announcing the URL first."""
-    server = PageServer(app, host, port)
+    """Serve ``app`` until Ctrl-C, announcing the URL first; a port in use is a one-line ``ValueError``."""
+    try:
+        server = PageServer(app, host, port)
+    except OSError as err:
+        raise ValueError(f"cannot listen on {host}:{port} ({err.strerror}); pass --port 0 for any free port") from None
     announce(f"open {server.url}  (Ctrl-C stops the server)")
     try:
         server.serve_forever()
