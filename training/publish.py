@@ -92,9 +92,11 @@ def confirmed_hub_base(model_name_or_path: str, base_model_id: str | None) -> tu
         return None, f"base_model_id {base_model_id!r} is not a Hub id (ORG/NAME)"
     try:
         hub = architecture(_config_dict(base_model_id, local_files_only=True))
-    except (OSError, ValueError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        return None, f"the config of base_model_id {base_model_id} is not in the local HF cache ({reason})"
+    except (OSError, ValueError):
+        return None, (
+            f"cannot check base_model_id {base_model_id} against the local base {model_name_or_path}: its config "
+            f"is not in the local HF cache (fetch it with `hf download {base_model_id} config.json`)"
+        )
     local = architecture(_config_dict(model_name_or_path))
     keys = sorted(set(local) | set(hub))
     differences = [f"{key} {local.get(key)} vs {hub.get(key)}" for key in keys if local.get(key) != hub.get(key)]
