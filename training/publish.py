@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub.errors import StrictDataclassError
+
 from model_calls.adapters import write_training_inputs
 from model_cards.adapter_card import (
     LOSS_PLOT,
@@ -92,11 +94,14 @@ def confirmed_hub_base(model_name_or_path: str, base_model_id: str | None) -> tu
         return None, f"base_model_id {base_model_id!r} is not a Hub id (ORG/NAME)"
     try:
         hub = architecture(_config_dict(base_model_id, local_files_only=True))
-    except (OSError, ValueError):
+    except OSError:
         return None, (
             f"cannot check base_model_id {base_model_id} against the local base {model_name_or_path}: its config "
             f"is not in the local HF cache (fetch it with `hf download {base_model_id} config.json`)"
         )
+    except (ValueError, StrictDataclassError) as err:  # a cached config transformers refuses
+        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        return None, f"cannot check base_model_id {base_model_id}: its cached config is invalid ({first.strip()})"
     local = architecture(_config_dict(model_name_or_path))
     keys = sorted(set(local) | set(hub))
     differences = [f"{key} {local.get(key)} vs {hub.get(key)}" for key in keys if local.get(key) != hub.get(key)]
