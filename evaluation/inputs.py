@@ -101,7 +101,9 @@ def base_model_mismatch(model: str, adapter: str, trained: dict[str, Any] | None
     names = list(dict.fromkeys(name for name in recorded if name))
     if not names or any(_same_model(model, name) for name in names):
         return None
-    return f"--model {model} is not the base adapter {adapter} was trained on ({' / '.join(names)})"
+    return (
+        f"--model {model} differs from the base adapter {adapter} records ({' / '.join(names)}): is it the same model?"
+    )
 
 
 def resolve_inputs(
