@@ -250,3 +250,38 @@ def test_sft_two_steps_then_lora_round_trip(
     assert json.loads((tmp_path / "z" / "run.json").read_text())["input_mismatches"] == [
         "prompt cot.v1 (adapter: think.v1)"
     ]
+
+
+def test_train_prints_what_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from crossomni_cli import app
+    from training import sft
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    stale = folder / "notes.txt"  # left by an earlier run: not this run's output
+    stale.write_text("old")
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+
+    def fake_main(script, training_args, model_args, hub_id=None):
+        record = {"base_model": {"loaded": "/models/tiny", "hub_id": hub_id}}
+        (folder / "crossomni_inputs.json").write_text(json.dumps(record))
+        (folder / "README.md").write_text("card")
+        (folder / "adapter_model.safetensors").write_bytes(b"x")
+        return folder
+
+    cpu = ["--bf16", "false", "--use_cpu", "true", "--dtype", "float32"]
+    args = ["train", "sft", "--config", "sft_qwen2.5-omni-3b", "--output_dir", str(folder), *cpu]
+    monkeypatch.setattr(sft, "main", fake_main)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"saved to {folder}: README.md (model card without base_model), "
+        "adapter_model.safetensors, crossomni_inputs.json"
+    )
+    monkeypatch.setattr(sft, "main", lambda *parsed: fake_main(*parsed, hub_id="acme/tiny-omni"))
+    result = CliRunner().invoke(app, args)
+    assert "README.md (model card, base_model acme/tiny-omni)" in result.stdout and "notes.txt" not in result.stdout

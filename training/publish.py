@@ -175,8 +175,8 @@ def stage_description(stage: str, script_args: Any, rewards: list[tuple[str, flo
     """What the run did, in the card's first sentence (only the rewards and start that were used)."""
     if stage == "sft":
         return STAGES["sft"] if script_args.reasoning else "LoRA supervised fine-tuning on answer-letter targets"
-    names = [name for name, _, _ in rewards]
-    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    names = [name for name, _, _ in rewards] or ["no"]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
     start = " on top of a LoRA SFT adapter" if script_args.sft_adapter else " on a new LoRA"
     judged = "; the thinking rewards scored by an LLM judge" if uses_judge(script_args) else ""
     return f"GRPO ({listed} rewards{judged}){start}"
