@@ -154,19 +154,46 @@ def build(
         typer.Option(help="Stop after this stage (e.g. preprocess: check the readers before any GPU hour)."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    # shortcut audit and sample size
+    clips: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With --sample: generate this many distinct clips from --seed (scripted replies answer from "
+            "the generated spec) instead of the shipped sample.",
+        ),
+    ] = None,
+    max_shortcut_accuracy: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Fail the build when a no-media reader beats this on a target group of >= 20."
+        ),
+    ] = 0.40,
+    blind_filter: Annotated[
+        int,
+        typer.Option(min=0, help="K > 0: drop instances the text-only model answers under K option orders."),
+    ] = 0,
 ) -> None:
     """Build a CrossOmni annotation release from TVQA: preprocess, caption, describe, biography, voice,
     align, qa, verify, split, rationale, release + report. Re-running resumes where it stopped."""
     from builder.config import BuildConfig, ModelsConfig, Shard
+    from builder.sample import SAMPLE_NAME
     from builder.warm import STAGE_NAMES
 
     if until is not None and until not in STAGE_NAMES:
         raise typer.BadParameter(f"expected one of {', '.join(STAGE_NAMES)}, got {until!r}", param_hint="--until")
 
+    options = _options(backend_option or [])
     if sample:
-        from builder.sample.generate import generate_sample_tvqa
+        from builder.sample.generate import generate_sample_tvqa, sample_spec, write_spec
 
-        tvqa_root = generate_sample_tvqa(tvqa_root or out / "sample_tvqa")
+        spec = sample_spec(clips, seed) if clips else None
+        tvqa_root = generate_sample_tvqa(tvqa_root or out / "sample_tvqa", spec=spec)
+        if spec is not None:  # a generated sample has no recordings: its spec answers as the models
+            backend = backend or "scripted"
+            options.setdefault("spec_path", str(write_spec(spec, tvqa_root)))
+    elif clips:
+        raise typer.BadParameter("--clips needs --sample", param_hint="--clips")
     if tvqa_root is None:
         raise typer.BadParameter("pass --tvqa-root PATH (or --sample)", param_hint="--tvqa-root")
     if not tvqa_root.is_dir():
@@ -176,7 +203,7 @@ def build(
             tvqa_root=tvqa_root,
             out=out,
             backend=backend or ("replay" if sample else "vllm"),
-            backend_options=_options(backend_option or []),
+            backend_options=options,
             models=ModelsConfig.load(models),
             layout=_layout(layout or [], layout_file),
             shows=_shows(shows),
@@ -191,7 +218,9 @@ def build(
             batch_size=batch_size,
             cache_path=cache,
             progress=progress,
-            name="crossomni-sample" if sample else "crossomni",
+            name=SAMPLE_NAME if sample else "crossomni",
+            blind_filter=blind_filter,
+            max_shortcut_accuracy=max_shortcut_accuracy,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
@@ -201,9 +230,14 @@ def build(
     report = None if (record or until) else finished_report(config)
     try:
         if report is None:
+            from builder.audit import ShortcutAuditError
             from builder.pipeline import run_build
 
-            report = run_build(config, record=record, until=until)
+            try:
+                report = run_build(config, record=record, until=until)
+            except ShortcutAuditError as err:
+                typer.echo(f"error: {err}", err=True)
+                raise typer.Exit(code=1) from None
     except ValueError as err:
         from builder.tvqa.root import TvqaRootError
 

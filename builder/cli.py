@@ -15,12 +15,22 @@ app.command("media")(media)
 
 
 @app.command()
-def sample(out: str = typer.Option("build/sample_tvqa", help="Folder to write the sample TVQA root into.")) -> None:
-    """Generate the embedded TVQA-format sample (subtitles, QA jsonl, mp4 clips with audio)."""
-    from builder.sample.generate import generate_sample_tvqa
+def sample(
+    out: str = typer.Option("build/sample_tvqa", help="Folder to write the sample TVQA root into."),
+    clips: int = typer.Option(None, min=1, help="Generate this many distinct clips instead of the shipped sample."),
+    seed: int = typer.Option(0, help="Seed of the generated clips (with --clips)."),
+) -> None:
+    """Generate the embedded TVQA-format sample (subtitles, QA jsonl, mp4 clips with audio); with --clips,
+    N distinct clips and their spec (OUT/spec.yaml, what `--backend scripted -o spec_path=...` answers from)."""
+    from builder.sample.generate import generate_sample_tvqa, sample_spec, write_spec
 
-    root = generate_sample_tvqa(out)
-    typer.echo(f"sample TVQA root written to {root}")
+    spec = sample_spec(clips, seed) if clips else None
+    root = generate_sample_tvqa(out, spec=spec)
+    if spec is not None:
+        write_spec(spec, root)
+    typer.echo(
+        f"sample TVQA root written to {root}" + (f" ({clips} clips, spec {root / 'spec.yaml'})" if clips else "")
+    )
 
 
 @app.command()

@@ -157,6 +157,8 @@ class BuildConfig:
     cache_path: Path | None = None
     progress: bool = True
     name: str = "crossomni"
+    blind_filter: int = 0  # K > 0: drop instances the text-only model answers under K option orders
+    max_shortcut_accuracy: float = 0.40  # the audit fails the build when a large group's baseline exceeds it
 
     def __post_init__(self) -> None:
         if self.qa_generator not in QA_GENERATORS:
@@ -166,6 +168,8 @@ class BuildConfig:
         for task, weight in (self.task_proportions or {}).items():
             if task not in TASK_NAMES or weight < 0:
                 raise ValueError(f"task proportion {task}={weight}: task must be one of {TASK_NAMES}, weight >= 0")
+        if self.blind_filter < 0 or not 0.0 <= self.max_shortcut_accuracy <= 1.0:
+            raise ValueError("blind filter must be >= 0 and max shortcut accuracy in [0, 1]")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch size must be >= 1")
 
@@ -174,6 +178,10 @@ class BuildConfig:
         if self.batch_size is not None:
             role = RoleConfig(role.model, self.batch_size, role.sampling, role.backend_options)
         return role
+
+    def blind_role(self) -> RoleConfig:
+        """The text-only model of the shortcut audit: the text role's model."""
+        return self.role("text")
 
     @property
     def stages_dir(self) -> Path:
@@ -220,5 +228,6 @@ class BuildConfig:
                 "shard": f"{self.shard.index}/{self.shard.count}",
                 "shows": list(self.shows),
                 "limit": self.limit,
+                "blind_filter": self.blind_filter,
             }
         )

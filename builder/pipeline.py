@@ -10,22 +10,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from builder.audit import ShortcutAuditError, shortcut_audit
 from builder.config import BuildConfig
 from builder.report import build_report, write_report
 from builder.sample import SAMPLE_REPLAY
 from builder.stage import StageRunner, StageStats
 from builder.stages.align import AlignStage
 from builder.stages.biography import BiographyStage
+from builder.stages.blind import BlindStage
 from builder.stages.caption import CaptionStage
 from builder.stages.describe import DescribeStage
 from builder.stages.preprocess import Preprocess, clip_items, open_root
 from builder.stages.qa import DistractorPool, LLMQAStage, TemplateQAStage
 from builder.stages.rationale import LLMRationaleStage, TemplateRationaleStage
-from builder.stages.release import write_release
+from builder.stages.release import record_in_manifest, write_release
 from builder.stages.split import SplitStage
 from builder.stages.verify import LLMVerifyStage, VerifyStage, clips_with_candidates
 from builder.stages.voice import VoiceStage
 from builder.warm import STAGE_NAMES as STAGE_NAMES  # re-exported: the stage order
+from crossomni import SPLITS, read_clips, read_instances
 from model_calls import CachedBackend, ResponseCache
 from model_calls.base import Backend
 from model_calls.router import routed_backend
@@ -126,8 +129,9 @@ def run_build(
         run((LLMQAStage if llm else TemplateQAStage)(config, pool), clips_of("align"), "align", "text")
         verify_items = clips_with_candidates(runner.records("align"), runner.records("qa"))
         run((LLMVerifyStage if llm else VerifyStage)(config), verify_items, "align", "text")
+        run(BlindStage(config), instances_of("verify"), "verify", "text")
         episodes = {r["clip_id"]: r["episode"] for r in runner.records("align")}
-        run(SplitStage(config, runner.records("verify"), episodes), instances_of("verify"), "verify")
+        run(SplitStage(config, runner.records("blind"), episodes), instances_of("blind"), "blind")
         run((LLMRationaleStage if llm else TemplateRationaleStage)(config), instances_of("split"), "split", "text")
         write_release(config, runner.output("rationale"), runner.records("align"))
         released = True
@@ -135,6 +139,29 @@ def run_build(
         released = False
     finally:
         _close_all(backend)
-    report = build_report(config, stats, time.perf_counter() - started, released=released)
+    audit = None
+    if released:
+        audit = audit_release(config, {r["id"]: r.get("blind_answer") for r in runner.records("rationale")})
+    report = build_report(config, stats, time.perf_counter() - started, audit=audit, released=released)
     write_report(config, report)
+    if audit is not None and not audit["passed"]:
+        raise ShortcutAuditError(
+            f"shortcut audit failed: {'; '.join(audit['violations'])} (see {config.out / 'report.md'}; "
+            "--max-shortcut-accuracy sets the bound, --blind-filter K drops what reading solves)"
+        )
     return report
+
+
+def audit_release(config: BuildConfig, blind_answers: dict[str, str | None]) -> dict[str, Any]:
+    """The shortcut audit of the written release, also recorded in its ``release.json`` (for the card)."""
+    clips = read_clips(config.release_dir)
+    rows = (row for split in SPLITS for row in read_instances(config.release_dir, split, clips))
+    audit = shortcut_audit(
+        rows,
+        blind_answers,
+        max_accuracy=config.max_shortcut_accuracy,
+        blind_model=config.blind_role().model,
+        blind_filter=config.blind_filter,
+    )
+    record_in_manifest(config.release_dir, "shortcut_audit", audit)
+    return audit

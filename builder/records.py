@@ -144,6 +144,17 @@ class AlignedPerson(BaseModel):
     biography: str  # the LLM biography with the visual description merged in
 
 
+class Decoy(BaseModel):
+    """A person who is only in the biography (never in the clip, never a referent): with too few
+    people in a clip, decoys give text-target questions wrong options the text also holds."""
+
+    name: str
+    birthplace: str
+    birthdate: str
+    occupation: str
+    biography: str
+
+
 class AlignedClip(BaseModel):
     clip_id: str
     show: str
@@ -154,9 +165,12 @@ class AlignedClip(BaseModel):
     duration: float
     summary: str
     people: list[AlignedPerson]
+    decoys: list[Decoy] = Field(default_factory=list)
 
     def biography(self) -> str:
-        return "\n".join(f"{person.name}: {person.biography}" for person in self.people)
+        """The text the model is given: one entry per person and decoy, in name order."""
+        entries = sorted([*self.people, *self.decoys], key=lambda entry: entry.name)
+        return "\n".join(f"{entry.name}: {entry.biography}" for entry in entries)
 
 
 class QACandidate(BaseModel):
@@ -201,6 +215,7 @@ class Instance(BaseModel):
     show: str = ""
     facts: dict[str, str] = Field(default_factory=dict)
     rationale_raw: str | None = None
+    blind_answer: str | None = None  # the text-only model's letter on the released option order ("" unusable)
 
 
 RELEASE_FIELDS = crossomni.INSTANCE_FIELDS  # the release format is defined once, in crossomni.py

@@ -1,12 +1,32 @@
-"""JSON schemas of the structured model replies (validated with pydantic)."""
+"""JSON schemas of the structured model replies (validated with pydantic).
+
+Free text a stage keeps (captions, summaries, questions, biography facts, rationale steps) must
+say something: empty, whitespace-only or placeholder text ("?", "null", "none", "n/a") fails
+validation, so the stage that receives it records a parse failure with the raw reply."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from builder.records import Position
+
+PLACEHOLDERS = frozenset({"", "?", "null", "none", "n/a", "nil", "-", "...", "unknown", "undefined"})
+
+
+def is_placeholder(text: str) -> bool:
+    """Whether ``text`` says nothing (blank, or a stand-in such as ``"n/a"``)."""
+    return text.strip().strip("\"'.").strip().lower() in PLACEHOLDERS
+
+
+def _meaningful(text: str) -> str:
+    if is_placeholder(text):
+        raise ValueError(f"empty or placeholder text {text!r}")
+    return text.strip()
+
+
+Text = Annotated[str, AfterValidator(_meaningful)]
 
 
 class _Reply(BaseModel):
@@ -14,11 +34,11 @@ class _Reply(BaseModel):
 
 
 class CaptionReply(_Reply):
-    description: str = Field(min_length=1)
+    description: Text
 
 
 class SummaryReply(_Reply):
-    summary: str = Field(min_length=1)
+    summary: Text
 
 
 class VideoCheckReply(_Reply):
@@ -29,9 +49,15 @@ class VideoCheckReply(_Reply):
 class PersonReply(_Reply):
     failed: bool = False
     description: str = ""
-    shirt: str | None = None
-    pants: str | None = None
+    shirt: Text | None = None
+    pants: Text | None = None
     position: Position | None = None
+
+    @model_validator(mode="after")
+    def _described(self) -> PersonReply:
+        if not self.failed:
+            _meaningful(self.description)
+        return self
 
 
 class VoiceReply(_Reply):
@@ -46,11 +72,11 @@ class VoiceReply(_Reply):
 
 
 class BiographyReply(_Reply):
-    name: str = Field(min_length=1)
-    birthplace: str = Field(min_length=1)
-    birthdate: str = Field(min_length=1)
-    occupation: str = Field(min_length=1)
-    biography: str = Field(min_length=1)
+    name: Text
+    birthplace: Text
+    birthdate: Text
+    occupation: Text
+    biography: Text
 
 
 class QAReply(_Reply):
@@ -63,6 +89,15 @@ class QAReply(_Reply):
     answer: str = ""
     distractors: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _complete(self) -> QAReply:
+        if not self.failed:
+            for text in (self.referent, self.source_kind, self.source_value, self.target_kind, self.question):
+                _meaningful(text)
+            for text in (self.answer, *self.distractors):
+                _meaningful(text)
+        return self
+
 
 class UniqueReply(_Reply):
     names: list[str]
@@ -74,5 +109,11 @@ class AnswerableReply(_Reply):
 
 
 class RationaleReply(_Reply):
-    steps: list[str] = Field(min_length=4, max_length=4)
+    steps: list[Text] = Field(min_length=4, max_length=4)
     answer: str
+
+
+class BlindReply(_Reply):
+    """A text-only model's pick, from the biography and the question alone."""
+
+    answer: Literal["A", "B", "C", "D"]

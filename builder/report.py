@@ -1,5 +1,5 @@
 """The build report: counts per stage, per show and per task, drop/failure reasons, model calls
-made and cached — as ``report.json`` and a readable ``report.md``."""
+made and cached, and the shortcut audit (``builder.audit``) — as ``report.json`` and ``report.md``."""
 
 from __future__ import annotations
 
@@ -55,7 +55,13 @@ def empty_build_message(report: dict[str, Any]) -> str | None:
     return f"{what} (kept/in per stage: {counts}); top reasons: {reasons or 'none recorded'}"
 
 
-def build_report(config: BuildConfig, stats: list[StageStats], seconds: float, released: bool = True) -> dict[str, Any]:
+def build_report(
+    config: BuildConfig,
+    stats: list[StageStats],
+    seconds: float,
+    audit: dict[str, Any] | None = None,
+    released: bool = True,
+) -> dict[str, Any]:
     clips = read_clips(config.release_dir) if released else {}
     per_task = {task: {split: 0 for split in SPLITS} for task in TASK_NAMES}
     per_show: dict[str, Counter[str]] = {}
@@ -88,6 +94,7 @@ def build_report(config: BuildConfig, stats: list[StageStats], seconds: float, r
         "release": {"clips": len(clips), **{split: totals[split] for split in SPLITS}},
         "per_task": per_task,
         "per_show": {show: {"clips": c["clips"], **{s: c[s] for s in SPLITS}} for show, c in sorted(per_show.items())},
+        "shortcut_audit": audit,
         "seconds": round(seconds, 3),
     }
 

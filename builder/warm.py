@@ -13,7 +13,19 @@ from typing import Any
 
 from builder.config import BuildConfig
 
-STAGE_NAMES = ("preprocess", "caption", "describe", "biography", "voice", "align", "qa", "verify", "split", "rationale")
+STAGE_NAMES = (
+    "preprocess",
+    "caption",
+    "describe",
+    "biography",
+    "voice",
+    "align",
+    "qa",
+    "verify",
+    "blind",
+    "split",
+    "rationale",
+)
 RELEASE_FILES = ("release.json", "clips.jsonl", "train.jsonl", "test.jsonl")
 
 

@@ -44,6 +44,22 @@ def silence_progress_bars() -> None:
     huggingface_hub.utils.disable_progress_bars()
 
 
+def _print_baselines(dataset: str | None, split: str, config: str) -> None:
+    """``--baselines``: what reading alone scores on a split, per task (%), as a table."""
+    if not dataset:
+        raise typer.BadParameter("--baselines needs --dataset")
+    from evaluation.baselines import dataset_baselines
+
+    result = dataset_baselines(dataset, split, config)
+    names = list(result["accuracy"])
+    typer.echo("| task | n | " + " | ".join(names) + " |")
+    typer.echo("|---|---:|" + "---:|" * len(names))
+    for task in [*result["n"], "overall"]:
+        n = result["n"].get(task, sum(result["n"].values()))
+        cells = " | ".join(f"{100 * result['accuracy'][name][task]:.1f}" for name in names)
+        typer.echo(f"| {task} | {n} | {cells} |")
+
+
 def parse_mcq_columns(spec: str) -> Any:
     """``FIELD=COLUMN,...`` → ``MCQColumns`` (unknown fields are an error)."""
     from dataclasses import fields
@@ -104,9 +120,15 @@ def evaluate_model(
     media_root: str = typer.Option(None, help="Folder that relative media paths of a generic MCQ set are under."),
     quiet: bool = typer.Option(False, help="No progress bar."),
     overwrite: bool = typer.Option(False, help="Discard a scored run with other settings in --out and start anew."),
+    baselines: bool = typer.Option(
+        False, "--baselines", help="Score the no-media baselines (reading only) on --dataset/--split; no model."
+    ),
 ) -> None:
     """Evaluate a model; a rerun with the same --out skips finished items and retries failed ones."""
     if ctx.invoked_subcommand is not None:
+        return
+    if baselines:
+        _print_baselines(dataset, split, config)
         return
     if not model or not out:
         raise typer.BadParameter("--model and --out are required to run an evaluation")

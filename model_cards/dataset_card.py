@@ -21,7 +21,7 @@ FIELD_MEANINGS: dict[str, str] = {
     "show": "TV show",
     "start": "segment start within the clip, seconds",
     "end": "segment end within the clip, seconds",
-    "video": "the clip (reference: the file, with its audio track; embed: its video stream)",
+    "video": "the clip: its frames and its audio track",
     "audio": "the clip's audio track, 16 kHz mono",
     "biography": "text biographies of the people in the clip",
     "question": "the question",
@@ -46,6 +46,8 @@ class DatasetCardFacts:
     clips: dict[str, int] = field(default_factory=dict)  # split -> distinct clips
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # (config, split) -> parquet bytes
     review: dict[str, dict[str, int]] | None = None  # task -> instances, reviewed, rejected (None: no review)
+    # the build's shortcut audit (builder/audit.py), when the export does not pass it: release.json's
+    shortcut_audit: dict[str, Any] | None = None
 
 
 def size_category(n: int) -> str:
@@ -106,7 +108,7 @@ def card_data(summary: DatasetCardFacts, manifest: dict[str, Any]):
         license="cc-by-4.0",
         task_categories=["video-text-to-text", "question-answering", "multiple-choice"],
         size_categories=[size_category(total)],
-        source_datasets=["extended|tvqa"],
+        source_datasets=["original"] if manifest.get("synthetic") else ["extended|tvqa"],
         tags=["omni-modal", "audio-visual", "cross-modal-coreference", "tvqa", "multiple-choice"],
         configs=configs,
         dataset_info=infos,
@@ -125,6 +127,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             repo_id=repo_id,
             homepage="https://arxiv.org/abs/2604.05522",
             release_description=manifest.get("description", ""),
+            synthetic=bool(manifest.get("synthetic", False)),
             media=summary.media,
             media_root=manifest.get("media_root", "tvqa"),
             configs=[(name, crossomni.CONFIG_DESCRIPTIONS[name]) for name in summary.files],
@@ -137,6 +140,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             review=summary.review,
             fields=[(name, _dtype(f), FIELD_MEANINGS.get(name, "")) for name, f in crossomni.FEATURES.items()],
             citation=crossomni._CITATION.strip(),
+            shortcut_audit=summary.shortcut_audit or manifest.get("shortcut_audit"),
         )
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from builder.records import VOICE_ATTRIBUTES, AlignedClip, AlignedPerson, Appearance, PersonView, QACandidate, Voice
+from builder.records import (
+    VOICE_ATTRIBUTES,
+    AlignedClip,
+    AlignedPerson,
+    Appearance,
+    Decoy,
+    PersonView,
+    QACandidate,
+    Voice,
+)
 from builder.stages.describe import person_double_check
 from builder.stages.split import assign_episodes, keep_rates
 from builder.stages.verify import check_candidate
@@ -79,6 +88,10 @@ CLIP = AlignedClip(
         person("Ann", "red", "blue", "left", "Oslo", ["Hello there."], "high"),
         person("Bob", "red", "black", "right", "Rome", ["Bye now."], "low"),
     ],
+    decoys=[
+        Decoy(name=n, birthplace=p, birthdate="May 2, 1970", occupation=j, biography=f"Born in {p}, works as a {j}.")
+        for n, p, j in (("Cleo", "Lima", "pilot"), ("Dirk", "Kyiv", "nurse"))
+    ],
 )
 
 
@@ -123,7 +136,7 @@ def candidate(**changes) -> QACandidate:
                 "answer": "red",
                 "distractors": ["green", "pink", "white"],
             },
-            "answer-leaks",
+            "text-shortcut",
         ),  # the biography says "red shirt"
         (
             {

@@ -188,6 +188,7 @@ def test_backend_calls_per_stage_are_batched(sample_tvqa_root, tmp_path) -> None
         "biography",
         "qa",
         "verify",
+        "blind",
         "rationale",
     }
     for stage in model_stages:

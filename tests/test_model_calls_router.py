@@ -44,8 +44,11 @@ def test_local_engines_take_their_model_from_the_models_yaml() -> None:
         routed_backend("transformers", {"model": "x"}, {})
 
 
+# The blind stage (text model, after verify) makes the text model come back after voice even for
+# template QA; with the LLM generator it shares that load with qa, verify and rationale.
 @pytest.mark.parametrize(
-    ("qa", "loads"), [("template", ["caption", "text", "voice"]), ("llm", ["caption", "text", "voice", "text"])]
+    ("qa", "loads"),
+    [("template", ["caption", "text", "voice", "text"]), ("llm", ["caption", "text", "voice", "text"])],
 )
 def test_build_loads_each_model_as_few_times_as_possible(sample_tvqa_root, tmp_path, qa, loads) -> None:
     config = BuildConfig(tvqa_root=sample_tvqa_root, out=tmp_path, backend="scripted", qa_generator=qa, progress=False)

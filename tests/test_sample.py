@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from builder.prompts import load_templates
 from builder.sample.generate import COLOURS, SAMPLING_RATE, load_spec
 
 SPEC = load_spec()
@@ -89,6 +90,8 @@ def test_release_facts_match_the_spec(sample_release):
             clip, person = people[record["referent"]]
             assert record["clip_id"] == clip["vid_name"]
             answer = record["options"]["ABCD".index(record["answer"])]
-            facts = {*person["bio"].values(), person["shirt"], person["pants"], f"{person['side']} side"}
+            words = load_templates()
+            facts = {*person["bio"].values(), person["shirt"], person["pants"], words["positions"][person["side"]]}
+            facts.add(words["voice_words"][person["voice"]])
             facts |= {line["text"] for line in clip["lines"] if line["speaker"] == person["name"]}
             assert answer in facts, (record["id"], answer)

@@ -242,7 +242,7 @@ def test_media_reach_every_forward_and_rows_keep_their_own(grpo_setup) -> None:
 
 @pytest.mark.slow
 def test_grpo_two_steps_with_all_four_rewards(
-    grpo_setup, tiny_omni_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    grpo_setup, tiny_omni_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd
 ) -> None:
     import math
 
@@ -262,9 +262,16 @@ def test_grpo_two_steps_with_all_four_rewards(
         return trainer, size
 
     monkeypatch.setattr(grpo, "build_trainer", build_with_canned)
-    script, train, model_args = grpo_setup("run", "--max_steps", "2", "--base_model_id", hub_id)
+    script, train, model_args = grpo_setup(
+        "run", "--max_steps", "2", "--log_completions", "true", "--base_model_id", hub_id
+    )
     folder = grpo.main(script, train, model_args)
     trainer = kept["trainer"]
+    # the completion tables go to a file, not between the loss lines
+    table = (folder / "completions.log").read_text()
+    assert "Rachel" in table and "Step" in table
+    printed = capfd.readouterr().out
+    assert "Rachel on the left" not in printed and "Step 1: the clue" not in printed
 
     steps = [entry for entry in trainer.state.log_history if "loss" in entry]
     assert len(steps) == 2 and all(math.isfinite(float(s["loss"])) for s in steps)

@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import trl.trainer.grpo_trainer as trl_grpo
 from trl import GRPOTrainer
 
 from training.encoding import OmniEncoder, collate_media
@@ -60,6 +62,31 @@ def extra_forward_kwargs(model: Any, extra: dict[str, Any]) -> Iterator[None]:
         handle.remove()
 
 
+COMPLETIONS_LOG = "completions.log"
+
+
+@contextlib.contextmanager
+def completion_tables_to(path: Path) -> Iterator[None]:
+    """Send trl's sample-completion tables (``log_completions``) to ``path`` instead of stdout.
+
+    trl prints a rich table of prompts, completions and rewards at every logging step; on a real run
+    that is hundreds of narrow lines between the loss lines. The same rows also go to trl's own
+    ``completions/*.parquet``.
+    """
+    original = trl_grpo.print_prompt_completions_sample
+
+    def to_file(*args: Any, **kwargs: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle, contextlib.redirect_stdout(handle):
+            original(*args, **kwargs)
+
+    trl_grpo.print_prompt_completions_sample = to_file
+    try:
+        yield
+    finally:
+        trl_grpo.print_prompt_completions_sample = original
+
+
 class OmniGRPOTrainer(GRPOTrainer):
     """GRPO for Qwen2.5-Omni prompts whose user turn holds a clip segment (see the module docstring)."""
 
@@ -67,6 +94,10 @@ class OmniGRPOTrainer(GRPOTrainer):
         self.omni_encoder = omni_encoder
         self._media_in_flight: list[dict[str, Any]] | None = None
         super().__init__(*args, **kwargs)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        with completion_tables_to(Path(self.args.output_dir) / COMPLETIONS_LOG):
+            super().log(logs, start_time)
 
     def _tokenize_prompts(self, prompts: list):
         rows = [self.omni_encoder.encode(prompt, row_id=f"prompt {i}") for i, prompt in enumerate(prompts)]

@@ -23,11 +23,12 @@ PROMPT_VERSIONS: dict[str, str] = {
     "summary": "summary.v1",
     "person": "person.v1",
     "voice": "voice.v1",
-    "biography": "biography.v1",
-    "qa": "qa.v1",
+    "biography": "biography.v2",
+    "qa": "qa.v2",
     "verify_unique": "verify_unique.v1",
     "verify_answerable": "verify_answerable.v1",
     "rationale": "rationale.v1",
+    "blind": "blind.v1",
 }
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
@@ -52,10 +53,10 @@ def load_prompt(name: str) -> Prompt:
 
 @cache
 def load_templates() -> dict[str, Any]:
-    """Phrases of the template QA generator and rationales (``templates.v1.yaml``)."""
+    """Phrases of the template QA generator and rationales (``templates.v2.yaml``)."""
     import yaml
 
-    return yaml.safe_load(resources.files("builder.prompts").joinpath("templates.v1.yaml").read_text(encoding="utf-8"))
+    return yaml.safe_load(resources.files("builder.prompts").joinpath("templates.v2.yaml").read_text(encoding="utf-8"))
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)

@@ -55,6 +55,102 @@ def load_spec() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+# x centre of a person in the frame per position (background people stand further back, smaller).
+FRAME_X = {"left": 0.27, "right": 0.73, "centre": 0.5, "background": 0.5}
+BACKGROUND_SCALE = 0.6
+
+
+def sample_spec(n_clips: int, seed: int = 0, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A spec of ``n_clips`` distinct generated clips (two or three people each; names, clothes,
+    positions, voices, biographies and lines drawn from the ``generator`` vocabulary with ``seed``).
+
+    Within a clip, people differ in name, shirt, pants, position and biography facts, and nobody's
+    pants share a colour with anyone's shirt (the biography states shirts; pants are asked about).
+    No (name, shirt, pants, position) occurs twice in the spec: a model asked the same thing about
+    two clips would answer alike (and the response cache would answer the second from the first).
+    """
+    import random
+
+    base = base or load_spec()
+    vocab = base["generator"]
+    rng = random.Random(seed)
+    colours = list(COLOURS)
+    clips, train_episodes = [], []
+    seen: set[tuple[str, str, str, str]] = set()
+    for index in range(n_clips):
+        show = vocab["shows"][index % len(vocab["shows"])]
+        n_shows = len(vocab["shows"])
+        season, number = 1 + index // (25 * n_shows), 1 + (index // n_shows) % 25  # unique per (show, index)
+        episode = f"{show['prefix']}s{season:02d}e{number:02d}"
+        vid_name = f"{episode}_seg02_clip_{index % 100:02d}"
+        if rng.random() < 0.5:
+            train_episodes.append(episode)
+        n_people = 3 if rng.random() < 0.3 else 2
+        while True:  # nobody looks like (and is named like) a person of another clip
+            names = rng.sample(vocab["names"], n_people)
+            positions = rng.sample(["left", "right", "centre", "background"], n_people)
+            shirts = rng.sample(colours, n_people)
+            pants = rng.sample([c for c in colours if c not in shirts], n_people)
+            looks = set(zip(names, shirts, pants, positions, strict=True))
+            both_middle = "centre" in positions and "background" in positions  # would stand on each other
+            if not both_middle and looks.isdisjoint(seen):
+                seen |= looks
+                break
+        voices = rng.sample(["high", "low"], 2) + [rng.choice(["high", "low"])] * (n_people - 2)
+        places = rng.sample(vocab["birthplaces"], n_people)
+        jobs = rng.sample(vocab["occupations"], n_people)
+        dates: list[str] = []
+        while len(dates) < n_people:
+            date = f"{rng.choice(vocab['months'])} {rng.randint(1, 28)}, {rng.choice(vocab['years'])}"
+            if date not in dates:
+                dates.append(date)
+        people = [
+            {
+                "name": names[i],
+                "side": positions[i],
+                "shirt": shirts[i],
+                "pants": pants[i],
+                "voice": voices[i],
+                "bio": {
+                    "birthplace": places[i],
+                    "birthdate": dates[i],
+                    "occupation": jobs[i],
+                },
+            }
+            for i in range(n_people)
+        ]
+        speakers = [*names, names[0]]
+        texts: list[str] = []
+        while len(texts) < len(speakers):
+            frame = rng.choice(vocab["line_frames"])
+            text = frame.format(thing=rng.choice(vocab["things"]), place=rng.choice(vocab["places"]))
+            if text not in texts:
+                texts.append(text)
+        slot = 7.6 / len(speakers)
+        lines = [
+            {"start": round(0.3 + i * slot, 2), "end": round(0.3 + (i + 1) * slot - 0.2, 2), "speaker": who, "text": t}
+            for i, (who, t) in enumerate(zip(speakers, texts, strict=True))
+        ]
+        clips.append(
+            {
+                "vid_name": vid_name,
+                "show_name": show["show_name"],
+                "duration": 8.0,
+                "people": people,
+                "lines": lines,
+            }
+        )
+    keep = {k: base[k] for k in ("version", "fps", "frame_size", "voices", "generator")}
+    return {**keep, "seed": seed, "clips": clips, "train_episodes": sorted(set(train_episodes)), "missing_clips": []}
+
+
+def write_spec(spec: dict[str, Any], root: str | Path) -> Path:
+    """Write a generated spec next to its TVQA root (the scripted backend answers from it)."""
+    path = Path(root) / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def speaking_at(clip: dict[str, Any], t: float) -> set[str]:
     """Names of the people speaking at time ``t`` (seconds)."""
     return {line["speaker"] for line in clip["lines"] if line["start"] <= t < line["end"]}
@@ -69,20 +165,26 @@ def draw_frame(clip: dict[str, Any], t: float, size: tuple[int, int]) -> np.ndar
     draw = ImageDraw.Draw(image)
     draw.rectangle([0, int(height * 0.8), width, height], fill=FLOOR)
     speakers = speaking_at(clip, t)
-    for person in clip["people"]:
-        cx = int(width * (0.27 if person["side"] == "left" else 0.73))
-        head_r = height // 9
-        head_top = height // 10
+    ordered = sorted(clip["people"], key=lambda p: p["side"] != "background")  # the back row is drawn first
+    for person in ordered:
+        scale = BACKGROUND_SCALE if person["side"] == "background" else 1.0
+        cx = int(width * FRAME_X[person["side"]])
+        top = 0 if scale == 1.0 else int(height * 0.12)
+
+        def y(fraction: float, top: int = top, scale: float = scale) -> int:
+            return top + int(height * fraction * scale)
+
+        head_r = max(2, int(height // 9 * scale))
+        head_top = top + height // 10 if scale == 1.0 else top
         draw.ellipse([cx - head_r, head_top, cx + head_r, head_top + 2 * head_r], fill=SKIN)
         mouth_y = head_top + int(1.4 * head_r)
         mouth_h = 3 if person["name"] in speakers else 0
         draw.rectangle([cx - 3, mouth_y, cx + 3, mouth_y + mouth_h], fill=(90, 20, 20))
         torso_top = head_top + 2 * head_r + 1
-        torso_bottom = int(height * 0.58)
+        torso_bottom = int(height * 0.58) if scale == 1.0 else y(0.58)
         draw.rectangle([cx - head_r - 4, torso_top, cx + head_r + 4, torso_bottom], fill=COLOURS[person["shirt"]])
-        draw.rectangle(
-            [cx - head_r - 2, torso_bottom, cx + head_r + 2, int(height * 0.92)], fill=COLOURS[person["pants"]]
-        )
+        legs_bottom = int(height * 0.92) if scale == 1.0 else y(0.92)
+        draw.rectangle([cx - head_r - 2, torso_bottom, cx + head_r + 2, legs_bottom], fill=COLOURS[person["pants"]])
     return np.asarray(image)
 
 
@@ -205,7 +307,7 @@ def generate_sample_tvqa(out_dir: str | Path, spec: dict[str, Any] | None = None
             n_frames = int(clip["duration"] * spec["fps"])
             frames = [draw_frame(clip, i / spec["fps"], size) for i in range(n_frames)]
             write_mp4(video_path, frames, spec["fps"], clip_audio(clip, spec["voices"]))
-        split = "train" if clip["vid_name"].split("_seg")[0] in TRAIN_EPISODES else "val"
+        split = "train" if clip["vid_name"].split("_seg")[0] in spec.get("train_episodes", TRAIN_EPISODES) else "val"
         qa[split].extend(tvqa_questions(clip, qid))
         qid += 10
     for missing in spec.get("missing_clips", []):

@@ -11,14 +11,43 @@ metadata); requests about anything the spec does not know get an error response.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from builder.records import VOICE_ATTRIBUTES, AlignedClip, AlignedPerson, Appearance, Instance, QACandidate, Voice
 from builder.sample.generate import load_spec, speaking_at
-from builder.stages.common import article
+from builder.stages.common import article, written_in
+from crossomni import LETTERS
 from model_calls.base import ModelRequest, ModelResponse
+
+PLACES = {"left": "on the left", "right": "on the right", "centre": "in the centre", "background": "in the background"}
+NUMBERS = {2: "Two", 3: "Three", 4: "Four"}
+# Words of the question templates: they say what is asked, not whom it is about.
+QUESTION_WORDS = frozenset(
+    "a an the of in on to for as with is are was what where when how does do who person speaker say says "
+    "sound voice colour shirt pants frame born living works".split()
+)
+
+
+def read_answer(biography: str, question: str, options: list[str]) -> str:
+    """The scripted blind reader: the letter a careful reader picks from the biography and the question
+    alone. It looks for the one entry the question's words point to and takes the option written in
+    it; when the text points nowhere it guesses ``A`` (chance, on balanced letters)."""
+    words = set(re.findall(r"[a-z0-9]+", question.lower())) - QUESTION_WORDS
+    entries = [line.partition(": ") for line in biography.splitlines()]
+    scores = [len(words & set(re.findall(r"[a-z0-9]+", f"{name} {text}".lower()))) for name, _, text in entries]
+    best = max(scores, default=0)
+    if best and scores.count(best) == 1:
+        _, _, entry = entries[scores.index(best)]
+        hits = [letter for letter, option in zip(LETTERS, options, strict=False) if written_in(option, entry)]
+        if len(hits) == 1:
+            return hits[0]
+    return LETTERS[0]
 
 
 def bio_text(person: dict[str, Any]) -> str:
@@ -30,14 +59,16 @@ def bio_text(person: dict[str, Any]) -> str:
 class ScriptedBackend:
     name = "scripted"
 
-    def __init__(self, spec: dict[str, Any] | None = None, **_: Any) -> None:
+    def __init__(self, spec: dict[str, Any] | None = None, spec_path: str | None = None, **_: Any) -> None:
+        if spec is None and spec_path is not None:
+            spec = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8"))
         self.spec = spec or load_spec()
         self.calls = 0
         self.clips = {clip["vid_name"]: clip for clip in self.spec["clips"]}
 
     @cached_property
     def aligned(self) -> dict[str, AlignedClip]:
-        from builder.stages.align import merged_biography
+        from builder.stages.align import make_decoys, merged_biography
         from builder.stages.voice import voice_double_check
 
         out = {}
@@ -54,7 +85,7 @@ class ScriptedBackend:
                     appearance=Appearance(shirt=p["shirt"], pants=p["pants"], position=p["side"]),
                     description=self._description(p),
                     **p["bio"],
-                    biography=merged_biography(bio_text(p), p["shirt"], p["pants"], p["name"]),
+                    biography=merged_biography(bio_text(p), p["shirt"], p["name"]),
                 )
                 for p in sorted(clip["people"], key=lambda p: p["name"])
             ]
@@ -67,6 +98,7 @@ class ScriptedBackend:
                 duration=clip["duration"],
                 summary=self._summary(clip),
                 people=people,
+                decoys=make_decoys(clip["vid_name"], people),
             )
         return out
 
@@ -84,17 +116,18 @@ class ScriptedBackend:
     @staticmethod
     def _description(person: dict[str, Any]) -> str:
         clothes = f"{article(person['shirt'])} {person['shirt']} shirt and {person['pants']} pants"
-        return f"{person['name']} wears {clothes} and stands on the {person['side']} of the frame."
+        return f"{person['name']} wears {clothes} and stands {PLACES[person['side']]} of the frame."
 
     def _scene(self, clip: dict[str, Any], t: float) -> str:
         people = "; ".join(
-            f"on the {p['side']}, a person in {article(p['shirt'])} {p['shirt']} shirt and {p['pants']} pants"
+            f"{PLACES[p['side']]}, a person in {article(p['shirt'])} {p['shirt']} shirt and {p['pants']} pants"
             for p in clip["people"]
         )
         speaking = speaking_at(clip, t)
         talking = [p["side"] for p in clip["people"] if p["name"] in speaking]
-        talk = f" The person on the {talking[0]} is talking, mouth opening and closing." if talking else ""
-        return f"Two people stand in a plain room with a light blue wall and a brown floor: {people}.{talk}"
+        talk = f" The person {PLACES[talking[0]]} is talking, mouth opening and closing." if talking else ""
+        count = NUMBERS.get(len(clip["people"]), str(len(clip["people"])))
+        return f"{count} people stand in a plain room with a light blue wall and a brown floor: {people}.{talk}"
 
     def _summary(self, clip: dict[str, Any]) -> str:
         return self._scene(clip, -1.0) + " They take turns speaking."
@@ -140,6 +173,10 @@ class ScriptedBackend:
             if prompt == "verify_answerable":
                 return {"correct": ok}
             return {"names": [candidate.referent] if ok else [], "unique": ok}
+        if prompt == "blind":
+            instance = meta["instance"]
+            options = [option for _, option in meta["options"]]
+            return {"answer": read_answer(instance["biography"], instance["question"], options)}
         if prompt == "rationale":
             from builder.stages.rationale import template_rationale
 

@@ -36,7 +36,7 @@ def make_request(
 
 # Context entries copied into request metadata: what a scripted source (the sample's stand-in
 # for real models) needs to know which item a request is about. Never part of the cache key.
-METADATA_KEYS = ("clip_id", "segment", "speaker", "name", "task_type", "candidate", "instance")
+METADATA_KEYS = ("clip_id", "segment", "speaker", "name", "task_type", "candidate", "instance", "options")
 
 
 def article(word: str) -> str:
@@ -50,6 +50,14 @@ def stable_hash(*parts: Any) -> int:
 
 def normalize(value: str) -> str:
     return re.sub(r"\s+", " ", value.strip().strip(".!?\"'").lower())
+
+
+def written_in(value: str, text: str) -> bool:
+    """Whether ``value`` can be read in ``text``: the normalised phrase, on word boundaries."""
+    phrase = normalize(value)
+    if not phrase:
+        return False
+    return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", normalize(text)) is not None
 
 
 def display(kind: str, value: str) -> str:

@@ -18,17 +18,20 @@ from builder.stages.common import (
     article,
     canonical,
     display,
+    kind_modality,
     make_request,
     normalize,
     people_context,
     stable_hash,
     values,
+    written_in,
 )
 from crossomni import TASK_TYPES, TaskType
 from model_calls.base import ModelRequest, ModelResponse
 
 POOL_SIZE = 64
 MAX_CANDIDATES_PER_TASK = 8
+LENGTH_BUCKET = 6  # characters: wrong options within this of the answer's length count as equally close
 TARGET_KINDS = ("utterance", "voice", "shirt", "pants", "position", "birthplace", "birthdate", "occupation")
 
 
@@ -78,17 +81,27 @@ def question_text(source_kind: str, source_value: str, target_kind: str) -> str:
 def pick_distractors(
     clip: AlignedClip, referent: AlignedPerson, kind: str, answer: str, pool: DistractorPool, salt: str
 ) -> list[str]:
-    """Three wrong options of ``kind``: other people's values in the clip first, then the pool, then a vocabulary."""
+    """Three wrong options of ``kind``, the other people's values in the clip first.
+
+    A text fact's wrong options come from the biography's other entries (people, then decoys), so
+    all four options are in the text the model reads. An audio or vision value's wrong options are
+    values the biography does not state (then the pool, then a vocabulary), so reading the text
+    rules none of them out. Within a tier, values of a length close to the answer's come first,
+    so the longest option is no tell."""
     banned = {normalize(v) for v in values(referent, kind)} | {normalize(answer)}
-    vocabulary = [display(kind, v) for v in load_templates()["vocabulary"].get(kind, [])]
-    tiers = [
-        [v for p in clip.people if p.name != referent.name for v in values(p, kind)],
-        pool.get(kind),
-        vocabulary,
-    ]
+    others = [v for p in clip.people if p.name != referent.name for v in values(p, kind)]
+    if kind_modality(kind) == "text":
+        tiers = [others, [getattr(decoy, kind) for decoy in clip.decoys]]
+    else:
+        biography = clip.biography()
+        vocabulary = [display(kind, v) for v in load_templates()["vocabulary"].get(kind, [])]
+        tiers = [[v for v in tier if not written_in(v, biography)] for tier in (others, pool.get(kind), vocabulary)]
     chosen: list[str] = []
     for tier in tiers:
-        for value in sorted(tier, key=lambda v: stable_hash(salt, normalize(v))):
+        ranked = sorted(
+            tier, key=lambda v: (abs(len(v) - len(answer)) // LENGTH_BUCKET, stable_hash(salt, normalize(v)))
+        )
+        for value in ranked:
             if normalize(value) not in banned:
                 banned.add(normalize(value))
                 chosen.append(value)
@@ -179,6 +192,7 @@ class LLMQAStage:
                 target=task.target,
                 summary=clip.summary,
                 people=people,
+                biography=clip.biography(),
                 source_kinds=[k for k in kinds[task.source]],
                 target_kinds=[k for k in kinds[task.target]],
             )

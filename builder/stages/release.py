@@ -13,6 +13,7 @@ from typing import Any
 
 from builder.config import BuildConfig
 from builder.records import RELEASE_FIELDS, AlignedClip, Instance
+from builder.sample import SAMPLE_NAME
 from crossomni import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -20,6 +21,7 @@ from crossomni import (
     Clip,
     ReleaseError,
     instance_problems,
+    read_release_manifest,
     validate_release,
 )
 from model_calls.store import dumps, iter_records, write_atomic, write_json_atomic
@@ -84,14 +86,36 @@ def write_release(config: BuildConfig, instances_path: Path, aligned: Iterable[d
         # `crossomni media --release R --tvqa-root T --out M` from one's own TVQA copy)
         "media_root": MEDIA_ROOT_DERIVED if derived else MEDIA_ROOT_TVQA,
         "name": config.name,
-        "description": "CrossOmni annotation release regenerated from TVQA by `crossomni build`.",
-        "source": "TVQA (Lei et al., 2018); built with crossomni build",
+        **release_provenance(config.name == SAMPLE_NAME),
         "build": config.release_settings(),
         "counts": {split: {t: c for (s, t), c in sorted(counts.items()) if s == split} for split in SPLITS},
     }
     write_json_atomic(release / "release.json", manifest)
     check_release(release)
     return manifest
+
+
+def release_provenance(synthetic: bool) -> dict[str, Any]:
+    """What the release says it was made from: TVQA, or the embedded synthetic sample (no TVQA data in it)."""
+    if synthetic:
+        return {
+            "synthetic": True,
+            "description": "CrossOmni annotation release of the embedded synthetic sample: generated clips in "
+            "TVQA's file format (drawn people, espeak-ng voices), built by `crossomni build --sample`. "
+            "It contains no TVQA data and demonstrates the pipeline only.",
+            "source": "builder/sample (generated); built with crossomni build --sample",
+        }
+    return {
+        "synthetic": False,
+        "description": "CrossOmni annotation release regenerated from TVQA by `crossomni build`.",
+        "source": "TVQA (Lei et al., 2018); built with crossomni build",
+    }
+
+
+def record_in_manifest(release: Path, key: str, value: Any) -> None:
+    """Add ``key`` to ``release.json`` (what the build learnt after writing the release, e.g. its audit)."""
+    manifest = read_release_manifest(release)
+    write_json_atomic(release / "release.json", {**manifest, key: value})
 
 
 def check_release(release: Path) -> None:

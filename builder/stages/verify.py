@@ -1,8 +1,10 @@
 """Stage 8, verify: every candidate is checked for (i) source-side uniqueness — its source fact
-picks out exactly its referent among the clip's people — and (ii) target-side answerability —
-the annotations support the answer, the wrong options are wrong, and (cross tasks) the answer
-cannot be read off the source modality. LLM candidates also get the paper's two model checks.
-The first passing candidate(s) per (clip, task) become instances; every rejection is recorded."""
+picks out exactly its referent among the clip's people — (ii) target-side answerability — the
+annotations support the answer, the wrong options are wrong, and (cross tasks) the answer cannot be
+read off the source modality — and (iii) no text shortcut: nothing in the biography or the question
+answers it or narrows it down (``text-shortcut``, with the evidence). LLM candidates also get the
+paper's two model checks. The first passing candidate(s) per (clip, task) become instances, the
+answer letter balanced per task; every rejection is recorded."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from typing import Any
 
 from builder.config import BuildConfig
 from builder.prompts import load_templates, parse_reply
-from builder.records import AlignedClip, Instance, QACandidate
-from builder.replies import AnswerableReply, UniqueReply
+from builder.records import AlignedClip, AlignedPerson, Decoy, Instance, QACandidate
+from builder.replies import AnswerableReply, UniqueReply, is_placeholder
 from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
 from builder.stages.common import (
@@ -24,6 +26,7 @@ from builder.stages.common import (
     people_context,
     stable_hash,
     values,
+    written_in,
 )
 from crossomni import LETTERS, TASKS
 from model_calls.base import ModelRequest, ModelResponse
@@ -39,13 +42,16 @@ def check_candidate(clip: AlignedClip, candidate: QACandidate) -> tuple[bool, st
         return False, "wrong-modality", f"{candidate.source_kind}->{candidate.target_kind} does not fit {task.name}"
     if candidate.source_kind == candidate.target_kind:
         return False, "wrong-modality", "source and target ask the same fact"
+    if is_placeholder(candidate.question):
+        return False, "bad-question", f"the question {candidate.question!r} says nothing"
     people = {p.name: p for p in clip.people}
     referent = people.get(candidate.referent)
     if referent is None:
         return False, "unknown-referent", f"{candidate.referent!r} is not among {sorted(people)}"
     cue = normalize(candidate.source_value)
     unknown = [p.name for p in clip.people if not values(p, candidate.source_kind)]
-    matches = [p.name for p in clip.people if cue in {normalize(v) for v in values(p, candidate.source_kind)}]
+    holders = [*clip.people, *(clip.decoys if task.source == "text" else [])]  # a text cue must fit one entry
+    matches = [p.name for p in holders if cue in {normalize(v) for v in entry_values(p, candidate.source_kind)}]
     if matches != [referent.name]:
         return (
             False,
@@ -64,27 +70,104 @@ def check_candidate(clip: AlignedClip, candidate: QACandidate) -> tuple[bool, st
     options = [candidate.answer, *candidate.distractors]
     if (
         len(candidate.distractors) != 3
-        or any(not o.strip() for o in options)
-        or len({normalize(o) for o in options}) != 4
+        or any(is_placeholder(o) for o in options)
+        or len(set(map(normalize, options))) != 4
     ):
         return False, "bad-distractors", f"need 3 distinct wrong options, got {candidate.distractors}"
     if any(normalize(d) in supported for d in candidate.distractors):
         return False, "bad-distractors", "a wrong option is also true of the referent"
-    if normalize(candidate.answer) in normalize(candidate.question):
-        return False, "answer-leaks", "the question contains its answer"
-    if task.is_cross and normalize(candidate.answer) in modality_context(
-        clip.people, kind_modality(candidate.source_kind)
+    evidence = text_shortcut(clip, candidate)
+    if evidence:
+        return False, "text-shortcut", evidence
+    if task.is_cross and written_in(
+        candidate.answer, modality_context(clip.people, kind_modality(candidate.source_kind))
     ):
         return False, "answer-leaks", f"the answer can be read off the {task.source} modality alone"
     return True, "", ""
 
 
-def to_instance(clip: AlignedClip, candidate: QACandidate, seed: int, number: int) -> Instance:
+def entry_values(entry: AlignedPerson | Decoy, kind: str) -> list[str]:
+    """A person's facts of ``kind``, or a decoy's (decoys have text facts only)."""
+    if isinstance(entry, AlignedPerson):
+        return values(entry, kind)
+    return [getattr(entry, kind)] if kind_modality(kind) == "text" else []
+
+
+def _line_of(text: str, value: str) -> str:
+    """The biography entry where ``value`` is written (the evidence of a shortcut)."""
+    return next((line for line in text.splitlines() if written_in(value, line)), text)[:200]
+
+
+def text_shortcut(clip: AlignedClip, candidate: QACandidate) -> str:
+    """Why the candidate can be answered, or narrowed down, by reading the biography and the question
+    (the text every model is given) without the clip: ``""`` when it cannot.
+
+    (i) an audio/vision answer, or its raw attribute value, is written in the text; any of its options
+    is (reading tells the options apart); (ii) an audio/vision cue is written in the biography, or the
+    question names a person, so reading ties the cue to a name; (iii) with both, a single-modality
+    audio or vision question would be a reading question. A text answer is the point of a text target,
+    but then all four options must be in the biography, or reading rules the missing ones out."""
+    task = TASKS[candidate.task_type]
+    biography, question = clip.biography(), candidate.question
+    options = [candidate.answer, *candidate.distractors]
+    if written_in(candidate.answer, question):
+        return f"the question {question!r} contains its answer {candidate.answer!r}"
+    names = [entry.name for entry in [*clip.people, *clip.decoys] if written_in(entry.name, question)]
+    if task.source != "text" and names:
+        return f"the question names {names[0]}: the biography ties the {task.source} cue to that entry"
+    if task.source != "text":
+        for entry in [*clip.people, *clip.decoys]:
+            for kind in ("birthplace", "birthdate", "occupation"):
+                if written_in(getattr(entry, kind), question):
+                    return f"the question quotes {entry.name}'s {kind} {getattr(entry, kind)!r} from the biography"
+    if task.source != "text":
+        for value in _raw_values(candidate.source_kind, candidate.source_value):
+            if written_in(value, biography):
+                return (
+                    f"the {candidate.source_kind} cue {value!r} is written in the biography "
+                    f"({_line_of(biography, value)!r}): reading ties it to a name"
+                )
+    if task.target == "text":
+        missing = [o for o in options if not written_in(o, biography)]
+        if missing:
+            return f"the option {missing[0]!r} is not in the biography: reading rules it out"
+        return ""
+    for value in _raw_values(candidate.target_kind, candidate.answer):
+        for where, text in (("biography", biography), ("question", question)):
+            if written_in(value, text):
+                return (
+                    f"the answer's {candidate.target_kind} {value!r} is written in the {where} "
+                    f"({_line_of(text, value)!r})"
+                )
+    for option in candidate.distractors:
+        if written_in(option, biography):
+            line = _line_of(biography, option)
+            return f"the wrong option {option!r} is written in the biography ({line!r}) and the answer is not"
+    return ""
+
+
+def _raw_values(kind: str, shown: str) -> list[str]:
+    """A value as the option shows it and as the annotations store it (``on the left side`` / ``left``)."""
+    words = (
+        {**load_templates()["positions"], **load_templates()["voice_words"]} if kind in ("position", "voice") else {}
+    )
+    raw = [key for key, phrase in words.items() if normalize(phrase) == normalize(shown)]
+    return [shown, *raw]
+
+
+def answer_slot(task_type: str, seed: int, ordinal: int) -> int:
+    """Where the answer goes among the options: each task cycles through a seeded order of the four
+    letters clip by clip, so the letters are balanced per task (a hash alone drifts on a few hundred)."""
+    order = sorted(range(len(LETTERS)), key=lambda i: stable_hash(seed, "letters", task_type, i))
+    return order[ordinal % len(LETTERS)]
+
+
+def to_instance(clip: AlignedClip, candidate: QACandidate, seed: int, number: int, ordinal: int = 0) -> Instance:
     suffix = "" if number == 0 else f"-{number}"
     instance_id = f"{clip.clip_id}-{candidate.task_type}{suffix}"
-    options = sorted(
-        [candidate.answer, *candidate.distractors], key=lambda o: stable_hash(seed, instance_id, normalize(o))
-    )
+    wrong = sorted(candidate.distractors, key=lambda o: stable_hash(seed, instance_id, normalize(o)))
+    slot = answer_slot(candidate.task_type, seed, ordinal + number)
+    options = [*wrong[:slot], candidate.answer, *wrong[slot:]]
     referent = next(p for p in clip.people if p.name == candidate.referent)
     return Instance(
         id=instance_id,
@@ -115,15 +198,16 @@ def to_instance(clip: AlignedClip, candidate: QACandidate, seed: int, number: in
 def clips_with_candidates(
     clips: Iterable[dict[str, Any]], candidates: Iterable[dict[str, Any]]
 ) -> Iterator[tuple[str, Any]]:
-    """Merge-join the aligned clips with their candidates (both files are in clip order)."""
+    """Merge-join the aligned clips with their candidates (both files are in clip order); each item
+    carries the clip's ordinal, which places the answer letters (so a resumed run places them alike)."""
     groups = itertools.groupby(candidates, key=lambda c: c["clip_id"])
     pending = next(groups, None)
-    for clip in clips:
+    for ordinal, clip in enumerate(clips):
         group: list[dict[str, Any]] = []
         if pending is not None and pending[0] == clip["clip_id"]:
             group = list(pending[1])
             pending = next(groups, None)
-        yield clip["clip_id"], {"clip": clip, "candidates": group}
+        yield clip["clip_id"], {"clip": clip, "candidates": group, "ordinal": ordinal}
 
 
 class VerifyStage:
@@ -161,7 +245,8 @@ class VerifyStage:
             for number, candidate in enumerate(
                 sorted(candidates, key=lambda c: c.rank)[: self.config.per_task_per_clip]
             ):
-                outputs.append(to_instance(clip, candidate, self.config.seed, number).model_dump())
+                instance = to_instance(clip, candidate, self.config.seed, number, item.get("ordinal", 0))
+                outputs.append(instance.model_dump())
         return outputs, rejects
 
 
