@@ -38,7 +38,7 @@ def mistakes(exported: Path, tmp: Path) -> list[tuple[list[str], int, str]]:
     empty.mkdir(exist_ok=True)
     run = ["eval", "--model", str(exported), "--dataset", str(exported), "--out", str(tmp / "run")]
     return [
-        (["build", "--tvqa-root", str(empty), "--out", str(tmp / "b")], 1, "empty_root"),
+        (["build", "--tvqa-root", str(empty), "--out", str(tmp / "b")], 2, "no TVQA QA files"),
         ([*run, "--prompting", "fewshot"], 2, "default, cot, icl"),
         ([*run, "--config", "crosss"], 2, "vision_to_text"),
         ([*run, "--split", "validation"], 1, "validation"),

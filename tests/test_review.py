@@ -18,9 +18,12 @@ from builder.review.decisions import append_decision, read_decisions, rejected_i
 from crossomni import ReleaseError
 from evaluation.web.server import PageServer, parse_range
 
-CLIP = "videos/friends_s01e02_seg01_clip_03.mp4"
-AUDIO_ID = "friends_s01e02_seg01_clip_03-audio"
-VISION_ID = "friends_s01e02_seg01_clip_03-vision"
+SAMPLE_RELEASE = Path(__file__).resolve().parents[1] / "builder" / "sample" / "release"
+# a test-split clip of the hand-checked sample release and two of its instances (export reads the test split)
+_FIRST_TEST = json.loads((SAMPLE_RELEASE / "test.jsonl").read_text().splitlines()[0])
+CLIP = f"videos/{_FIRST_TEST['clip_id']}.mp4"
+AUDIO_ID = f"{_FIRST_TEST['clip_id']}-audio"
+VISION_ID = f"{_FIRST_TEST['clip_id']}-vision"
 
 
 @pytest.fixture()
@@ -76,7 +79,7 @@ def test_decisions_are_appended_and_the_last_one_wins(release: Path) -> None:
 def test_a_torn_last_line_is_ignored_and_the_next_decision_starts_a_fresh_line(release: Path) -> None:
     append_decision(release, AUDIO_ID, "reject", "wrong speaker")
     with open(review_path(release), "a", encoding="utf-8") as handle:
-        handle.write('{"id": "friends_s01e02_seg01_clip_03-vis')  # a crash mid-write
+        handle.write('{"id": "' + VISION_ID[:-3])  # a crash mid-write
     assert set(read_decisions(release)) == {AUDIO_ID}
     append_decision(release, VISION_ID, "accept")
     assert set(read_decisions(release)) == {AUDIO_ID, VISION_ID}
@@ -206,8 +209,12 @@ def test_instance_payload(server: PageServer) -> None:
     status, _, body = request(server, f"/api/instance?id={AUDIO_ID}")
     item = json.loads(body)
     assert status == 200 and item["clip"]["url"] == f"/files/media/{CLIP}"
-    assert item["question"] == "What does the speaker with the high-pitched voice say?"
-    assert item["referent"] == "Monica" and item["answer"] == "B" and item["task"]["short"] == "Au"
+    expected = next(
+        r for r in map(json.loads, (SAMPLE_RELEASE / "test.jsonl").read_text().splitlines()) if r["id"] == AUDIO_ID
+    )
+    assert item["question"] == expected["question"] and item["options"] == expected["options"]
+    assert item["referent"] == expected["referent"] and item["answer"] == expected["answer"]
+    assert item["task"]["short"] == "Au"
     assert item["evidence"] is None  # the embedded release has no build folder beside it
 
 
@@ -228,7 +235,7 @@ def test_evidence_from_a_build_folder(sample_tvqa_root: Path, tmp_path: Path) ->
         referent = next(p for p in evidence["people"] if p["name"] == record["referent"])
         assert evidence["answer_text"].lower() in [v.lower() for v in referent["target_values"]]
     rejected = page.instance("castle_s01e01_seg02_clip_00-text_to_vision")["evidence"]["rejected_candidates"]
-    assert {r["reason"] for r in rejected} == {"answer-leaks"}
+    assert {r["reason"] for r in rejected} == {"text-shortcut"}  # the verify stage's leak rule, with its evidence
 
 
 def test_review_command_errors_in_one_line(tmp_path: Path, sample_release: Path) -> None:

@@ -27,6 +27,9 @@ def make_run(sample_release: Path, tvqa_root: Path, folder: Path) -> Path:
         model="Qwen/Qwen2.5-Omni-7B", out=str(folder / "run"), dataset=str(export_dir), tvqa_root=str(tvqa_root)
     )
     run_eval(cfg, backend=backend, progress=False)
+    from evaluation.report import write_run_report
+
+    write_run_report(folder / "run", plots=True)  # what `crossomni eval report RUN` does: the plots on demand
     return folder / "run"
 
 
@@ -47,21 +50,34 @@ def test_state_counts_and_table(eval_run: Path, sample_tvqa_root: Path) -> None:
     assert sum(not i["correct"] for i in state["items"]) == 12 and state["notes"] == []
 
 
-def test_items_get_question_and_clip_from_the_runs_dataset(eval_run: Path, sample_tvqa_root: Path) -> None:
+def _test_instance(sample_release: Path, task: str) -> dict:
+    """The first instance of ``task`` in the sample release's test split, with its clip's file."""
+    clips = {c["clip_id"]: c for c in map(json.loads, (sample_release / "clips.jsonl").read_text().splitlines())}
+    rows = map(json.loads, (sample_release / "test.jsonl").read_text().splitlines())
+    row = next(r for r in rows if r["task_type"] == task)
+    return {**row, "video": clips[row["clip_id"]]["video"]}
+
+
+def test_items_get_question_and_clip_from_the_runs_dataset(
+    eval_run: Path, sample_tvqa_root: Path, sample_release: Path
+) -> None:
+    expected = _test_instance(sample_release, "audio_to_text")
     page = ViewerApp(eval_run, tvqa_root=str(sample_tvqa_root))
-    item = page.item("friends_s01e02_seg01_clip_03-audio_to_text")
-    assert item["question"] == 'When was the person who says "I will order the pasta instead." born?'
-    assert item["clip"]["url"] == "/files/media/videos/friends_s01e02_seg01_clip_03.mp4"
+    item = page.item(expected["id"])
+    assert item["question"] == expected["question"] and item["options"] == expected["options"]
+    assert item["clip"]["url"] == f"/files/media/{expected['video']}"
     assert item["raw_output"] == "no idea" and item["extracted"] is None and not item["correct"]
-    assert item["biography"].startswith("Monica: born on May 3, 1986")
+    assert item["biography"] == expected["biography"]
 
 
-def test_without_a_tvqa_root_the_text_is_shown_and_the_note_says_why_no_clip(eval_run: Path) -> None:
-    page = ViewerApp(eval_run)
-    item = page.item("friends_s01e02_seg01_clip_03-audio_to_text")
-    assert item["question"].startswith("When was the person") and item["clip"]["url"] is None
+def test_without_a_tvqa_root_the_text_is_shown_and_the_note_says_why_no_clip(
+    eval_run: Path, sample_release: Path
+) -> None:
+    expected = _test_instance(sample_release, "audio_to_text")
+    item = ViewerApp(eval_run).item(expected["id"])
+    assert item["question"] == expected["question"] and item["clip"]["url"] is None
     # the run's records name the clip (under the TVQA root, which this page was not given)
-    assert "--tvqa-root" in item["clip"]["missing"] and "friends_s01e02_seg01_clip_03" in item["clip"]["missing"]
+    assert "--tvqa-root" in item["clip"]["missing"] and expected["clip_id"] in item["clip"]["missing"]
 
 
 def test_records_that_carry_the_question_are_used_as_they_are(eval_run: Path, tmp_path: Path) -> None:

@@ -322,7 +322,6 @@ def test_media_command_regenerates_a_derived_root_and_names_what_it_cannot(today
     clips = [
         ("s01e01_seg01_clip_00", "s01e01_seg01_clip_00.mp4", 8.0),  # frames + bbt_new/ mp3
         ("friends_s09e09_seg01_clip_01", "friends_s09e09_seg01_clip_01.mp4", 8.0),  # not in this TVQA copy
-        ("castle_s01e01_seg02_clip_00", "../castle_s01e01_seg02_clip_00.mp4", 8.0),  # a path leaving the root
         ("friends_s01e02_seg01_clip_03", "friends_s01e02_seg01_clip_03.mp4", 30.0),  # another clip's length
     ]
     (release / "clips.jsonl").write_text(
@@ -340,12 +339,18 @@ def test_media_command_regenerates_a_derived_root_and_names_what_it_cannot(today
     assert (
         "friends_s09e09_seg01_clip_01: FileNotFoundError: clip friends_s09e09_seg01_clip_01: no media" in result.output
     )
-    assert "castle_s01e01_seg02_clip_00: media path '../castle_s01e01_seg02_clip_00.mp4' is not" in result.output
     assert "friends_s01e02_seg01_clip_03: 8." in result.output and "the release says 30.00s" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["s01e01_seg01_clip_00.mp4"]
-    assert not (tmp_path / "castle_s01e01_seg02_clip_00.mp4").exists()
     again = RUNNER.invoke(app, ["media", "--release", str(release), "--tvqa-root", str(today.root), "--out", str(out)])
     assert "0 clips written, 1 already there" in again.output
+    # a release whose clip path leaves the root is refused as a whole, naming the clip and the path
+    hostile = {"clip_id": "castle_s01e01_seg02_clip_00", "show": "x", "episode": "castle_s01e01"}
+    hostile |= {"video": "../castle_s01e01_seg02_clip_00.mp4", "audio": "../castle_s01e01_seg02_clip_00.mp4"}
+    with open(release / "clips.jsonl", "a") as handle:
+        handle.write(json.dumps({**hostile, "duration": 8.0}) + "\n")
+    escape = RUNNER.invoke(app, ["media", "--release", str(release), "--tvqa-root", str(today.root), "--out", str(out)])
+    assert escape.exit_code == 2 and "castle_s01e01_seg02_clip_00" in escape.output and "leaves" in escape.output
+    assert not (tmp_path / "castle_s01e01_seg02_clip_00.mp4").exists()
     refused = RUNNER.invoke(
         app, ["media", "--release", str(sample_release), "--tvqa-root", str(today.root), "--out", str(out)]
     )

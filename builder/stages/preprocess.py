@@ -22,7 +22,7 @@ MEDIA_SLACK = 1.0  # seconds a frame folder and its separately obtained audio ma
 
 def open_root(config: BuildConfig) -> TvqaRoot:
     layout = config.layout
-    return TvqaRoot(config.tvqa_root, layout.media(), layout.qa_glob, layout.subtitles)
+    return TvqaRoot(config.tvqa_root, layout.media(), layout.qa_glob, layout.subtitles).check()
 
 
 def clip_items(config: BuildConfig, root: TvqaRoot | None = None) -> Iterator[tuple[str, Any]]:

@@ -1,35 +1,26 @@
-"""Readers for a TVQA download: QA files, speaker-tagged subtitles, clips (mp4 or frames + audio)."""
+"""Readers of a TVQA root: QA files, subtitles, clip media and show names.
 
-from builder.tvqa.layout import ClipMedia, MediaLayout, locate_media, lookup_media
-from builder.tvqa.media import audio_duration, mux_frames, probe_duration
-from builder.tvqa.qa import TvqaQuestion, find_qa_files, iter_qa_files, read_qa_file, safe_vid_name
-from builder.tvqa.root import ClipInputs, TvqaRoot, TvqaRootError, timestamp_problem
-from builder.tvqa.shows import SHOWS, resolve_show, show_name, show_prefix
-from builder.tvqa.subtitles import Cue, SubtitleError, SubtitleIndex, read_subtitles
+Names are loaded from their submodule on first use, so that importing one light submodule
+(``builder.tvqa.layout`` from the build configuration, say) does not pull in the media stack.
+"""
 
-__all__ = [
-    "SHOWS",
-    "ClipInputs",
-    "ClipMedia",
-    "Cue",
-    "MediaLayout",
-    "SubtitleError",
-    "SubtitleIndex",
-    "TvqaQuestion",
-    "TvqaRoot",
-    "TvqaRootError",
-    "audio_duration",
-    "find_qa_files",
-    "iter_qa_files",
-    "locate_media",
-    "lookup_media",
-    "mux_frames",
-    "probe_duration",
-    "read_qa_file",
-    "read_subtitles",
-    "resolve_show",
-    "safe_vid_name",
-    "show_name",
-    "show_prefix",
-    "timestamp_problem",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("ClipMedia", "MediaLayout", "locate_media", "lookup_media"), "layout"),
+    **dict.fromkeys(("audio_duration", "mux_frames", "probe_duration"), "media"),
+    **dict.fromkeys(("TvqaQuestion", "find_qa_files", "iter_qa_files", "read_qa_file", "safe_vid_name"), "qa"),
+    **dict.fromkeys(("ClipInputs", "TvqaRoot", "TvqaRootError", "timestamp_problem"), "root"),
+    **dict.fromkeys(("SHOWS", "resolve_show", "show_name", "show_prefix"), "shows"),
+    **dict.fromkeys(("Cue", "SubtitleError", "SubtitleIndex", "read_subtitles"), "subtitles"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

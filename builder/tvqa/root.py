@@ -68,6 +68,12 @@ class TvqaRoot:
     def qa(self) -> QaFiles:
         return find_qa_files(self.root, self.qa_glob)
 
+    def check(self) -> TvqaRoot:
+        """Raise ``TvqaRootError`` now (before any stage starts) when the root holds no QA file."""
+        if not self.qa.paths:
+            raise TvqaRootError(no_qa_message(self.root, self.qa_glob, self.qa))
+        return self
+
     def questions(self) -> Iterator[tuple[TvqaQuestion | None, str | None]]:
         """Every QA record; no QA file at all raises ``TvqaRootError``."""
         if not self.qa.paths:

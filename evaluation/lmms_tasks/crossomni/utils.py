@@ -64,8 +64,11 @@ def _embedded_file(data: bytes, relative: str | None) -> Path:
 
 def clip_media_path(clip_id: str, video: dict[str, Any], audio: dict[str, Any], root: Path | None) -> str:
     """Absolute path of the one file carrying the clip's frames and its audio track."""
+    video_name, audio_name = str(video.get("path") or ""), str(audio.get("path") or "")
+    # an embed export keeps the whole clip in ``video`` and a copy of its audio track as <clip>.m4a
+    track_copy = bool(video.get("bytes")) and audio_name == str(Path(video_name).with_suffix(".m4a"))
     separate_bytes = audio.get("bytes") and video.get("bytes") and audio["bytes"] != video["bytes"]
-    if audio.get("path") != video.get("path") or separate_bytes:
+    if not track_copy and (audio_name != video_name or separate_bytes):
         raise ValueError(
             f"clip {clip_id}: audio {audio.get('path')!r} is not the video's own track {video.get('path')!r}; "
             "the lmms-eval task hands the model one video file with its audio (mux them first)"
