@@ -235,12 +235,16 @@ def _trainer_with_log(log_history: list[dict], global_step: int):
     return SimpleNamespace(state=TrainerState(global_step=global_step, log_history=log_history))
 
 
-def test_grpo_card_lists_only_what_was_used(tmp_path: Path) -> None:
+def test_grpo_card_lists_only_what_was_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers.hub_cache import fake_hub_files
     from training.publish import card_info
 
     log = [{"loss": 0.5, "step": 1}, {"loss": 0.25, "step": 2}, {"loss": 0.375, "step": 3}, {"train_loss": 0.4}]
     trainer = _trainer_with_log(log, global_step=3)
     local_sft = str(tmp_path / "sft-adapter")
+    Path(local_sft).mkdir()
+    lora = {"peft_type": "LORA", "r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["q_proj"]}
+    (Path(local_sft) / "adapter_config.json").write_text(json.dumps(lora))
     judged = card_info(
         "grpo",
         trainer,
@@ -252,21 +256,25 @@ def test_grpo_card_lists_only_what_was_used(tmp_path: Path) -> None:
     assert "| judge | Qwen/Qwen3-Next-80B-A3B-Instruct (openai) |" in text and "| consistency | 1.0 |" in text
     assert "| start adapter | a local SFT adapter (path not published) |" in text and local_sft not in text
     assert "thinking rewards scored by an LLM judge) on top of a LoRA SFT adapter" in text
+    # GRPO keeps training the start adapter's LoRA: its shape, not the recipe's unused lora_r (16)
+    assert "| LoRA r / alpha / dropout | 8 / 16 / 0.1 (the start adapter's) |" in text
     # the loss rows are the log history's numbers: first 0.5, last 0.375, lowest 0.25 at step 2, 3 steps
     for row in ("| first loss | 0.5 (step 1) |", "| last loss | 0.375 (step 3) |", "| lowest loss | 0.25 (step 2) |"):
         assert row in text
     assert "| optimizer steps | 3 |" in text and "| logged points | 3 |" in text
 
+    fake_hub_files(monkeypatch, tmp_path / "hf", "me/crossomni-sft", {"adapter_config.json": {**lora, "r": 4}})
     extra = ("--thinking_rewards", "false", "--sft_adapter", "me/crossomni-sft", "--dataset_name", "crossomni")
     plain = card_info("grpo", trainer, *_grpo_args(tmp_path, *extra), train_size=9, base_model="Qwen/Qwen2.5-Omni-3B")
     text = str(render_adapter_card(plain))
     assert "| judge |" not in text and "LLM judge" not in text and "| consistency |" not in text
     assert "GRPO (format and accuracy rewards) on top of a LoRA SFT adapter" in text
-    assert "| start adapter | me/crossomni-sft |" in text
+    assert "| start adapter | me/crossomni-sft |" in text and "| LoRA r / alpha / dropout | 4 / 16 / 0.1" in text
     assert "datasets" not in metadata(text)  # "crossomni" is a local folder name, not a Hub dataset
     hub_data = card_info("grpo", trainer, *_grpo_args(tmp_path, "--dataset_name", "me/crossomni"), train_size=9)
     assert hub_data.dataset == "me/crossomni" and "start adapter" not in hub_data.recipe
     assert "on a new LoRA" in hub_data.stage_description
+    assert hub_data.recipe["LoRA r / alpha / dropout"] == "16 / 32 / 0.05"  # the new LoRA is the recipe's
 
 
 def test_answer_only_sft_card_does_not_promise_reasoning(tmp_path: Path) -> None:

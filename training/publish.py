@@ -15,7 +15,7 @@ from typing import Any
 
 from huggingface_hub.errors import StrictDataclassError
 
-from model_calls.adapters import write_training_inputs
+from model_calls.adapters import read_adapter_config, write_training_inputs
 from model_cards.adapter_card import (
     LOSS_PLOT,
     STAGES,
@@ -158,13 +158,28 @@ def recipe_summary(stage: str, script_args: Any, training_args: Any, model_args:
         {
             "learning rate": training_args.learning_rate,
             **(length or {"epochs": training_args.num_train_epochs}),
-            "LoRA r / alpha / dropout": f"{model_args.lora_r} / {model_args.lora_alpha} / {model_args.lora_dropout}",
-            "LoRA targets": "language model " + ", ".join(model_args.lora_target_modules or ["all projections"]),
+            **lora_rows(stage, script_args, model_args),
             "input preset": script_args.preset().name,
             "dataset config": script_args.dataset_config,
         }
     )
     return recipe
+
+
+def lora_rows(stage: str, script_args: Any, model_args: Any) -> dict[str, str]:
+    """The LoRA that was trained: GRPO from an SFT adapter keeps training that adapter's LoRA, not a new one."""
+    if stage == "grpo" and script_args.sft_adapter:
+        try:
+            config = read_adapter_config(script_args.sft_adapter)
+        except (OSError, ValueError) as err:  # it was loaded for training; a card is no reason to fail the run
+            logger.warning("card without LoRA rows: cannot read the start adapter's config (%s)", err)
+            return {}
+        shape = f"{config.get('r')} / {config.get('lora_alpha')} / {config.get('lora_dropout')}"
+        return {"LoRA r / alpha / dropout": f"{shape} (the start adapter's)", "LoRA targets": "the start adapter's"}
+    return {
+        "LoRA r / alpha / dropout": f"{model_args.lora_r} / {model_args.lora_alpha} / {model_args.lora_dropout}",
+        "LoRA targets": "language model " + ", ".join(model_args.lora_target_modules or ["all projections"]),
+    }
 
 
 def uses_judge(script_args: Any) -> bool:
