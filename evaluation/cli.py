@@ -188,6 +188,8 @@ def evaluate_model(
     except InputMismatchError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from None
+    if cfg.resolved.base_mismatch:
+        typer.echo(f"warning: {cfg.resolved.base_mismatch}", err=True)
     if quiet:
         silence_progress_bars()
     result = run_eval(cfg, progress=not quiet)

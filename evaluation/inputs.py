@@ -16,10 +16,11 @@ Modality ablations (for diagnosis; allowed with an adapter, they are not a chang
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from crossomni import SAMPLING_RATE
-from model_calls.adapters import read_training_inputs
+from model_calls.adapters import read_adapter_config, read_training_inputs
 from model_calls.presets import InputPreset, family_preset, input_preset, system_prompt_for
 
 INPUT_PRESETS: dict[str, tuple[str, ...]] = {
@@ -78,6 +79,31 @@ class ResolvedInputs:
     system_prompt: str | None
     trained: dict[str, Any] | None = None
     mismatches: tuple[str, ...] = ()
+    base_mismatch: str | None = None  # --model is not the base the adapter records (a warning, not an error)
+
+
+def _same_model(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    left, right = Path(a).expanduser(), Path(b).expanduser()
+    return left.exists() and right.exists() and left.resolve() == right.resolve()
+
+
+def base_model_mismatch(model: str, adapter: str, trained: dict[str, Any] | None) -> str | None:
+    """A one-line warning when ``model`` is none of the bases ``adapter`` records, else None.
+
+    The records: ``adapter_config.json``'s ``base_model_name_or_path`` and, when ``crossomni train`` wrote
+    it, ``crossomni_inputs.json``'s ``base_model`` (the folder it loaded and the Hub id it confirmed).
+    """
+    recorded = [read_adapter_config(adapter).get("base_model_name_or_path")]
+    base = (trained or {}).get("base_model") or {}
+    recorded += [base.get("loaded"), base.get("hub_id")]
+    names = list(dict.fromkeys(name for name in recorded if name))
+    if not names or any(_same_model(model, name) for name in names):
+        return None
+    return (
+        f"--model {model} differs from the base adapter {adapter} records ({' / '.join(names)}): is it the same model?"
+    )
 
 
 def resolve_inputs(
@@ -93,6 +119,8 @@ def resolve_inputs(
 ) -> ResolvedInputs:
     """Settle a run's inputs: the adapter's record, else the model family's; explicit values override.
 
+    A ``model`` other than the base the adapter records is kept in ``base_mismatch`` (a warning).
+
     With an adapter that recorded its training inputs, an explicit preset, media value, prompt or
     system prompt that differs from the record raises ``InputMismatchError`` (one line) unless
     ``allow_mismatch``; the differences are kept in ``mismatches`` either way.
@@ -101,6 +129,7 @@ def resolve_inputs(
     if unknown:
         raise ValueError(f"unknown media setting(s) {', '.join(unknown)}")
     trained = read_training_inputs(adapter) if adapter else None
+    base_mismatch = base_model_mismatch(model, adapter, trained) if adapter else None
     if trained is None:
         chosen = input_preset(preset) if preset else family_preset(model)
         return ResolvedInputs(
@@ -108,6 +137,7 @@ def resolve_inputs(
             prompting=prompting or "default",
             prompt_version=prompt_version or "v1",
             system_prompt=system_prompt_for(model) if system_prompt is None else system_prompt,
+            base_mismatch=base_mismatch,
         )
     trained_preset = InputPreset.from_json(trained["input_preset"])
     mode, version = str(trained["prompt_template"]["id"]).rsplit(".", 1)
@@ -118,6 +148,7 @@ def resolve_inputs(
         prompt_version=prompt_version or version,
         system_prompt=trained["system_prompt"] if system_prompt is None else system_prompt,
         trained=trained,
+        base_mismatch=base_mismatch,
     )
     mismatches = []
     if chosen.settings() != trained_preset.settings():

@@ -331,6 +331,7 @@ def run_eval(
         "audio_in_video": input_config.audio_in_video,
         "training_inputs": cfg.resolved.trained,  # what the adapter recorded it was trained on (None: nothing)
         "input_mismatches": list(cfg.resolved.mismatches),
+        "base_model_mismatch": cfg.resolved.base_mismatch,  # --model differs from the adapter's recorded base
     }
     write_json(log.dir / RUN, {**meta, "status": "running"})
 

@@ -1,8 +1,9 @@
 """The model card (``README.md``) of a CrossOmni LoRA adapter: ``ModelCardData`` + the shipped Jinja template.
 
-``base_model`` is always a Hub id (never a local path), ``library_name`` is ``peft``, the recipe
-and (when an eval run is given) the results table are filled from the run, and the usage snippet
-loads processor + base thinker + adapter and answers one prompt.
+``base_model`` is a Hub id or absent (never a local path: a base no Hub id was confirmed for is left
+out), ``datasets`` likewise, ``library_name`` is ``peft``; the recipe, the loss summary (and its plot
+beside the card) and, when an eval run is given, the results table are filled from the run; the usage
+snippet loads processor + base thinker + adapter and answers one prompt.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 import crossomni
 
 TEMPLATE = "adapter_card.md.jinja"
-DEFAULT_DATASET = "crossomni"
+LOSS_PLOT = "training_loss.png"
+# Stands in for the base model in the card's code when the base has no (confirmed) Hub id.
+LOCAL_BASE = "PATH/TO/BASE_MODEL"
 # Licences of the bases the recipes use (an adapter follows its base model's terms).
 BASE_LICENSES: dict[str, dict[str, str]] = {
     "Qwen/Qwen2.5-Omni-7B": {"license": "apache-2.0"},
@@ -54,14 +57,53 @@ output = model.generate(**inputs, use_audio_in_video=True, max_new_tokens=512)
 print(processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0])"""
 
 
+@dataclass(frozen=True)
+class LossSummary:
+    """The training loss as the trainer logged it: one value per logging step."""
+
+    steps: tuple[int, ...]
+    losses: tuple[float, ...]
+    total_steps: int
+
+    def __post_init__(self) -> None:
+        if not self.losses or len(self.steps) != len(self.losses):
+            raise ValueError("a loss summary needs one logged step per loss value, and at least one")
+
+    @property
+    def first(self) -> float:
+        return self.losses[0]
+
+    @property
+    def last(self) -> float:
+        return self.losses[-1]
+
+    @property
+    def min_step(self) -> int:
+        return self.steps[self.losses.index(min(self.losses))]
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The card's loss rows.
+
+        >>> LossSummary(steps=(1, 2, 3), losses=(2.5, 1.25, 1.5), total_steps=3).rows()[1:3]
+        [('last loss', '1.5 (step 3)'), ('lowest loss', '1.25 (step 2)')]
+        """
+        return [
+            ("first loss", f"{self.first:.4g} (step {self.steps[0]})"),
+            ("last loss", f"{self.last:.4g} (step {self.steps[-1]})"),
+            ("lowest loss", f"{min(self.losses):.4g} (step {self.min_step})"),
+            ("optimizer steps", str(self.total_steps)),
+            ("logged points", str(len(self.losses))),
+        ]
+
+
 @dataclass
 class AdapterCardInfo:
-    """What a card says about one training run."""
+    """What a card says about one training run (None: not known, or not a Hub id, so left out)."""
 
     stage: str
-    base_model: str
+    base_model: str | None
     repo_id: str
-    dataset: str = DEFAULT_DATASET
+    dataset: str | None = None
     dataset_config: str = crossomni.DEFAULT_CONFIG_NAME
     recipe: dict[str, Any] = field(default_factory=dict)
     rewards: list[tuple[str, float, str]] = field(default_factory=list)
@@ -71,6 +113,10 @@ class AdapterCardInfo:
     # What it was trained on (``crossomni_inputs.json``): ``input_preset`` (dict), ``prompt_template`` (dict with
     # ``id``), ``system_prompt``. ``crossomni eval --adapter`` uses the same by default.
     inputs: dict[str, Any] | None = None
+    stage_description: str | None = None  # default: STAGES[stage]
+    reasoning: bool = True  # the adapter answers with a <think> block before the letter
+    loss: LossSummary | None = None
+    loss_plot: str | None = None  # file name of the loss plot beside the card
 
 
 def inputs_rows(inputs: dict[str, Any]) -> list[tuple[str, str]]:
@@ -125,15 +171,20 @@ def results_rows(results: dict[str, float]) -> list[tuple[str, str]]:
     return rows
 
 
+def check_hub_ids(info: AdapterCardInfo) -> None:
+    for name, value in (("base_model", info.base_model), ("dataset", info.dataset)):
+        if value is not None and not is_hub_id(value):
+            raise ValueError(f"{name} must be a Hub id (ORG/NAME) or None, got the local path {value!r}")
+
+
 def card_data(info: AdapterCardInfo):
-    """The YAML metadata: base model (Hub id), peft, datasets, tags, licence and a model-index when results exist."""
+    """The YAML metadata: base model and datasets (Hub ids, else left out), peft, tags, licence, model-index."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    if not is_hub_id(info.base_model):
-        raise ValueError(f"base_model must be a Hub id (ORG/NAME), got the local path {info.base_model!r}")
-    license_fields = {"license": info.license} if info.license else BASE_LICENSES.get(info.base_model, {})
+    check_hub_ids(info)
+    license_fields = {"license": info.license} if info.license else BASE_LICENSES.get(info.base_model or "", {})
     eval_results = None
-    if info.results:
+    if info.results and info.dataset:  # a model-index names the Hub dataset it was scored on
         eval_results = [
             EvalResult(
                 task_type="multiple-choice",
@@ -152,7 +203,7 @@ def card_data(info: AdapterCardInfo):
     return ModelCardData(
         base_model=info.base_model,
         library_name="peft",
-        datasets=[info.dataset],
+        datasets=[info.dataset] if info.dataset else None,
         language=["en"],
         pipeline_tag="any-to-any",
         tags=["crossomni", "qwen2.5-omni", "lora", info.stage, "trl", "peft", "cross-modal-coreference"],
@@ -168,7 +219,8 @@ def usage_snippet(info: AdapterCardInfo) -> str:
     system = inputs.get("system_prompt")
     system_turn = f'{{"role": "system", "content": {system!r}}},\n    ' if system else ""
     fps = (inputs.get("input_preset") or {}).get("fps", 2.0)
-    return USAGE.format(base_model=info.base_model, repo_id=info.repo_id, system_turn=system_turn, fps=fps)
+    base_model = info.base_model or LOCAL_BASE
+    return USAGE.format(base_model=base_model, repo_id=info.repo_id, system_turn=system_turn, fps=fps)
 
 
 def render_adapter_card(info: AdapterCardInfo):
@@ -177,10 +229,9 @@ def render_adapter_card(info: AdapterCardInfo):
 
     if info.stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {info.stage!r}")
+    check_hub_ids(info)
     dataset_link = (
-        f"https://huggingface.co/datasets/{info.dataset}"
-        if is_hub_id(info.dataset)
-        else "https://arxiv.org/abs/2604.05522"
+        f"https://huggingface.co/datasets/{info.dataset}" if info.dataset else "https://arxiv.org/abs/2604.05522"
     )
     template = resources.files("model_cards.templates").joinpath(TEMPLATE)
     with resources.as_file(template) as template_path:
@@ -190,8 +241,12 @@ def render_adapter_card(info: AdapterCardInfo):
             model_name=info.repo_id.split("/")[-1],
             repo_id=info.repo_id,
             base_model=info.base_model,
+            base_placeholder=LOCAL_BASE,
             dataset_link=dataset_link,
-            stage_description=STAGES[info.stage],
+            stage_description=info.stage_description or STAGES[info.stage],
+            reasoning=info.reasoning,
+            loss=info.loss.rows() if info.loss else [],
+            loss_plot=info.loss_plot,
             usage=usage_snippet(info),
             inputs=inputs_rows(info.inputs) if info.inputs else [],
             recipe=[(name, value) for name, value in info.recipe.items()],
@@ -207,4 +262,26 @@ def write_adapter_card(folder: str | Path, info: AdapterCardInfo) -> Path:
     """Render into ``folder/README.md``, replacing any card already there (e.g. one trl wrote)."""
     path = Path(folder) / "README.md"
     render_adapter_card(info).save(path)
+    return path
+
+
+def write_loss_plot(folder: str | Path, loss: LossSummary, title: str) -> Path:
+    """The logged training loss against the optimizer step, as ``folder/training_loss.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=120)
+    axes.plot(loss.steps, loss.losses, marker="o", markersize=3, linewidth=1.5, color="tab:blue")
+    axes.scatter([loss.min_step], [min(loss.losses)], color="tab:red", zorder=3, label=f"lowest {min(loss.losses):.4g}")
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("training loss")
+    axes.set_title(f"{title}: {len(loss.losses)} logged points over {loss.total_steps} steps", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    path = Path(folder) / LOSS_PLOT
+    figure.savefig(path)
+    plt.close(figure)
     return path

@@ -199,3 +199,142 @@ def test_card_says_what_the_adapter_was_trained_on() -> None:
     ):
         assert row in card
     assert "## Inputs it was trained on" not in str(render_adapter_card(info()))
+
+
+def test_card_without_a_hub_base_or_dataset_names_neither() -> None:
+    card = str(render_adapter_card(info(base_model=None, dataset=None, results=RESULTS)))
+    meta = metadata(card)
+    assert "base_model" not in meta and "datasets" not in meta and "license" not in meta
+    assert "model-index" not in meta  # a model-index must name the Hub dataset it was scored on
+    assert "| overall | 58.59 |" in card  # the results table stays
+    assert "a local Qwen2.5-Omni checkpoint" in card and "huggingface.co/None" not in card
+    assert 'from_pretrained("PATH/TO/BASE_MODEL")' in card and "crossomni eval --model PATH/TO/BASE_MODEL" in card
+    with pytest.raises(ValueError, match="dataset must be a Hub id"):
+        render_adapter_card(info(dataset="/data/crossomni"))
+
+
+def _grpo_args(tmp_path: Path, *extra: str):
+    from training.grpo import parse
+
+    return parse(
+        [
+            "--model_name_or_path", "Qwen/Qwen2.5-Omni-3B",
+            "--output_dir", str(tmp_path / "grpo-run"),
+            "--num_generations", "2", "--per_device_train_batch_size", "2",
+            "--use_cpu", "true", "--bf16", "false", "--report_to", "none",
+            *extra,
+        ]
+    )  # fmt: skip
+
+
+def _trainer_with_log(log_history: list[dict], global_step: int):
+    from types import SimpleNamespace
+
+    from transformers import TrainerState
+
+    return SimpleNamespace(state=TrainerState(global_step=global_step, log_history=log_history))
+
+
+def test_grpo_card_lists_only_what_was_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers.hub_cache import fake_hub_files
+    from training.publish import card_info
+
+    log = [{"loss": 0.5, "step": 1}, {"loss": 0.25, "step": 2}, {"loss": 0.375, "step": 3}, {"train_loss": 0.4}]
+    trainer = _trainer_with_log(log, global_step=3)
+    local_sft = str(tmp_path / "sft-adapter")
+    Path(local_sft).mkdir()
+    lora = {"peft_type": "LORA", "r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["q_proj"]}
+    (Path(local_sft) / "adapter_config.json").write_text(json.dumps(lora))
+    judged = card_info(
+        "grpo",
+        trainer,
+        *_grpo_args(tmp_path, "--sft_adapter", local_sft),
+        train_size=9,
+        base_model="Qwen/Qwen2.5-Omni-3B",
+    )
+    text = str(render_adapter_card(judged))
+    assert "| judge | Qwen/Qwen3-Next-80B-A3B-Instruct (openai) |" in text and "| consistency | 1.0 |" in text
+    assert "| start adapter | a local SFT adapter (path not published) |" in text and local_sft not in text
+    assert "thinking rewards scored by an LLM judge) on top of a LoRA SFT adapter" in text
+    # GRPO keeps training the start adapter's LoRA: its shape, not the recipe's unused lora_r (16)
+    assert "| LoRA r / alpha / dropout | 8 / 16 / 0.1 (the start adapter's) |" in text
+    # the loss rows are the log history's numbers: first 0.5, last 0.375, lowest 0.25 at step 2, 3 steps
+    for row in ("| first loss | 0.5 (step 1) |", "| last loss | 0.375 (step 3) |", "| lowest loss | 0.25 (step 2) |"):
+        assert row in text
+    assert "| optimizer steps | 3 |" in text and "| logged points | 3 |" in text
+
+    fake_hub_files(monkeypatch, tmp_path / "hf", "me/crossomni-sft", {"adapter_config.json": {**lora, "r": 4}})
+    extra = ("--thinking_rewards", "false", "--sft_adapter", "me/crossomni-sft", "--dataset_name", "crossomni")
+    plain = card_info("grpo", trainer, *_grpo_args(tmp_path, *extra), train_size=9, base_model="Qwen/Qwen2.5-Omni-3B")
+    text = str(render_adapter_card(plain))
+    assert "| judge |" not in text and "LLM judge" not in text and "| consistency |" not in text
+    assert "GRPO (format and accuracy rewards) on top of a LoRA SFT adapter" in text
+    assert "| start adapter | me/crossomni-sft |" in text and "| LoRA r / alpha / dropout | 4 / 16 / 0.1" in text
+    assert "datasets" not in metadata(text)  # "crossomni" is a local folder name, not a Hub dataset
+    hub_data = card_info("grpo", trainer, *_grpo_args(tmp_path, "--dataset_name", "me/crossomni"), train_size=9)
+    assert hub_data.dataset == "me/crossomni" and "start adapter" not in hub_data.recipe
+    assert "on a new LoRA" in hub_data.stage_description
+    assert hub_data.recipe["LoRA r / alpha / dropout"] == "16 / 32 / 0.05"  # the new LoRA is the recipe's
+
+
+def test_answer_only_sft_card_does_not_promise_reasoning(tmp_path: Path) -> None:
+    from training.publish import card_info
+    from training.sft import parse
+
+    args = parse(
+        [
+            "--model_name_or_path", "Qwen/Qwen2.5-Omni-3B", "--output_dir", str(tmp_path / "sft"),
+            "--supervision", "answer", "--use_cpu", "true", "--bf16", "false", "--report_to", "none",
+        ]
+    )  # fmt: skip
+    card = card_info("sft", _trainer_with_log([], 0), *args, train_size=9, base_model="Qwen/Qwen2.5-Omni-3B")
+    text = str(render_adapter_card(card))
+    assert "answer-letter targets" in text and "answer with the letter alone" in text and "<think>" not in text
+    assert card.loss is None and "### Training loss" not in text
+
+
+def test_base_hub_id_is_confirmed_against_the_local_config(
+    tiny_omni_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoConfig
+
+    from tests.helpers.hub_cache import fake_hub_config
+    from training.publish import confirmed_hub_base
+
+    tiny = json.loads((tiny_omni_dir / "config.json").read_text())
+    fake_hub_config(monkeypatch, tmp_path, "acme/tiny-omni", tiny)
+    other = json.loads(json.dumps(tiny))
+    other["text_config"]["vocab_size"] *= 2
+    other["audio_config"]["d_model"] *= 2
+    fake_hub_config(monkeypatch, tmp_path, "acme/other-omni", other)
+    invalid = json.loads(json.dumps(tiny))
+    invalid["text_config"]["num_hidden_layers"] += 1  # no longer one layer type per layer
+    fake_hub_config(monkeypatch, tmp_path, "acme/invalid-omni", invalid)
+    assert AutoConfig.from_pretrained("acme/tiny-omni", local_files_only=True).model_type == tiny["model_type"]
+
+    local = str(tiny_omni_dir)
+    assert confirmed_hub_base(local, "acme/tiny-omni")[0] == "acme/tiny-omni"
+    hub_id, why = confirmed_hub_base(local, "acme/other-omni")
+    assert hub_id is None and "does not match base_model_id acme/other-omni" in why
+    vocab = tiny["text_config"]["vocab_size"]
+    assert f"text_config.vocab_size {vocab} vs {2 * vocab}" in why and "audio_config.d_model" in why
+    hub_id, why = confirmed_hub_base(local, "acme/invalid-omni")
+    assert hub_id is None and "cached config is invalid" in why and "\n" not in why
+    hub_id, why = confirmed_hub_base(local, "acme/not-cached")
+    assert hub_id is None and "not in the local HF cache" in why
+    assert confirmed_hub_base(local, None) == (
+        None,
+        f"the base {local} is a local folder and no base_model_id was given",
+    )
+    assert confirmed_hub_base("Qwen/Qwen2.5-Omni-3B", None)[0] == "Qwen/Qwen2.5-Omni-3B"  # a Hub id is itself
+
+
+def test_loss_plot_is_written_from_the_summary(tmp_path: Path) -> None:
+    from model_cards.adapter_card import LossSummary, write_loss_plot
+
+    loss = LossSummary(steps=(5, 10, 15), losses=(2.0, 1.0, 1.5), total_steps=15)
+    assert (loss.first, loss.last, loss.min_step) == (2.0, 1.5, 10)
+    path = write_loss_plot(tmp_path, loss, title="SFT run")
+    assert path.name == "training_loss.png" and path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="one logged step per loss"):
+        LossSummary(steps=(1,), losses=(), total_steps=1)

@@ -341,3 +341,30 @@ def test_a_segment_sampled_from_bytes_equals_the_one_from_its_file(clip):
     np.testing.assert_array_equal(from_path.frames, from_bytes.frames)
     np.testing.assert_array_equal(from_path.audio, from_bytes.audio)
     assert from_path.audio.shape == (4 * 16_000,) and from_path.fps == 2.0
+
+
+def test_a_model_other_than_the_adapters_recorded_base_is_a_warning(
+    tmp_path, tiny_omni_dir, adapter_dir, embedded_export
+):
+    import shutil
+
+    from evaluation.inputs import base_model_mismatch
+
+    other_base = Path(shutil.copytree(tiny_omni_dir, tmp_path / "other-base"))
+    result = _eval(other_base, embedded_export, tmp_path / "run", "--adapter", str(adapter_dir), "--limit", "1")
+    assert result.exit_code == 0, result.output
+    (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert f"--model {other_base} differs from the base adapter {adapter_dir} records ({tiny_omni_dir})" in warning
+    assert "warning" not in result.stdout
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["base_model_mismatch"] == warning.removeprefix("warning: ")
+    matching = _eval(tiny_omni_dir, embedded_export, tmp_path / "same", "--adapter", str(adapter_dir), "--limit", "1")
+    assert matching.exit_code == 0 and "warning" not in matching.stderr
+    assert json.loads((tmp_path / "same" / "run.json").read_text())["base_model_mismatch"] is None
+
+    # crossomni_inputs.json's record counts too: the folder it loaded and the Hub id it confirmed
+    record = {"base_model": {"loaded": "/elsewhere/tiny", "hub_id": "acme/tiny-omni"}}
+    assert base_model_mismatch("acme/tiny-omni", str(adapter_dir), record) is None
+    assert base_model_mismatch("/elsewhere/tiny", str(adapter_dir), record) is None
+    said = base_model_mismatch("acme/other-omni", str(adapter_dir), record)
+    assert said.endswith(f"({tiny_omni_dir} / /elsewhere/tiny / acme/tiny-omni): is it the same model?")

@@ -243,10 +243,16 @@ def test_media_reach_every_forward_and_rows_keep_their_own(grpo_setup) -> None:
 
 
 @pytest.mark.slow
-def test_grpo_two_steps_with_all_four_rewards(grpo_setup, monkeypatch: pytest.MonkeyPatch, capfd) -> None:
+def test_grpo_two_steps_with_all_four_rewards(
+    grpo_setup, tiny_omni_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd
+) -> None:
     import math
 
+    from tests.helpers.hub_cache import fake_hub_config
     from training import grpo
+
+    hub_id = "crossomni-test/tiny-omni"  # made up: the fake Hub cache holds the tiny model's config under it
+    fake_hub_config(monkeypatch, tmp_path / "hf", hub_id, json.loads((tiny_omni_dir / "config.json").read_text()))
 
     kept = {}
     original = grpo.build_trainer
@@ -258,7 +264,9 @@ def test_grpo_two_steps_with_all_four_rewards(grpo_setup, monkeypatch: pytest.Mo
         return trainer, size
 
     monkeypatch.setattr(grpo, "build_trainer", build_with_canned)
-    script, train, model_args = grpo_setup("run", "--max_steps", "2", "--log_completions", "true")
+    script, train, model_args = grpo_setup(
+        "run", "--max_steps", "2", "--log_completions", "true", "--base_model_id", hub_id
+    )
     folder = grpo.main(script, train, model_args)
     trainer = kept["trainer"]
     # the completion tables go to a file, not between the loss lines
@@ -282,8 +290,15 @@ def test_grpo_two_steps_with_all_four_rewards(grpo_setup, monkeypatch: pytest.Mo
     assert any(float(s["grad_norm"]) > 0 for s in steps)
 
     card = (folder / "README.md").read_text()
-    assert "base_model: Qwen/Qwen2.5-Omni-7B" in card and "license: apache-2.0" in card
+    assert f"base_model: {hub_id}" in card and "license" not in card.split("---")[1]  # no licence known for it
     assert "| consistency | 1.0 |" in card and "| rollouts per prompt | 2 |" in card
+    assert "| judge | judge-model (replay) |" in card  # the thinking rewards were on
+    assert (
+        "| start adapter | a local SFT adapter (path not published) |" in card and str(script.sft_adapter) not in card
+    )
+    losses = [float(s["loss"]) for s in steps]
+    assert f"| first loss | {losses[0]:.4g} (step 1) |" in card and f"| last loss | {losses[1]:.4g} (step 2) |" in card
+    assert (folder / "training_loss.png").is_file()
     assert (folder / "adapter_model.safetensors").is_file()
 
 

@@ -11,6 +11,9 @@ from tests.helpers.tiny_omni import MAX_PIXELS, MIN_PIXELS, TINY_TRAINING_ARGS
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO / "builder" / "sample" / "release"
+HUB_ID = "crossomni-test/tiny-omni"  # made up: only the test's fake Hub cache holds it
+OTHER_HUB_ID = "crossomni-test/wider-omni"
+TRL_STOCK_TEXT = "fine-tuned version of [None]"
 
 
 @pytest.fixture(scope="module")
@@ -98,23 +101,37 @@ def test_too_long_prompt_is_a_clear_error(tiny_omni_dir: Path, train_rows) -> No
 
 @pytest.mark.slow
 def test_sft_two_steps_then_lora_round_trip(
-    tiny_omni_dir: Path, sample_tvqa_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_omni_dir: Path, sample_tvqa_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
+    import shutil
+
     import torch
+    import yaml
     from peft import PeftModel
-    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+    from transformers import AutoConfig, Qwen2_5OmniThinkerForConditionalGeneration
     from trl import SFTTrainer
     from typer.testing import CliRunner
 
     from builder.export import export_release
     from crossomni_cli import app
     from model_calls.presets import system_prompt_for
+    from tests.helpers.hub_cache import fake_hub_config
+    from training.publish import finish_run
     from training.sft import main, parse
+
+    # A made-up Hub id whose cached config is the tiny model's (the base's Hub id is confirmed offline), and one
+    # whose config differs in the language model's width.
+    tiny_config = json.loads((tiny_omni_dir / "config.json").read_text())
+    fake_hub_config(monkeypatch, tmp_path / "hf", HUB_ID, tiny_config)
+    wider = json.loads(json.dumps(tiny_config))
+    wider["text_config"]["hidden_size"] *= 2
+    fake_hub_config(monkeypatch, tmp_path / "hf", OTHER_HUB_ID, wider)
+    assert AutoConfig.from_pretrained(HUB_ID, local_files_only=True).model_type == tiny_config["model_type"]
 
     out = tmp_path / "sft"
     args = [
         "--model_name_or_path", str(tiny_omni_dir),
-        "--base_model_id", "Qwen/Qwen2.5-Omni-3B",
+        "--base_model_id", HUB_ID,
         "--release_dir", str(RELEASE),
         "--tvqa_root", str(sample_tvqa_root),
         "--data_cache_dir", str(tmp_path / "cache"),
@@ -131,6 +148,7 @@ def test_sft_two_steps_then_lora_round_trip(
         result = original(self, *a, **k)
         history["logs"] = [e for e in self.state.log_history if "loss" in e]
         history["model"] = self.model
+        history["trainer"] = self
         history["batch"] = next(iter(self.get_train_dataloader()))
         return result
 
@@ -140,11 +158,48 @@ def test_sft_two_steps_then_lora_round_trip(
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
     assert losses[0] != losses[1]
 
-    # Adapter on the language model only, saved with its card, base recorded as the Hub id.
+    # Adapter on the language model only, saved with its card, base recorded as the confirmed Hub id.
     config = json.loads((folder / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == "Qwen/Qwen2.5-Omni-3B" and "language_model" in config["target_modules"]
+    assert config["base_model_name_or_path"] == HUB_ID and "language_model" in config["target_modules"]
     card = (folder / "README.md").read_text()
-    assert "base_model: Qwen/Qwen2.5-Omni-3B" in card
+    meta = yaml.safe_load(card.split("---\n", 2)[1])
+    assert meta["base_model"] == HUB_ID and "datasets" not in meta  # trained on a local release: no Hub dataset
+    assert TRL_STOCK_TEXT not in card and f"crossomni eval --model {HUB_ID} --adapter" in card
+    # The loss the trainer logged, summarised in the card and plotted beside it.
+    assert f"| first loss | {losses[0]:.4g} (step 1) |" in card and f"| last loss | {losses[-1]:.4g} (step 2) |" in card
+    assert f"| lowest loss | {min(losses):.4g} (step {losses.index(min(losses)) + 1}) |" in card
+    assert "| optimizer steps | 2 |" in card and "![Training loss per optimizer step](training_loss.png)" in card
+    assert (folder / "training_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # A local base whose base_model_id does not match, or cannot be checked offline: no base_model in the card
+    # (written over trl's stock card), adapter_config.json keeps the local path, and the log says why.
+    trainer = history["trainer"]
+    for hub_id, reason in (
+        (OTHER_HUB_ID, f"does not match base_model_id {OTHER_HUB_ID}: text_config.hidden_size"),
+        ("Qwen/Qwen2.5-Omni-3B", "its config is not in the local HF cache"),
+    ):
+        other = Path(shutil.copytree(folder, tmp_path / hub_id.replace("/", "_")))
+        (other / "adapter_config.json").write_text(
+            json.dumps({**config, "base_model_name_or_path": str(tiny_omni_dir)})
+        )
+        train.output_dir = str(other)
+        trainer.create_model_card()  # what trl leaves in the folder
+        assert TRL_STOCK_TEXT in (other / "README.md").read_text()
+        script.base_model_id = hub_id
+        caplog.clear()
+        finish_run("sft", trainer, script, train, model_args, train_size=18)
+        (warning,) = [r.getMessage() for r in caplog.records if r.name == "training.publish"]
+        assert "model card without base_model" in warning and reason in warning
+        assert json.loads((other / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_omni_dir)
+        card_text = (other / "README.md").read_text()
+        assert TRL_STOCK_TEXT not in card_text and 'model="None"' not in card_text
+        assert "base_model" not in yaml.safe_load(card_text.split("---\n", 2)[1])
+        assert (
+            "crossomni eval --model PATH/TO/BASE_MODEL" in card_text and "a local Qwen2.5-Omni checkpoint" in card_text
+        )
+        recorded = json.loads((other / "crossomni_inputs.json").read_text())["base_model"]
+        assert recorded == {"loaded": str(tiny_omni_dir), "hub_id": None}
+    script.base_model_id, train.output_dir = HUB_ID, str(folder)
 
     # The adapter records what it was trained on: the preset's values, the template, the family's system prompt.
     record = json.loads((folder / "crossomni_inputs.json").read_text())
@@ -154,7 +209,8 @@ def test_sft_two_steps_then_lora_round_trip(
     assert (preset["fps"], preset["max_frames"], preset["audio_in_video"]) == (1.0, 8, True)
     # rationale SFT asks for the shape it teaches: reasoning in <think>, then the letter
     assert record["prompt_template"] == {"id": "think.v1", "name": "think", "version": "v1"}
-    assert record["system_prompt"] == system_prompt_for("Qwen/Qwen2.5-Omni-3B")
+    assert record["system_prompt"] == system_prompt_for(HUB_ID)
+    assert record["base_model"] == {"loaded": str(tiny_omni_dir), "hub_id": HUB_ID}
     assert f"| input preset | `{preset['name']}` |" in card and "| prompt template | `think.v1` |" in card
 
     # save -> PeftModel.from_pretrained gives the trained model's logits on a media batch.
@@ -181,6 +237,8 @@ def test_sft_two_steps_then_lora_round_trip(
     assert meta["identity"]["input_config"]["preset"] == preset
     assert meta["identity"]["input_config"]["system_prompt"] == record["system_prompt"]
     assert meta["identity"]["prompt_id"] == "think.v1"  # the template the adapter recorded
+    # --model is the folder the adapter was trained on (its Hub id is recorded too): no base warning
+    assert meta["base_model_mismatch"] is None and "warning" not in result.stderr
     refused = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "x"), "--input-preset", "qwen2.5-omni"])
     assert refused.exit_code == 2 and not (tmp_path / "x").exists()
     (line,) = refused.output.strip().splitlines()
@@ -192,3 +250,38 @@ def test_sft_two_steps_then_lora_round_trip(
     assert json.loads((tmp_path / "z" / "run.json").read_text())["input_mismatches"] == [
         "prompt cot.v1 (adapter: think.v1)"
     ]
+
+
+def test_train_prints_what_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from crossomni_cli import app
+    from training import sft
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    stale = folder / "notes.txt"  # left by an earlier run: not this run's output
+    stale.write_text("old")
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+
+    def fake_main(script, training_args, model_args, hub_id=None):
+        record = {"base_model": {"loaded": "/models/tiny", "hub_id": hub_id}}
+        (folder / "crossomni_inputs.json").write_text(json.dumps(record))
+        (folder / "README.md").write_text("card")
+        (folder / "adapter_model.safetensors").write_bytes(b"x")
+        return folder
+
+    cpu = ["--bf16", "false", "--use_cpu", "true", "--dtype", "float32"]
+    args = ["train", "sft", "--config", "sft_qwen2.5-omni-3b", "--output_dir", str(folder), *cpu]
+    monkeypatch.setattr(sft, "main", fake_main)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"saved to {folder}: README.md (model card without base_model), "
+        "adapter_model.safetensors, crossomni_inputs.json"
+    )
+    monkeypatch.setattr(sft, "main", lambda *parsed: fake_main(*parsed, hub_id="acme/tiny-omni"))
+    result = CliRunner().invoke(app, args)
+    assert "README.md (model card, base_model acme/tiny-omni)" in result.stdout and "notes.txt" not in result.stdout

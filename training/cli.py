@@ -10,12 +10,14 @@ falls back to CPU in float32 (``--bf16 false --use_cpu true --dtype float32``) a
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from model_calls.sources import check_source
+from training.publish import saved_summary
 
 RECIPES_DIR = Path(__file__).resolve().parent / "configs"
 CPU_OVERRIDES = {"bf16": "false", "fp16": "false", "use_cpu": "true", "dtype": "float32"}
@@ -101,8 +103,9 @@ def sft(
     from training import sft as recipe
 
     logging.basicConfig(level=logging.INFO)
+    started = time.time()
     folder = recipe.main(*recipe.parse(_trl_args(config, list(ctx.args), push_to_hub)))
-    typer.echo(f"adapter and model card saved to {folder}")
+    typer.echo(saved_summary(folder, since=started))
 
 
 @app.command(context_settings=PASS_THROUGH)
@@ -120,5 +123,6 @@ def grpo(
         _trl_args(config, list(ctx.args), push_to_hub, sft_adapter=sft_adapter)
     )
     check_sft_adapter(script_args.sft_adapter)
+    started = time.time()
     folder = recipe.main(script_args, training_args, model_args)
-    typer.echo(f"adapter and model card saved to {folder}")
+    typer.echo(saved_summary(folder, since=started))
