@@ -44,6 +44,13 @@ class TvqaQuestion(BaseModel):
     vid_name: str
     show_name: str | None = None  # absent in TVQA+
 
+    @field_validator("q", "a0", "a1", "a2", "a3", "a4", "vid_name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is blank")
+        return value
+
     @field_validator("ts", mode="before")
     @classmethod
     def _parse_ts(cls, value: object) -> tuple[float, float] | None:

@@ -91,6 +91,9 @@ def split_speaker(text: str, bare_tags: bool) -> tuple[str | None, tuple[str, bo
 
 
 def make_cue(index: int, start: float, end: float, text: str, bare_tags: bool) -> Cue:
+    """One cue; a cue that ends before it starts is malformed (``SubtitleError``), not a line to keep."""
+    if end < start:
+        raise SubtitleError(f"cue {index} ends ({end}s) before it starts ({start}s)")
     raw, parsed, rest = split_speaker(text, bare_tags)
     rest = " ".join(strip_markup(rest).split())
     if parsed is None:

@@ -1,0 +1,292 @@
+"""Seeded, bounded fuzzing of every reader of outside input.
+
+Each category mutates a valid input of the real format many ways. Two properties are checked:
+- *no uncaught exception*: a reader either accepts the input or fails with its own error type
+  (``SubtitleError``, a QA reject, ``ReleaseError``, ``ValueError`` from the metric, a parse failure);
+- *no malformed input accepted*: mutations known to break the format (a listed set per category) are
+  never accepted as valid.
+The counts per category are printed (``pytest -s``) and must reach the floor below.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import string
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import crossomni
+from builder.prompts import parse_reply
+from builder.replies import BiographyReply, CaptionReply, QAReply, SummaryReply
+from builder.tvqa.qa import read_qa_file
+from builder.tvqa.subtitles import SubtitleError, SubtitleIndex, read_subtitles
+
+SEED = 20261201
+CASES_PER_CATEGORY = 200  # 6 categories: at least 1,200 cases in all
+COUNTS: Counter[str] = Counter()
+
+SRT = (
+    "1\r\n00:00:01,000 --> 00:00:02,500\r\n(Rachel:) I found the recipe.\r\n\r\n"
+    "2\r\n00:00:03,000 --> 00:00:04,000\r\n(Joey:) How you doin'?\r\nSecond line.\r\n\r\n"
+)
+QA_LINE = {
+    "qid": 7,
+    "q": "What does Rachel hold?",
+    **{f"a{i}": f"option {i}" for i in range(5)},
+    "answer_idx": 2,
+    "ts": "1.5-6.0",
+    "vid_name": "friends_s01e01_seg02_clip_14",
+    "show_name": "Friends",
+}
+SUB_LINE = {
+    "vid_name": "friends_s01e01_seg02_clip_14",
+    "sub": [{"text": " Rachel : I found it .", "start": 0.5, "end": 1.5}, {"text": "Hi .", "start": 2.0, "end": 3.0}],
+}
+ODD_VALUES: list[object] = [
+    None, True, 0, -1, 1e308, float("nan"), "", " ", "?", "null", [], {}, [1, 2], {"a": 1}, "x" * 5000,
+    "../../etc/passwd", "/etc/hostname", "\x00", "é", 10**30,
+]  # fmt: skip
+
+
+def _text_mutations(rng: random.Random, text: str) -> Iterator[str]:
+    """Byte-level damage: flips, cuts, insertions of odd characters, repeated spans."""
+    for _ in range(CASES_PER_CATEGORY // 2):
+        chars = list(text)
+        for _ in range(rng.randint(1, 6)):
+            kind = rng.random()
+            at = rng.randrange(len(chars) or 1)
+            if kind < 0.3 and chars:
+                chars[at] = rng.choice(string.printable + "\x00\ufeff(:)->é")
+            elif kind < 0.5:
+                chars = chars[:at]
+            elif kind < 0.7:
+                chars[at:at] = rng.choice(["(" + " " * 1200, "99999999999:00:00,500", "-->", "\r\n\r\n", ":" * 300])
+            elif chars:
+                span = chars[at : at + rng.randint(1, 40)]
+                chars[at:at] = span * rng.randint(2, 50)
+        yield "".join(chars)
+
+
+def _json_mutations(rng: random.Random, record: dict) -> Iterator[tuple[dict, bool]]:
+    """A record with one field replaced by an odd value (``True``: the record is now malformed), or
+    deleted, or the record nested deep."""
+    keys = list(record)
+    for _ in range(CASES_PER_CATEGORY // 2):
+        mutated = json.loads(json.dumps(record))
+        key = rng.choice(keys)
+        if rng.random() < 0.25:
+            del mutated[key]
+        else:
+            mutated[key] = rng.choice(ODD_VALUES)
+        yield mutated, True
+
+
+def _record(category: str, run: Callable[[], object]) -> object:
+    COUNTS[category] += 1
+    return run()
+
+
+# --- .srt -----------------------------------------------------------------------------------------
+
+
+def test_srt_files(tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    path = tmp_path / "clip.srt"
+    for text in _text_mutations(rng, SRT):
+        for data in (text.encode("utf-8", "surrogatepass"), text.encode("latin-1", "replace")):
+            path.write_bytes(data)
+            try:
+                _record("srt", lambda: read_subtitles(path))
+            except SubtitleError:
+                pass
+    malformed = {
+        "no timing line": "1\r\n(Rachel:) I found the recipe.\r\n\r\n",
+        "end before start": "1\r\n00:00:05,000 --> 00:00:02,000\r\n(Rachel:) Hi.\r\n\r\n",
+        "overflowing hour": "1\r\n999999999999:00:00,500 --> 999999999999:00:01,500\r\n(Rachel:) Hi.\r\n\r\n",
+        "empty": "\r\n\r\n",
+        "binary": "\x00\x01\x02\x03",
+    }
+    for name, text in malformed.items():
+        path.write_bytes(text.encode("latin-1"))
+        COUNTS["srt"] += 1
+        try:
+            cues, _ = read_subtitles(path)
+        except SubtitleError:
+            continue
+        assert not any(cue.end <= cue.start or cue.end > 1e7 for cue in cues), f"{name} accepted: {cues}"
+        assert name not in ("no timing line", "empty", "binary"), f"{name} accepted as valid: {cues}"
+
+
+# --- QA jsonl -------------------------------------------------------------------------------------
+
+
+def test_qa_lines(tmp_path: Path) -> None:
+    rng = random.Random(SEED + 1)
+    path = tmp_path / "tvqa_train.jsonl"
+    lines = [json.dumps(m) for m, _ in _json_mutations(rng, QA_LINE)]
+    lines += [json.dumps(m) for m, _ in _json_mutations(rng, QA_LINE)]
+    lines += list(_text_mutations(rng, json.dumps(QA_LINE)))
+    lines += ["[" * 100_000 + "]" * 100_000, "\udcff not utf-8", '{"qid": 1}', "null", "[]", '"a string"']
+    for line in lines:
+        path.write_bytes(line.encode("utf-8", "surrogateescape") + b"\n")
+        results = list(_record("qa", lambda: read_qa_file(path)))
+        for question, error in results:
+            assert (question is None) != (error is None)
+            if question is None:
+                continue
+            # accepted: the line really is a TVQA question
+            assert question.q.strip() and question.vid_name and ".." not in question.vid_name
+            assert not question.vid_name.startswith("/")
+            assert all(isinstance(getattr(question, f"a{i}"), str) for i in range(5))
+
+
+# --- preprocessed subtitle jsonl -------------------------------------------------------------------
+
+
+def test_preprocessed_subtitle_lines(tmp_path: Path) -> None:
+    rng = random.Random(SEED + 2)
+    path = tmp_path / "tvqa_preprocessed_subtitles.jsonl"
+    records = []
+    for mutated, _ in _json_mutations(rng, SUB_LINE):
+        records.append(mutated)
+    for _ in range(CASES_PER_CATEGORY // 2):
+        record = json.loads(json.dumps(SUB_LINE))
+        cue = rng.choice(record["sub"])
+        cue[rng.choice(["text", "start", "end"])] = rng.choice(ODD_VALUES)
+        records.append(record)
+    for number, record in enumerate(records):
+        record = {**record, "vid_name": f"clip_{number}"} if isinstance(record.get("vid_name"), str) else record
+        path.write_text(json.dumps(record) + "\n" + json.dumps(SUB_LINE) + "\n")
+        index = _record("subtitle_jsonl", lambda: SubtitleIndex.build(path))
+        assert SUB_LINE["vid_name"] in index  # one bad line never hides the others
+        for vid in list(index.offsets):
+            try:
+                cues = index.cues(vid)
+            except SubtitleError:
+                continue
+            assert all(isinstance(c.text, str) and c.end >= c.start for c in cues), record
+
+
+# --- release files ---------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def release_copy(sample_release: Path, tmp_path: Path) -> Callable[[], Path]:
+    def fresh() -> Path:
+        target = tmp_path / "release"
+        shutil.rmtree(target, ignore_errors=True)
+        return Path(shutil.copytree(sample_release, target))
+
+    return fresh
+
+
+def test_release_files(release_copy: Callable[[], Path]) -> None:
+    rng = random.Random(SEED + 3)
+    base = release_copy()
+    clip = json.loads((base / "clips.jsonl").read_text().splitlines()[0])
+    instance = json.loads((base / "train.jsonl").read_text().splitlines()[0])
+    cases: list[tuple[str, str]] = []
+    cases += [("clips.jsonl", json.dumps(m)) for m, _ in _json_mutations(rng, clip)]
+    cases += [("train.jsonl", json.dumps(m)) for m, _ in _json_mutations(rng, instance)]
+    cases += [("release.json", text) for text in _text_mutations(rng, (base / "release.json").read_text())][:60]
+    cases += [("test.jsonl", "[" * 50_000), ("release.json", "[]"), ("release.json", "\udcff")]
+    for name, text in cases:
+        release = release_copy()
+        path = release / name
+        if name == "release.json":
+            path.write_bytes(text.encode("utf-8", "surrogateescape"))
+        else:  # the mutated record replaces the first line
+            lines = path.read_text().splitlines()
+            lines[0] = text
+            path.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+        try:
+            _record("release", lambda r=release: crossomni.validate_release(r))
+        except crossomni.ReleaseError:
+            continue
+        # accepted: only a mutation that left the record valid (e.g. a new value of the right type)
+        if name == "clips.jsonl":
+            record = json.loads(text)
+            assert isinstance(record.get("clip_id"), str) and record["clip_id"].strip(), text
+            for column in ("video", "audio"):
+                value = record.get(column)
+                assert isinstance(value, str) and ".." not in value and not value.startswith("/"), text
+        elif name == "train.jsonl":
+            record = json.loads(text)
+            assert isinstance(record.get("id"), str) and record["id"].strip(), text
+            assert isinstance(record.get("rationale"), str) and record["rationale"].strip(), text
+            assert isinstance(record.get("question"), str) and record["question"].strip(), text
+            start, end = record.get("start"), record.get("end")
+            assert not isinstance(start, bool) and not isinstance(end, bool) and 0 <= start < end <= 8.5, text
+
+
+# --- metric inputs ---------------------------------------------------------------------------------
+
+
+def test_metric_inputs() -> None:
+    import evaluate
+
+    metric = evaluate.load(str(Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"))
+    rng = random.Random(SEED + 4)
+    valid = {
+        "predictions": ["A", "The answer is (B).", "C"],
+        "references": ["A", "B", "D"],
+        "task_types": ["audio", "vision_to_text", "text"],
+    }
+    for _ in range(CASES_PER_CATEGORY):
+        kwargs = json.loads(json.dumps(valid))
+        field = rng.choice(["predictions", "references", "task_types", "clip_ids", "options", "n_bootstrap"])
+        value = rng.choice(ODD_VALUES[:14])
+        if field in ("predictions", "references", "task_types") and rng.random() < 0.7:
+            kwargs[field][rng.randrange(3)] = value
+        elif field == "options":
+            kwargs["options"] = [[value, "b", "c", "d"]] * 3
+        else:
+            kwargs[field] = value
+        try:
+            result = _record("metric", lambda k=kwargs: metric.compute(**k))
+        except ValueError:
+            pass
+        else:
+            assert 0.0 <= result["overall"] <= 1.0
+            assert isinstance(kwargs["references"], list) and all(r in "ABCD" for r in kwargs["references"])
+        # a failed call never poisons the next one
+        assert metric.compute(**valid)["overall"] == pytest.approx(2 / 3)  # A and (B) right, C for D wrong
+
+
+# --- model replies ---------------------------------------------------------------------------------
+
+
+def test_model_replies() -> None:
+    rng = random.Random(SEED + 5)
+    good = {
+        CaptionReply: {"caption": "Two people talk in a kitchen."},
+        SummaryReply: {"summary": "Rachel tells Joey about a recipe."},
+    }
+    texts: list[str] = []
+    for schema, payload in good.items():
+        texts += list(_text_mutations(rng, json.dumps(payload)))
+        for key in payload:
+            texts += [json.dumps({**payload, key: value}) for value in ODD_VALUES]
+    texts += ["", "   ", "null", "```json\n{", "{" * 10_000, "<think>" * 500, "n/a", '{"caption": "?"}']
+    schemas = [CaptionReply, SummaryReply, BiographyReply, QAReply]
+    for text in texts:
+        for schema in schemas:
+            parsed, error = _record("replies", lambda t=text, s=schema: parse_reply(t, s))
+            assert (parsed is None) != (error is None)
+            if parsed is not None:  # accepted: every text field says something
+                for value in parsed.model_dump().values():
+                    if isinstance(value, str):
+                        assert value.strip() and value.strip().lower() not in {"?", "null", "none", "n/a"}, text
+
+
+def test_the_fuzz_suite_is_large_enough() -> None:
+    """Runs last in this file: the categories above reached their floor of cases."""
+    if set(COUNTS) != {"srt", "qa", "subtitle_jsonl", "release", "metric", "replies"}:
+        pytest.skip("run the whole file to count the cases")
+    print("fuzz cases by category:", dict(COUNTS), "total", sum(COUNTS.values()))
+    assert sum(COUNTS.values()) >= 1000 and min(COUNTS.values()) >= 100
