@@ -268,7 +268,7 @@ def test_model_replies() -> None:
         SummaryReply: {"summary": "Rachel tells Joey about a recipe."},
     }
     texts: list[str] = []
-    for schema, payload in good.items():
+    for payload in good.values():
         texts += list(_text_mutations(rng, json.dumps(payload)))
         for key in payload:
             texts += [json.dumps({**payload, key: value}) for value in ODD_VALUES]
