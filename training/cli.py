@@ -17,7 +17,6 @@ from typing import Annotated
 import typer
 
 from model_calls.sources import check_source
-from training.publish import saved_summary
 
 RECIPES_DIR = Path(__file__).resolve().parent / "configs"
 CPU_OVERRIDES = {"bf16": "false", "fp16": "false", "use_cpu": "true", "dtype": "float32"}
@@ -101,6 +100,7 @@ def sft(
 ) -> None:
     """LoRA SFT of the Qwen2.5-Omni thinker on rationale-then-answer targets (`--supervision answer`: w/o CoT)."""
     from training import sft as recipe
+    from training.publish import saved_summary
 
     logging.basicConfig(level=logging.INFO)
     started = time.time()
@@ -117,6 +117,7 @@ def grpo(
 ) -> None:
     """GRPO from the SFT adapter with format, accuracy and LLM-judge rewards (`--thinking_rewards false`: w/o T-R)."""
     from training import grpo as recipe
+    from training.publish import saved_summary
 
     logging.basicConfig(level=logging.INFO)
     script_args, training_args, model_args = recipe.parse(
