@@ -14,7 +14,9 @@ import os
 import sys
 from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from builder.cli import app as builder_app
 from evaluation.cli import app as eval_app
@@ -36,6 +38,20 @@ def short_message(err: BaseException) -> str:
     return "\n".join(lines)
 
 
+class FullHelpGroup(TyperGroup):
+    """A command group whose command list shows each command's whole first paragraph, wrapped, never cut."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 class CrossOmniApp(typer.Typer):
     """A typer app whose known-cause errors end in a short message instead of a traceback."""
 
@@ -51,6 +67,7 @@ class CrossOmniApp(typer.Typer):
 
 
 app = CrossOmniApp(
+    cls=FullHelpGroup,
     help="CrossOmni: cross-modal coreference for omni-modal LLMs (arXiv 2604.05522).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -68,9 +85,9 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
 app.registered_commands.extend(builder_app.registered_commands)
 app.registered_groups.extend(builder_app.registered_groups)
 app.command("lmms-tasks")(lmms_tasks)
-app.add_typer(eval_app, name="eval")
+app.add_typer(eval_app, name="eval", cls=FullHelpGroup)
 app.command("view")(view)  # `crossomni view RUN` beside `crossomni review RELEASE` (also `crossomni eval view`)
-app.add_typer(train_app, name="train")
+app.add_typer(train_app, name="train", cls=FullHelpGroup)
 
 if __name__ == "__main__":
     app(prog_name="crossomni")

@@ -84,4 +84,6 @@ def test_help_is_never_cut_at_80_columns() -> None:
         result = crossomni(*command)
         assert result.returncode == 0, result.stderr
         assert "…" not in result.stdout, f"{command}: {result.stdout}"
+        cut = [line for line in result.stdout.splitlines()[1:] if line.rstrip().endswith("...")]
+        assert not cut, f"{command}: {cut}"  # click cuts a command list's help with "..." unless told not to
         assert max(len(line) for line in result.stdout.splitlines()) <= 80, command

@@ -21,7 +21,15 @@ from model_calls.sources import check_source
 RECIPES_DIR = Path(__file__).resolve().parent / "configs"
 CPU_OVERRIDES = {"bf16": "false", "fp16": "false", "use_cpu": "true", "dtype": "float32"}
 
-app = typer.Typer(help="LoRA SFT and GRPO on CrossOmni (paper §4.2, B.2).", no_args_is_help=True)
+app = typer.Typer(
+    help=(
+        "LoRA SFT and GRPO on CrossOmni (paper §4.2, B.2). --config takes a recipe YAML or a packaged recipe "
+        "name (sft_qwen2.5-omni-3b, ...). Any other option goes to trl's TrlParser and overrides the recipe, "
+        "spelt with underscores or dashes (--tvqa_root or --tvqa-root, --max_steps, --learning_rate, "
+        "--output_dir). Without CUDA the run falls back to CPU in float32 and says so."
+    ),
+    no_args_is_help=True,
+)
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 PushOption = Annotated[
