@@ -1,6 +1,6 @@
 """Throughput of the ``ray`` backend: 1 vs 2 actors, and its overhead at 1 actor against the direct backend.
 
-    .venv/bin/python benchmarks/ray_throughput.py [--max-new-tokens 16] [--copies 4] [--repeats 3]
+    .venv/bin/python benchmarks/ray_throughput.py [--max-new-tokens 16] [--copies 16] [--repeats 3]
 
 Same requests for every variant: the sample's 36 items with frames + audio track, ``--copies`` times
 (different seeds, so none is a duplicate), through the tiny Qwen2.5-Omni thinker with the
@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per engine: actors are
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-new-tokens", type=int, default=16)
-    parser.add_argument("--copies", type=int, default=4)
+    parser.add_argument("--copies", type=int, default=16)  # long enough that actor start-up is not all
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
