@@ -13,6 +13,16 @@ from pathlib import Path
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
 
 
+def is_repo_id(name: str) -> bool:
+    """``ORG/NAME`` on the Hub (a namespaced repo id), not a path on this machine.
+
+    >>> is_repo_id("Qwen/Qwen2.5-Omni-3B"), is_repo_id("/tmp/model"), is_repo_id("gpt2")
+    (True, False, False)
+    """
+    parts = name.split("/")
+    return len(parts) == 2 and looks_like_hub_id(name) and not Path(name).expanduser().exists()
+
+
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import crossomni
+from model_calls.sources import is_repo_id
 
 TEMPLATE = "adapter_card.md.jinja"
 LOSS_PLOT = "training_loss.png"
@@ -147,8 +148,7 @@ def is_hub_id(name: str) -> bool:
     >>> is_hub_id("Qwen/Qwen2.5-Omni-3B"), is_hub_id("/tmp/model"), is_hub_id("runs/sft")
     (True, False, True)
     """
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~")) and not Path(name).exists()
+    return is_repo_id(name)
 
 
 def framework_versions() -> list[tuple[str, str]]:

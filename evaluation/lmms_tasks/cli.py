@@ -10,8 +10,7 @@ from pathlib import Path
 import typer
 
 from evaluation.lmms_tasks import TASKS_DIR, write_task_folder
-
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+from model_calls.sources import is_repo_id
 
 
 def default_copy_dir(dataset: str) -> Path:
@@ -37,7 +36,7 @@ def lmms_tasks(
         typer.echo(str(TASKS_DIR))
         return
     local = Path(dataset).expanduser()
-    if not local.is_dir() and not HUB_ID.fullmatch(dataset):
+    if not local.is_dir() and not is_repo_id(dataset):
         raise typer.BadParameter(f"{dataset!r} is neither an exported dataset folder nor a Hub id ORG/NAME")
     key = str(local.resolve()) if local.is_dir() else dataset
     typer.echo(str(write_task_folder(Path(out) if out else default_copy_dir(key), dataset)))
