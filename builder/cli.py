@@ -96,9 +96,9 @@ def demo(
 
     result = run_demo(workdir, split=split)
     console = Console()
-    console.print(f"sample TVQA root: {result.tvqa_root}")
-    console.print(f"exported dataset: {result.export_dir} (rows per split: {result.num_rows})")
-    console.print(f"media check: {result.media_check}")
+    console.print(f"sample TVQA root: {result.tvqa_root}", soft_wrap=True)
+    console.print(f"exported dataset: {result.export_dir} (rows per split: {result.num_rows})", soft_wrap=True)
+    console.print(f"media check: {result.media_check}", soft_wrap=True)
     console.print(render_table(result.scores))
     console.print(f"done in {result.seconds:.1f}s")
 

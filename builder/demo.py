@@ -81,11 +81,11 @@ def render_table(scores: dict[str, dict[str, Any]]):
     from rich.table import Table
 
     table = Table(title="CrossOmni sample — no-model baselines (accuracy %)")
-    table.add_column("metric")
-    for name in scores:
-        table.add_column(name, justify="right")
+    table.add_column("metric", no_wrap=True)
+    for name in scores:  # long baseline names wrap at their underscores instead of being cut at 80 columns
+        table.add_column(name.replace("_", " "), justify="right", overflow="fold")
     keys = [task for group in crossomni.PAPER_COLUMN_GROUPS.values() for task in group]
     for key in [*keys, "single", "cross", "overall", "parse_failure_rate"]:
-        label = crossomni.TASKS[key].short if key in crossomni.TASKS else key
+        label = crossomni.TASKS[key].short if key in crossomni.TASKS else key.replace("_", " ")
         table.add_row(label, *(f"{100 * scores[name][key]:.1f}" for name in scores))
     return table

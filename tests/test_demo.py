@@ -16,7 +16,7 @@ def test_demo_command_end_to_end(tmp_path, sample_release):
         capture_output=True,
         text=True,
         timeout=300,
-        env={**__import__("os").environ, "COLUMNS": "200"},
+        env={**__import__("os").environ, "COLUMNS": "80"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
@@ -29,3 +29,4 @@ def test_demo_command_end_to_end(tmp_path, sample_release):
     assert f"{expected:.1f}" in overall.split("│")[2], overall
     for task in crossomni.TASK_TYPES:
         assert task.short in out
+    assert "…" not in out  # an 80-column terminal shows every name whole
