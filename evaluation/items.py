@@ -6,13 +6,13 @@ media resolved to local files: embedded bytes are written once per clip under ``
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crossomni import LETTERS, TASKS
+from model_calls.media import embedded_media_file
 
 
 class PreflightError(ValueError):
@@ -64,16 +64,7 @@ def _media_file(value: Any, clip: str, media_dir: Path, root: Path | None) -> st
         return None
     if isinstance(value, Mapping):
         if value.get("bytes"):
-            data = value["bytes"]
-            suffix = Path(value.get("path") or "clip.mp4").suffix or ".mp4"
-            digest = hashlib.sha256(data).hexdigest()[:16]
-            target = media_dir / f"{digest}{suffix}"
-            if not target.exists():
-                media_dir.mkdir(parents=True, exist_ok=True)
-                partial = target.with_suffix(target.suffix + ".partial")
-                partial.write_bytes(data)
-                partial.replace(target)
-            return str(target)
+            return str(embedded_media_file(value["bytes"], value.get("path"), media_dir))
         value = value.get("path")
         if value is None:
             return None

@@ -12,6 +12,7 @@ share of the segment. A file that cannot be opened raises ``MediaError`` naming 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import os
@@ -39,6 +40,22 @@ __all__ = [
     "request_key",
     "sample_segment",
 ]
+
+
+def embedded_media_file(data: bytes, name: str | None, folder: str | Path) -> Path:
+    """The bytes of an embedded clip as a file under ``folder`` that readers can open, written once.
+
+    Named by the content's sha256 (the same bytes from any row map to one file) with ``name``'s suffix;
+    written through a partial file and a rename, so a crash never leaves half a clip behind.
+    """
+    suffix = Path(name or "clip.mp4").suffix or ".mp4"
+    target = Path(folder) / f"{hashlib.sha256(data).hexdigest()}{suffix}"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(target.suffix + ".partial")
+        partial.write_bytes(data)
+        partial.replace(target)
+    return target
 
 
 class MediaError(RuntimeError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 from collections import defaultdict
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import crossomni
+from model_calls.media import embedded_media_file
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +72,7 @@ def load_split(source: DataSource):
 def media_file(media: dict[str, Any], row_id: str, cache_dir: str | Path) -> str:
     """A local path for a media value: its own path, or (embed mode) its bytes written once under ``cache_dir``."""
     if media.get("bytes"):
-        digest = hashlib.sha256(media["bytes"]).hexdigest()[:32]
-        path = Path(cache_dir) / f"{digest}{Path(media.get('path') or 'clip.mp4').suffix or '.mp4'}"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(path.suffix + ".part")
-            partial.write_bytes(media["bytes"])
-            partial.replace(path)
-        return str(path)
+        return str(embedded_media_file(media["bytes"], media.get("path"), cache_dir))
     if media.get("path") and Path(media["path"]).is_file():
         return str(media["path"])
     raise FileNotFoundError(

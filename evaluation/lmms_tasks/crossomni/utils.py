@@ -9,7 +9,6 @@ outside the root (absolute, or climbing out with ``..``) is refused.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -17,9 +16,11 @@ from typing import Any
 
 import datasets
 
+import crossomni
 from evaluation.crossomni_acc.answer_extraction import extract_choice
 from evaluation.crossomni_acc.scoring import task_name
 from evaluation.prompting import render_prompt
+from model_calls.media import embedded_media_file
 
 MEDIA_ROOT_ENV = "CROSSOMNI_MEDIA_ROOT"
 # Qwen2.5-Omni's lmms-eval wrapper feeds the audio track only for a path with one of these suffixes.
@@ -40,26 +41,14 @@ def media_root() -> Path | None:
 
 
 def contained_path(relative: str, root: Path, clip_id: str) -> Path:
-    """``root / relative`` if that stays inside ``root`` and is a file; otherwise a one-line error."""
-    base = Path(os.path.abspath(root))
-    joined = Path(os.path.abspath(base / relative))
-    if Path(relative).is_absolute() or not joined.is_relative_to(base):
-        raise ValueError(f"clip {clip_id}: media path {relative!r} leaves the media root {base}; refused")
+    """``root / relative`` if that stays inside ``root`` (``crossomni.contained_path``) and is a file."""
+    try:
+        joined = crossomni.contained_path(root, relative, f"clip {clip_id}")
+    except crossomni.UnsafePathError:
+        raise ValueError(f"clip {clip_id}: media path {relative!r} leaves the media root {root}; refused") from None
     if not joined.is_file():
-        raise FileNotFoundError(f"clip {clip_id}: media file {relative!r} not found under {MEDIA_ROOT_ENV}={base}")
+        raise FileNotFoundError(f"clip {clip_id}: media file {relative!r} not found under {MEDIA_ROOT_ENV}={root}")
     return joined
-
-
-def _embedded_file(data: bytes, relative: str | None) -> Path:
-    """An embedded clip written once to a file the model wrappers can open (named by its sha256)."""
-    suffix = Path(relative or "clip.mp4").suffix or ".mp4"
-    target = EMBED_CACHE / f"{hashlib.sha256(data).hexdigest()}{suffix}"
-    if not target.is_file():
-        EMBED_CACHE.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + ".part")
-        partial.write_bytes(data)
-        partial.replace(target)
-    return target
 
 
 def clip_media_path(clip_id: str, video: dict[str, Any], audio: dict[str, Any], root: Path | None) -> str:
@@ -74,7 +63,7 @@ def clip_media_path(clip_id: str, video: dict[str, Any], audio: dict[str, Any], 
             "the lmms-eval task hands the model one video file with its audio (mux them first)"
         )
     if video.get("bytes"):
-        path = _embedded_file(video["bytes"], video.get("path"))
+        path = embedded_media_file(video["bytes"], video.get("path"), EMBED_CACHE)
     else:
         if root is None:
             raise ValueError(
