@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -23,6 +22,9 @@ from evaluation.cli import app as eval_app
 from evaluation.cli import view
 from evaluation.lmms_tasks.cli import lmms_tasks
 from training.cli import app as train_app
+
+if TYPE_CHECKING:  # typer ships its own click; importing the standalone one would double start-up
+    from typer._click import Context, HelpFormatter
 
 DEBUG_ENV = "CROSSOMNI_DEBUG"
 # Exceptions that come from the user's input or machine, not from a bug in this project.
@@ -41,7 +43,7 @@ def short_message(err: BaseException) -> str:
 class FullHelpGroup(TyperGroup):
     """A command group whose command list shows each command's whole first paragraph, wrapped, never cut."""
 
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
             command = self.get_command(ctx, name)

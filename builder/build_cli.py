@@ -1,9 +1,7 @@
 """The ``crossomni build``, ``inspect`` and ``media`` commands (mounted through ``builder/cli.py``)."""
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,18 +10,18 @@ if TYPE_CHECKING:
 
 
 def _options(pairs: list[str]) -> dict[str, object]:
-    import yaml
+    from model_calls.store import load_yaml
 
     options: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--backend-option")
-        options[key.replace("-", "_")] = yaml.safe_load(value)
+        options[key.replace("-", "_")] = load_yaml(value)
     return options
 
 
-def _layout(pairs: list[str], layout_file: Path | None = None) -> TvqaLayout:
+def _layout(pairs: list[str], layout_file: Path | None = None) -> "TvqaLayout":
     from dataclasses import fields
 
     from builder.config import TvqaLayout
@@ -76,6 +74,24 @@ def _proportions(text: str | None) -> dict[str, float] | None:
             raise typer.BadParameter(f"expected TASK=WEIGHT, got {part!r}", param_hint="--task-proportions")
         out[task.strip()] = float(weight)
     return out
+
+
+def empty_build_message(report: dict[str, Any]) -> str | None:
+    """Why a build produced nothing (None when it produced something): counts and the top three reasons."""
+    stages = report["stages"]
+    if report["released"]:
+        if report["release"]["train"] + report["release"]["test"] > 0:
+            return None
+        what = "the release is empty"
+    elif stages and stages[-1]["outputs"] == 0:
+        what = f"stage {stages[-1]['name']} kept nothing"
+    else:
+        return None
+    counts = ", ".join(f"{s['name']} {s['outputs']}/{s['items_in']}" for s in stages)
+    reasons = "; ".join(
+        f"{r['stage']}: {r['reason']} × {r['count']} (e.g. {', '.join(r['examples'])})" for r in report["drops"][:3]
+    )
+    return f"{what} (kept/in per stage: {counts}); top reasons: {reasons or 'none recorded'}"
 
 
 def build(
@@ -259,8 +275,6 @@ def build(
             f"stopped after {last['name']}: {last['outputs']} kept of {last['items_in']} "
             f"({config.stages_dir / (last['name'] + '.jsonl')}); report: {config.out / 'report.md'}"
         )
-    from builder.report import empty_build_message
-
     problem = empty_build_message(report)
     if problem:
         typer.echo(f"error: {problem}", err=True)

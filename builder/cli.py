@@ -2,8 +2,6 @@
 
 ``crossomni_cli`` mounts them."""
 
-from __future__ import annotations
-
 import typer
 
 from builder.build_cli import build, inspect, media

@@ -8,11 +8,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from builder.tvqa.layout import MEDIA_KINDS, MediaLayout
 from crossomni import TASK_NAMES
 from model_calls.redaction import redact
+from model_calls.store import load_yaml
 
 ROLES = ("caption", "text", "voice")
 QA_GENERATORS = ("template", "llm")
@@ -43,7 +42,7 @@ class ModelsConfig:
         else:
             text = Path(path).read_text(encoding="utf-8")
             source = str(path)
-        data = yaml.safe_load(text) or {}
+        data = load_yaml(text) or {}
         roles = data.get("roles")
         if not isinstance(roles, dict):
             raise ValueError(f"{source}: expected a top-level 'roles' mapping")

@@ -37,24 +37,6 @@ def drop_reasons(config: BuildConfig, stats: list[StageStats]) -> list[dict[str,
     return sorted(found.values(), key=lambda e: (-e["count"], e["stage"], e["reason"]))
 
 
-def empty_build_message(report: dict[str, Any]) -> str | None:
-    """Why a build produced nothing (None when it produced something): counts and the top three reasons."""
-    stages = report["stages"]
-    if report["released"]:
-        if report["release"]["train"] + report["release"]["test"] > 0:
-            return None
-        what = "the release is empty"
-    elif stages and stages[-1]["outputs"] == 0:
-        what = f"stage {stages[-1]['name']} kept nothing"
-    else:
-        return None
-    counts = ", ".join(f"{s['name']} {s['outputs']}/{s['items_in']}" for s in stages)
-    reasons = "; ".join(
-        f"{r['stage']}: {r['reason']} × {r['count']} (e.g. {', '.join(r['examples'])})" for r in report["drops"][:3]
-    )
-    return f"{what} (kept/in per stage: {counts}); top reasons: {reasons or 'none recorded'}"
-
-
 def build_report(
     config: BuildConfig,
     stats: list[StageStats],

@@ -1,7 +1,5 @@
 """``crossomni eval``: run an omni model on CrossOmni, score it, report like the paper; ``compare`` runs."""
 
-from __future__ import annotations
-
 import json
 from typing import Annotated, Any
 

@@ -7,9 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from crossomni import LETTERS, TASK_NAMES
+from model_calls.store import load_yaml
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 PROMPT_MODES: tuple[str, ...] = ("default", "cot", "icl", "think")  # think: the trained models' shape
@@ -39,7 +38,7 @@ def _environment():
 def icl_examples(version: str = DEFAULT_VERSION) -> dict[str, Any]:
     """The in-context material: ``scene`` (the examples' clip in words) and one example per task type."""
     path = PROMPTS_DIR / f"icl_examples.{version}.yaml"
-    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document = load_yaml(path.read_text(encoding="utf-8"))
     examples = document["examples"]
     missing = sorted(set(TASK_NAMES) - set(examples))
     if missing:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from model_calls.store import load_yaml
 
 PRESETS_FILE = Path(__file__).resolve().parent / "presets.yaml"
 TEMPORAL_PATCH = 2  # Qwen-style vision encoders pair frames: frame counts are even
@@ -73,7 +73,7 @@ class InputPreset:
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
-    return yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8"))
+    return load_yaml(PRESETS_FILE.read_text(encoding="utf-8"))
 
 
 def preset_names() -> tuple[str, ...]:

@@ -7,8 +7,6 @@ e.g. ``crossomni train sft --config sft_qwen2.5-omni-3b --learning_rate 2e-5 --o
 falls back to CPU in float32 (``--bf16 false --use_cpu true --dtype float32``) and says so.
 """
 
-from __future__ import annotations
-
 import logging
 import time
 from pathlib import Path

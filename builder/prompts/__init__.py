@@ -54,9 +54,9 @@ def load_prompt(name: str) -> Prompt:
 @cache
 def load_templates() -> dict[str, Any]:
     """Phrases of the template QA generator and rationales (``templates.v2.yaml``)."""
-    import yaml
+    from model_calls.store import load_yaml
 
-    return yaml.safe_load(resources.files("builder.prompts").joinpath("templates.v2.yaml").read_text(encoding="utf-8"))
+    return load_yaml(resources.files("builder.prompts").joinpath("templates.v2.yaml").read_text(encoding="utf-8"))
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from model_calls.store import load_yaml
+
 if TYPE_CHECKING:  # numpy is imported where clips are drawn: a rebuild with the clips on disk needs none
     import numpy as np
 
@@ -54,7 +56,7 @@ FLOOR = (150, 130, 110)
 def load_spec() -> dict[str, Any]:
     """The sample specification shipped with the package."""
     text = resources.files("builder.sample").joinpath("spec.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 # x centre of a person in the frame per position (background people stand further back, smaller).

@@ -17,13 +17,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from builder.records import VOICE_ATTRIBUTES, AlignedClip, AlignedPerson, Appearance, Instance, QACandidate, Voice
 from builder.sample.generate import load_spec, speaking_at
 from builder.stages.common import article, written_in
 from crossomni import LETTERS
 from model_calls.base import ModelRequest, ModelResponse
+from model_calls.store import load_yaml
 
 PLACES = {"left": "on the left", "right": "on the right", "centre": "in the centre", "background": "in the background"}
 NUMBERS = {2: "Two", 3: "Three", 4: "Four"}
@@ -61,7 +60,7 @@ class ScriptedBackend:
 
     def __init__(self, spec: dict[str, Any] | None = None, spec_path: str | None = None, **_: Any) -> None:
         if spec is None and spec_path is not None:
-            spec = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8"))
+            spec = load_yaml(Path(spec_path).read_text(encoding="utf-8"))
         self.spec = spec or load_spec()
         self.calls = 0
         self.clips = {clip["vid_name"]: clip for clip in self.spec["clips"]}

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from builder.tvqa.shows import resolve_show
+from model_calls.store import load_yaml
 
 MEDIA_KINDS = ("video", "frames", "audio")
 KINDS = ("subtitles", *MEDIA_KINDS)
@@ -116,7 +117,7 @@ class MediaLayout:
     @classmethod
     def load(cls, path: Path) -> MediaLayout:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as err:
             raise ValueError(f"{path}: cannot read the layout file ({err})") from None
         return cls.parse(data, str(path))

@@ -1,7 +1,5 @@
 """``crossomni lmms-tasks``: where the lmms-eval task folder is (optionally a copy reading another dataset)."""
 
-from __future__ import annotations
-
 import hashlib
 import os
 import re
