@@ -51,6 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     import crossomni
+    from builder.clip_probe import stream_copy
     from builder.sample.generate import generate_sample_tvqa
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,13 +64,21 @@ def main() -> None:
             for mode in ("embed", "reference")
         }
         embed_bytes = folder_bytes(Path(tmp) / "embed")
+        parquet_bytes = sum(path.stat().st_size for path in (Path(tmp) / "embed").rglob("*.parquet"))
+        # what the `audio` column adds: the clip's own track copied out (the clip itself is in `video`)
+        track_bytes = sum(len(stream_copy(str(root / c.video), "audio")) for c in clips.values() if c.audio == c.video)
+        shards = len(list((Path(tmp) / "embed").rglob("*.parquet")))
         rows = sum(1 for split in crossomni.SPLITS for _ in crossomni.read_instances(RELEASE, split, clips))
     goal = 1.5 * media_bytes + 2**20
     seconds = {mode: statistics.median(r["seconds"] for r in results) for mode, results in runs.items()}
-    print(f"media: {len(media)} distinct clip files, {media_bytes / 1e6:.3f} MB; {rows} rows over 9 task shards")
+    print(f"media: {len(media)} distinct clip files, {media_bytes / 1e6:.3f} MB; {rows} rows in {shards} embed shards")
     print(
         f"embed export: {embed_bytes / 1e6:.3f} MB = {embed_bytes / media_bytes:.2f}x media "
         f"(goal <= {goal / 1e6:.3f} MB)"
+    )
+    print(
+        f"embed parquet: {parquet_bytes / 1e6:.3f} MB = {parquet_bytes / (media_bytes + track_bytes):.2f}x "
+        f"(media + the audio tracks the `audio` column copies out, {track_bytes / 1e6:.3f} MB): each clip once"
     )
     print(
         f"embed export bytes per row: {embed_bytes / rows / 1e3:.1f} kB; "

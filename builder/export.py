@@ -1,17 +1,19 @@
-"""Export an annotation release as a Hub-ready dataset folder: parquet shards per task type and
-split plus a ``README.md`` dataset card whose YAML ``configs:`` make ``load_dataset(folder, config)``
-work without a loading script. Each row is stored once, under its task (``data/<task>/``); the
-configs ``all``, ``single`` and ``cross`` list the shards of their tasks in ``data_files``.
+"""Export an annotation release as a Hub-ready dataset folder: parquet shards plus a ``README.md``
+dataset card whose YAML ``configs:`` make ``load_dataset(folder, config)`` work without a loading
+script. Rows are written with pyarrow against ``crossomni.FEATURES.arrow_schema`` (no torch import).
 
-Rows are written with pyarrow against ``crossomni.FEATURES.arrow_schema`` (no torch import).
-
-Media modes:
+Media modes and how each stores a row once:
 - ``reference`` (default): ``video``/``audio`` hold paths relative to the TVQA root (TVQA video is
   not redistributable); after loading, ``crossomni.resolve_media(ds, tvqa_root)`` makes them decodable.
+  Rows go under their task (``data/<task>/``); ``all``, ``single`` and ``cross`` list their tasks' shards.
 - ``embed``: the clip bytes go into the parquet (for private re-hosting only). Every clip is probed
-  first (a corrupt one is named); ``video`` keeps the whole clip (its audio track is what omni models
-  hear with the frames) and ``audio`` only the audio track, copied out without re-encoding; within a
-  shard a clip repeated in several rows is stored once (parquet dictionary encoding).
+  first (a corrupt one is named). A clip is asked about by up to nine task types, so task shards would
+  hold it up to nine times: instead every task's rows of a split share one set of shards
+  (``data/<split>-*.parquet``), a clip's rows always in the same shard, where parquet's dictionary
+  encoding stores the clip's bytes once. Each config lists those shards with a ``filters`` on
+  ``task_type`` (a ``datasets`` parquet builder parameter, applied when loading). ``video`` keeps the
+  whole clip (its audio track is what omni models hear with the frames); ``audio`` holds only the
+  audio track, copied out without re-encoding, because the ``Audio`` feature decodes its own column.
 """
 
 from __future__ import annotations
@@ -59,31 +61,39 @@ def check_media(clips: dict[str, crossomni.Clip], root: Path, media: str) -> Non
                 probe_clip(paths["audio"], clip.clip_id, ("audio",))
 
 
-def _embedded(row: dict) -> dict:
-    """A resolved row with its media bytes. ``video`` is the clip as it is, audio track included: omni
-    models read the clip's sound together with its frames (audio-in-video) from that one file. When the
-    audio is the clip's own track, ``audio`` holds only that track (copied out without re-encoding), not
-    the clip again; a separate audio file is stored as it is."""
-    video, audio = row["video"]["path"], row["audio"]["path"]
+def media_cells(video: str, audio: str) -> tuple[dict, dict]:
+    """A clip's ``video`` and ``audio`` cells with their bytes. ``video`` is the clip as it is, audio track
+    included: omni models read the clip's sound together with its frames (audio-in-video) from that one
+    file. When the audio is the clip's own track, ``audio`` holds only that track (copied out without
+    re-encoding), not the clip again; a separate audio file is stored as it is."""
+    video_cell = {"path": Path(video).name, "bytes": Path(video).read_bytes()}
     if audio == video:
-        row["video"] = {"path": Path(video).name, "bytes": Path(video).read_bytes()}
-        row["audio"] = {"path": Path(audio).stem + ".m4a", "bytes": stream_copy(audio, "audio")}
-    else:
-        row["video"] = {"path": Path(video).name, "bytes": Path(video).read_bytes()}
-        row["audio"] = {"path": Path(audio).name, "bytes": Path(audio).read_bytes()}
-    return row
+        return video_cell, {"path": Path(audio).stem + ".m4a", "bytes": stream_copy(audio, "audio")}
+    return video_cell, {"path": Path(audio).name, "bytes": Path(audio).read_bytes()}
 
 
 def iter_rows(
     release_dir: Path, split: str, clips: dict[str, crossomni.Clip], root: Path | None, media: str
 ) -> Iterator[dict]:
-    """``FEATURES`` rows of one split, media per ``media`` mode (paths kept, or bytes read under ``root``)."""
-    for record in crossomni.read_instances(release_dir, split, clips):
-        clip = clips[record["clip_id"]]
-        if media == "reference":
-            yield crossomni.to_example(record, clip, None)
-        else:
-            yield _embedded(crossomni.to_example(record, clip, root))
+    """``FEATURES`` rows of one split, media per ``media`` mode (paths kept, or bytes read under ``root``).
+
+    In ``embed`` mode the rows come grouped by clip (clips in the order they first appear, rows in release
+    order within a clip) and each clip's media is read once for all its rows."""
+    records = crossomni.read_instances(release_dir, split, clips)
+    if media == "reference":
+        for record in records:
+            yield crossomni.to_example(record, clips[record["clip_id"]], None)
+        return
+    by_clip: dict[str, list[dict]] = {}
+    for record in records:
+        by_clip.setdefault(record["clip_id"], []).append(record)
+    for clip_id, group in by_clip.items():
+        cells: tuple[dict, dict] | None = None
+        for record in group:
+            row = crossomni.to_example(record, clips[clip_id], root)
+            cells = cells or media_cells(row["video"]["path"], row["audio"]["path"])
+            row["video"], row["audio"] = cells
+            yield row
 
 
 def arrow_row(row: dict) -> dict:
@@ -92,10 +102,11 @@ def arrow_row(row: dict) -> dict:
 
 
 class ShardWriter:
-    """Streams rows of one task/split into ``<split>-XXXXX-of-YYYYY.parquet`` files.
+    """Streams rows of one split into ``<split>-XXXXX-of-YYYYY.parquet`` files under ``dest``.
 
-    A shard is flushed at ``rows_per_shard`` rows or ``max_shard_bytes`` of buffered media,
-    whichever comes first, so memory stays bounded in ``embed`` mode too.
+    A new shard starts once ``rows_per_shard`` rows or ``max_shard_bytes`` of row media are buffered
+    (memory stays bounded in ``embed`` mode too), but only where a group starts: all rows of a group
+    (a clip's, in ``embed`` mode) land in one shard, whose dictionary then holds the clip's bytes once.
     """
 
     def __init__(self, dest: Path, split: str, rows_per_shard: int, max_shard_bytes: int) -> None:
@@ -104,18 +115,20 @@ class ShardWriter:
         self.parts: list[Path] = []
         self.buffer: list[dict] = []
         self.buffered_bytes = 0
-        self.num_bytes = 0  # Arrow bytes written, for the card's dataset_info
+        self.num_bytes: Counter[str] = Counter()  # Arrow bytes written per task, for the card's dataset_info
         dest.mkdir(parents=True, exist_ok=True)
 
-    def add(self, row: dict, size: int) -> None:
+    def add(self, row: dict, size: int, starts_group: bool = True) -> None:
+        full = len(self.buffer) >= self.rows_per_shard or self.buffered_bytes >= self.max_shard_bytes
+        if starts_group and self.buffer and full:
+            self._flush()
         self.buffer.append(row)
         self.buffered_bytes += size
-        if len(self.buffer) >= self.rows_per_shard or self.buffered_bytes >= self.max_shard_bytes:
-            self._flush()
 
     def _flush(self) -> None:
         table = pa.Table.from_pylist(self.buffer, schema=crossomni.FEATURES.arrow_schema)
-        self.num_bytes += table.nbytes
+        for index, row in enumerate(self.buffer):  # a slice's nbytes counts only the buffers it references
+            self.num_bytes[crossomni.TASK_NAMES[row["task_type"]]] += table.slice(index, 1).nbytes
         part = self.dest / f".{self.split}-{len(self.parts):05d}.tmp"
         # One row group per shard and a dictionary as large as the shard: a clip repeated in rows is stored once.
         pq.write_table(table, part, row_group_size=len(self.buffer), dictionary_pagesize_limit=self.max_shard_bytes)
@@ -164,14 +177,23 @@ def export_release(
     summary = ExportSummary(out_dir=out_dir, media=media)
     per_shard = rows_per_shard or DEFAULT_ROWS_PER_SHARD[media]
     tasks = [task for task in crossomni.TASK_NAMES if any(task in crossomni.CONFIG_TASKS[c] for c in configs)]
-    task_files: dict[str, dict[str, list[str]]] = {task: {} for task in tasks}
+    shared = media == "embed"  # one set of shards per split, read by every config through its task filter
+    if shared:
+        summary.filters = {
+            c: crossomni.CONFIG_TASKS[c] for c in configs if set(crossomni.CONFIG_TASKS[c]) != set(tasks)
+        }
     rejected = rejected_ids(release_dir)  # the human review (review.jsonl): rejected instances are left out
     summary.review = review_summary(release_dir)
-    # One pass per split: each row is read (and its media loaded) once and stored once, under its task.
+    # One pass per split: each row is read (its media once per clip) and stored once.
     for split in crossomni.SPLITS:
-        writers = {task: ShardWriter(staging / "data" / task, split, per_shard, MAX_SHARD_BYTES) for task in tasks}
+        if shared:
+            writer = ShardWriter(staging / "data", split, per_shard, MAX_SHARD_BYTES)
+            writers = dict.fromkeys(tasks, writer)
+        else:
+            writers = {task: ShardWriter(staging / "data" / task, split, per_shard, MAX_SHARD_BYTES) for task in tasks}
         counts = Counter({task: 0 for task in crossomni.TASK_NAMES})
         split_clips = set()
+        previous_clip = None
         for row in iter_rows(release_dir, split, clips, root, media):
             if row["id"] in rejected:
                 continue
@@ -179,13 +201,19 @@ def export_release(
             split_clips.add(row["clip_id"])
             if row["task_type"] in writers:
                 size = sum(len(row[column]["bytes"] or b"") for column in ("video", "audio"))
-                writers[row["task_type"]].add(arrow_row(row), size)
-        for task, writer in writers.items():
-            task_files[task][split] = [f"data/{task}/{name}" for name in writer.close()]
+                starts_group = not shared or row["clip_id"] != previous_clip
+                writers[row["task_type"]].add(arrow_row(row), size, starts_group)
+                previous_clip = row["clip_id"]
+        if shared:
+            shard_names = [f"data/{name}" for name in writer.close()]
+            task_files = dict.fromkeys(tasks, shard_names)
+        else:
+            task_files = {task: [f"data/{task}/{name}" for name in w.close()] for task, w in writers.items()}
         for config in configs:
             config_tasks = [task for task in tasks if task in crossomni.CONFIG_TASKS[config]]
-            summary.files.setdefault(config, {})[split] = [f for t in config_tasks for f in task_files[t][split]]
-            summary.num_bytes[(config, split)] = sum(writers[t].num_bytes for t in config_tasks)
+            files = [f for t in config_tasks for f in task_files[t]]
+            summary.files.setdefault(config, {})[split] = list(dict.fromkeys(files))
+            summary.num_bytes[(config, split)] = sum(writers[t].num_bytes[t] for t in config_tasks)
         summary.counts[split] = counts
         summary.clips[split] = len(split_clips)
     write_dataset_card(staging, summary, manifest)

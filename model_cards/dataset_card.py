@@ -43,6 +43,8 @@ class DatasetCardFacts:
     media: str
     counts: dict[str, Counter] = field(default_factory=dict)  # split -> task -> instances
     files: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # config -> split -> its tasks' shards
+    # config -> the task types it keeps from shards it shares with other configs (embed mode's clip-grouped shards)
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
     clips: dict[str, int] = field(default_factory=dict)  # split -> distinct clips
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # (config, split) -> parquet bytes
     review: dict[str, dict[str, int]] | None = None  # task -> instances, reviewed, rejected (None: no review)
@@ -83,8 +85,11 @@ def card_data(summary: DatasetCardFacts, manifest: dict[str, Any]):
         entry: dict[str, Any] = {"config_name": config}
         if config == crossomni.DEFAULT_CONFIG_NAME:
             entry["default"] = True
-        # Rows are stored once, per task: a config lists the shards of its tasks.
+        # Rows are stored once: a config lists the shards of its tasks, and keeps only its tasks' rows
+        # of shards it shares (``filters``: a parquet builder parameter, applied by ``load_dataset``).
         entry["data_files"] = [{"split": split, "path": list(paths)} for split, paths in splits.items()]
+        if config in summary.filters:
+            entry["filters"] = [["task_type", "in", [crossomni.TASK_NAMES.index(t) for t in summary.filters[config]]]]
         configs.append(entry)
         tasks = crossomni.CONFIG_TASKS[config]
         infos.append(
@@ -132,6 +137,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             media_root=manifest.get("media_root", "tvqa"),
             configs=[(name, crossomni.CONFIG_DESCRIPTIONS[name]) for name in summary.files],
             config_tasks={name: crossomni.CONFIG_TASKS[name] for name in summary.files},
+            filters=summary.filters,
             tasks=crossomni.TASK_TYPES,
             splits=list(crossomni.SPLITS),
             counts=summary.counts,

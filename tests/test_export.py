@@ -158,7 +158,9 @@ def test_embed_keeps_the_clip_whole_and_only_its_audio_track_again(embedded, sam
     clips = crossomni.read_clips(sample_release)
     files = {c.clip_id: Path(sample_tvqa_root) / c.video for c in clips.values()}
     frames_only = {clip_id: len(stream_copy(str(path), "video")) for clip_id, path in files.items()}
-    for shard in embedded.glob("data/*/*.parquet"):
+    shards = sorted(embedded.glob("data/*.parquet"))
+    assert len(shards) == 2  # one per split, every task's rows
+    for shard in shards:
         for row in pq.read_table(shard, columns=["clip_id", "video", "audio"]).to_pylist():
             clip = files[row["clip_id"]]
             assert row["video"]["bytes"] == clip.read_bytes(), (shard, row["clip_id"])
@@ -168,6 +170,79 @@ def test_embed_keeps_the_clip_whole_and_only_its_audio_track_again(embedded, sam
     sizes = [path.stat().st_size for path in files.values()]
     total = sum(path.stat().st_size for path in embedded.rglob("*") if path.is_file())
     assert total <= 36 * max(sizes) * 2  # at worst each row's clip and track once, never a second clip
+
+
+def _column_bytes(shard: Path, column: str) -> int:
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(shard).metadata
+    return sum(
+        metadata.row_group(g).column(c).total_compressed_size
+        for g in range(metadata.num_row_groups)
+        for c in range(metadata.num_columns)
+        if metadata.row_group(g).column(c).path_in_schema == column
+    )
+
+
+def _stores_each_clip_once(folder: Path, clip_files: dict[str, Path]) -> None:
+    """Per shard, ``video.bytes`` takes no more than the distinct clips its rows name (plus page overhead)."""
+    import pyarrow.parquet as pq
+
+    shards = sorted(folder.glob("data/*.parquet"))
+    assert shards, "no shared shards: the clips are stored per task shard"
+    seen: set[str] = set()
+    for shard in shards:
+        in_shard = set(pq.read_table(shard, columns=["clip_id"]).column("clip_id").to_pylist())
+        assert not in_shard & seen, f"a clip's rows are split across shards: {in_shard & seen}"
+        seen |= in_shard
+        clip_bytes = sum(clip_files[c].stat().st_size for c in in_shard)
+        assert 0.9 * clip_bytes <= _column_bytes(shard, "video.bytes") <= clip_bytes + 2048, shard.name
+
+
+def test_embed_stores_each_clip_once_for_all_its_rows(embedded, sample_release, sample_tvqa_root):
+    """A clip asked about by nine task types is in the export once, not once per task shard."""
+    clips = crossomni.read_clips(sample_release)
+    files = {c.clip_id: Path(sample_tvqa_root) / c.video for c in clips.values()}
+    _stores_each_clip_once(embedded, files)
+    card = yaml.safe_load((embedded / "README.md").read_text().split("---")[1])
+    configs = {c["config_name"]: c for c in card["configs"]}
+    assert "filters" not in configs["all"]
+    assert configs["cross"]["filters"] == [
+        ["task_type", "in", [crossomni.TASK_NAMES.index(t) for t in crossomni.CROSS_TASKS]]
+    ]
+    assert configs["audio"]["filters"] == [["task_type", "in", [crossomni.TASK_NAMES.index("audio")]]]
+    assert {tuple(c["data_files"][0]["path"]) for c in configs.values()} == {("data/train-00000-of-00001.parquet",)}
+
+
+def test_embed_groups_a_clip_rows_whatever_the_release_order(sample_release, sample_tvqa_root, tmp_path):
+    """Rows of one clip interleaved with other clips' rows (a merged release) still share one shard; with one
+    clip's worth of rows per shard every shard holds exactly one clip, and every config loads its rows in order."""
+    import shutil
+
+    from datasets import load_dataset
+
+    release = tmp_path / "release"
+    shutil.copytree(sample_release, release)
+    for split in crossomni.SPLITS:
+        lines = (release / f"{split}.jsonl").read_text().splitlines()
+        half = len(lines) // 2
+        interleaved = [line for pair in zip(lines[:half], lines[half:], strict=True) for line in pair]
+        (release / f"{split}.jsonl").write_text("\n".join(interleaved) + "\n")
+    out = tmp_path / "x"
+    export_release(release, out, tvqa_root=sample_tvqa_root, media="embed", rows_per_shard=1)
+    clips = crossomni.read_clips(release)
+    files = {c.clip_id: Path(sample_tvqa_root) / c.video for c in clips.values()}
+    _stores_each_clip_once(out, files)
+    assert len(list(out.glob("data/*.parquet"))) == len(clips)  # one clip per shard at one row per shard
+    for config in ("vision_to_audio", "single"):
+        tasks = crossomni.CONFIG_TASKS[config]
+        expected = [json.loads(line)["id"] for line in (release / "test.jsonl").read_text().splitlines()]
+        expected = [i for i in expected if _records(release, "test")[i]["task_type"] in tasks]
+        loaded = load_dataset(str(out), config, split="test")
+        assert sorted(loaded["id"]) == sorted(expected)
+        streamed = load_dataset(str(out), config, split="test", streaming=True)
+        assert sorted(row["id"] for row in streamed) == sorted(expected)
+        assert {crossomni.TASK_NAMES[t] for t in loaded["task_type"]} == set(tasks)
 
 
 def test_sample_card_says_it_is_synthetic(exported):
