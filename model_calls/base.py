@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -116,42 +115,3 @@ class Backend(Protocol):
     calls: int  # number of batched backend invocations made (the batching property is tested on it)
 
     def generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]: ...
-
-
-# name -> ("module:attribute", extra to install when the import fails)
-_REGISTRY: dict[str, tuple[str, str | None]] = {
-    "replay": ("model_calls.replay:ReplayBackend", None),
-    "openai": ("model_calls.openai_backend:OpenAIBackend", None),
-    "transformers": ("model_calls.transformers_backend:TransformersBackend", None),
-    "vllm": ("model_calls.vllm_backend:VLLMBackend", "vllm"),
-    "ray": ("model_calls.ray_backend:RayBackend", "ray"),
-}
-
-
-def register_backend(name: str, target: str, extra: str | None = None) -> None:
-    """Register a backend class by import path (``"package.module:Class"``)."""
-    _REGISTRY[name] = (target, extra)
-
-
-def backend_names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
-
-
-def get_backend(name: str, **kwargs: Any) -> Backend:
-    """Instantiate a backend by name; heavy backends are imported only here."""
-    if name not in _REGISTRY and ":" in name:
-        register_backend(name, name)  # "package.module:Class", importable where the backend runs
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(_REGISTRY)}")
-    target, extra = _REGISTRY[name]
-    module_name, attribute = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        if extra:
-            raise ImportError(
-                f"backend {name!r} needs the optional extra: pip install 'crossomni[{extra}]' ({err})"
-            ) from err
-        raise
-    factory: Callable[..., Backend] = getattr(module, attribute)
-    return factory(**kwargs)

@@ -28,7 +28,8 @@ from typing import Any
 
 import ray
 
-from model_calls.base import Backend, ModelRequest, ModelResponse, get_backend
+from model_calls.base import Backend, ModelRequest, ModelResponse
+from model_calls.registry import get_backend
 
 # Engines that load one model per instance: the requests of each model get their own pool.
 PER_MODEL_ENGINES = ("vllm", "transformers")

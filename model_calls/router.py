@@ -83,7 +83,7 @@ def routed_backend(name: str, options: dict[str, Any], role_options: dict[str, d
 
     ``role_options`` maps a model id to the extra options of the role using it (models YAML).
     """
-    from model_calls.base import get_backend
+    from model_calls.registry import get_backend
 
     if name in ("vllm", "transformers"):
         if "model" in options:

@@ -87,3 +87,32 @@ def test_help_is_never_cut_at_80_columns() -> None:
         cut = [line for line in result.stdout.splitlines()[1:] if line.rstrip().endswith("...")]
         assert not cut, f"{command}: {cut}"  # click cuts a command list's help with "..." unless told not to
         assert max(len(line) for line in result.stdout.splitlines()) <= 80, command
+
+
+def test_lazy_commands_list_their_own_summary_and_load() -> None:
+    """The root lists eval/train/view/lmms-tasks without importing them; what it shows is their own help."""
+    from typer.main import get_command
+
+    import crossomni_cli
+
+    root = get_command(crossomni_cli.app)
+    context = root.make_context("crossomni", ["--help"], resilient_parsing=True)
+    assert list(crossomni_cli.LAZY_COMMANDS) == root.list_commands(context)[-len(crossomni_cli.LAZY_COMMANDS) :]
+    for name, lazy in crossomni_cli.LAZY_COMMANDS.items():
+        command = root.get_command(context, name)
+        assert command is not None and command.name == name
+        assert command.get_short_help_str(limit=10_000) == lazy.summary, name
+
+
+def test_root_help_imports_no_eval_or_training_module() -> None:
+    code = (
+        "import sys; sys.argv = ['crossomni', '--help']\n"
+        "import crossomni_cli\n"
+        "try:\n    crossomni_cli.app()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('evaluation', 'training', 'click', 'pydantic')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "eval " in done.stdout and "train " in done.stdout  # listed all the same
+    view = crossomni("view", "--help")
+    assert view.returncode == 0 and "Usage: crossomni view [OPTIONS] {run}" in view.stdout

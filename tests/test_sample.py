@@ -95,3 +95,18 @@ def test_release_facts_match_the_spec(sample_release):
             facts.add(words["voice_words"][person["voice"]])
             facts |= {line["text"] for line in clip["lines"] if line["speaker"] == person["name"]}
             assert answer in facts, (record["id"], answer)
+
+
+def test_a_complete_sample_root_is_left_as_it_is_and_a_damaged_one_rewritten(tmp_path):
+    from builder.sample.generate import generate_sample_tvqa
+
+    root = generate_sample_tvqa(tmp_path / "tvqa")
+    subtitles = sorted((root / "tvqa_subtitles").glob("*.srt"))
+    before = {path: path.stat().st_mtime_ns for path in subtitles}
+    generate_sample_tvqa(root)
+    assert {path: path.stat().st_mtime_ns for path in subtitles} == before  # nothing rewritten
+    subtitles[0].write_text("1\n00:00:00,000 --> 00:00:01,000\ncut short\n")
+    (root / "tvqa_qa_release" / "tvqa_val.jsonl").unlink()
+    generate_sample_tvqa(root)
+    assert "cut short" not in subtitles[0].read_text(encoding="latin-1")
+    assert (root / "tvqa_qa_release" / "tvqa_val.jsonl").stat().st_size > 0

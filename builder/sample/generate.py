@@ -9,6 +9,7 @@ for a given espeak-ng/ffmpeg build, and a rerun skips clips already written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ QA_DIR = "tvqa_qa_release"
 # Train/val membership of the sample's TVQA QA files, by episode.
 TRAIN_EPISODES = ("friends_s01e01", "castle_s01e01")
 LATIN1_CLIPS = ("castle_s01e01_seg02_clip_00",)  # TVQA subtitles are often not UTF-8
+SAMPLE_MARKER = ".crossomni_sample.json"  # what the root was generated from, and its files with their sizes
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (200, 30, 30),
@@ -298,10 +300,36 @@ def tvqa_questions(clip: dict[str, Any], qid_start: int) -> list[dict[str, Any]]
     return rows
 
 
+def _spec_digest(spec: dict[str, Any] | None) -> str:
+    """What a sample root was generated from: the shipped spec's text, or a given spec's canonical JSON."""
+    if spec is None:
+        text = "shipped:" + resources.files("builder.sample").joinpath("spec.yaml").read_text(encoding="utf-8")
+    else:
+        text = "given:" + json.dumps(spec, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _is_complete(root: Path, digest: str) -> bool:
+    """``root`` holds every file of the spec with ``digest``, each of the size it was written with."""
+    try:
+        marker = json.loads((root / SAMPLE_MARKER).read_text(encoding="utf-8"))
+        return marker["spec"] == digest and all(
+            (root / name).stat().st_size == size for name, size in marker["files"].items()
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
 def generate_sample_tvqa(out_dir: str | Path, spec: dict[str, Any] | None = None) -> Path:
-    """Write the sample TVQA root to ``out_dir`` (skipping clips already there) and return it."""
-    spec = spec or load_spec()
+    """Write the sample TVQA root to ``out_dir`` (skipping clips already there) and return it.
+
+    A root already complete for this spec (its marker file names every file with its size) is left as it
+    is, so a rebuild of the sample does no sample work."""
     root = Path(out_dir)
+    digest = _spec_digest(spec)
+    if _is_complete(root, digest):
+        return root
+    spec = spec or load_spec()
     (root / SUBTITLE_DIR).mkdir(parents=True, exist_ok=True)
     (root / QA_DIR).mkdir(parents=True, exist_ok=True)
     (root / VIDEO_PATTERN.format(vid_name="x")).parent.mkdir(parents=True, exist_ok=True)
@@ -334,4 +362,9 @@ def generate_sample_tvqa(out_dir: str | Path, spec: dict[str, Any] | None = None
     for split, rows in qa.items():
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         (root / QA_DIR / f"tvqa_{split}.jsonl").write_text(text, encoding="utf-8")
+    written = [SUBTITLE_DIR + f"/{c['vid_name']}.srt" for c in spec["clips"]]
+    written += [VIDEO_PATTERN.format(vid_name=c["vid_name"]) for c in spec["clips"]]
+    written += [QA_DIR + f"/tvqa_{split}.jsonl" for split in qa]
+    marker = {"spec": digest, "files": {name: (root / name).stat().st_size for name in written}}
+    (root / SAMPLE_MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
     return root
