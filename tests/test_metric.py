@@ -262,3 +262,27 @@ def test_extraction_doctests():
     from evaluation.crossomni_acc import answer_extraction
 
     assert doctest.testmod(answer_extraction).failed == 0
+
+
+def test_compute_scores_as_the_arrow_cache_path_does(metric):
+    """``compute(predictions=...)`` scores the columns directly; feeding them through ``add_batch`` (evaluate's
+    Arrow cache) gives the same result, and batches added before a ``compute(predictions=...)`` still count."""
+    import math
+
+    predictions = [None, "B", " c.", "The answer is (d).", "", "<think>A?</think> B", "I cannot tell.", "nurse"]
+    references = ["A", "b", "C", "D", "A", "B", "C", "C"]
+    task_types = [0, "text", "vision_to_audio", 3, "text", "audio", 8, "vision"]
+    clip_ids = ["c1", "c1", "c2", "c2", "c3", "c3", "c4", "c4"]
+    options = [["x", "y", "z", "w"]] * 7 + [["stage actor", "pastry chef", "nurse", "data analyst"]]
+    columns = {"predictions": predictions, "references": references, "task_types": task_types}
+    extra = {"clip_ids": clip_ids, "options": options, "n_bootstrap": 200}
+    direct = metric.compute(**columns, **extra)
+    metric.add_batch(**columns)
+    cached = metric.compute(**extra)
+    assert direct.keys() == cached.keys()
+    for key, value in direct.items():
+        assert (math.isnan(value) and math.isnan(cached[key])) or value == cached[key], key
+    assert direct["count"] == 8 and direct["parse_failures"] == 3 and direct["vision"] == 1.0
+    metric.add_batch(predictions=["A"], references=["A"], task_types=["audio"])
+    combined = metric.compute(predictions=["B"], references=["A"], task_types=["audio"], confidence_level=None)
+    assert combined["count"] == 2 and combined["audio"] == 0.5

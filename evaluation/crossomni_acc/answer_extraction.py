@@ -139,8 +139,15 @@ def strict_choice(text: str | None, letters: Sequence[str] = DEFAULT_LETTERS) ->
 
 @dataclass(frozen=True)
 class _Letters:
+    """One set of choice letters and the patterns that name them (compiled once per set)."""
+
     upper: str
     lower: str
+    post_statement: re.Pattern[str]  # "option C is correct", "(B) is the right answer", "D is the one."
+    opening: re.Pattern[str]
+    line_opener: re.Pattern[str]
+    bracketed: re.Pattern[str]
+    ending: re.Pattern[str]
 
     def of(self, char: str) -> str | None:
         """The choice letter ``char`` stands for (either case), or None."""
@@ -149,7 +156,55 @@ class _Letters:
 
 @lru_cache(maxsize=32)
 def _letter_set(key: str) -> _Letters:
-    return _Letters(key, key.lower())
+    upper, lower = key, key.lower()
+    return _Letters(
+        upper=upper,
+        lower=lower,
+        post_statement=re.compile(
+            rf"(?i:(?:\b(?:option|choice|letter)\s*)?)[(\[\"'“‘]?(?-i:([{upper}]))[)\]\"'”’]?\s+(?:is|seems)\s+"
+            r"(?i:(?:the\s+)?(?:correct|right|best|answer\b)|the\s+one\s*(?:[.!]|$))"
+        ),
+        opening=re.compile(
+            rf"\s*(?i:(?:option|choice)\s+)?[(\[]?([{upper}])(?:[)\]]?\s*(?:[.,:;)\-–—]|$)|[)\]])", re.MULTILINE
+        ),
+        line_opener=re.compile(rf"(?m)^\s*[(\[]?([{upper}])[.):\]]"),
+        bracketed=re.compile(rf"[(\[]([{upper}{lower}])[)\]]"),
+        ending=re.compile(rf"(?<![A-Za-z0-9'’])([{upper}])[\s.!)\]\"'”’]*\Z"),
+    )
+
+
+# Words without which no _CUE can match (a cheap test that spares scanning most texts with the cue pattern).
+_CUE_WORDS = (
+    "answer",
+    "correct",
+    "right",
+    "best",
+    "choice",
+    "pick",
+    "selection",
+    "choose",
+    "select",
+    "go",
+    "guess",
+    "say",
+    "option",
+    "actually",
+    "wait",
+    "correction",
+    "thought",
+)
+_LONE_LETTER = re.compile(r"\s*[(\[]?\s*(\w)\s*[)\]]?\s*[.:]?\s*")
+_LOWER_LETTER_END = re.compile(r"\s*(?:[.,;:!?)\]\"'”’/]|\bor\b|\band\b|$)")
+_ARTICLE_WORD = re.compile(r" +([a-z]+)")
+
+
+def _may_hold_cue(text: str) -> bool:
+    """False only when ``text`` cannot contain a ``_CUE``: every cue holds one of ``_CUE_WORDS`` in some case.
+    Text beyond ASCII is always scanned (case-insensitive matching folds "ſ" to "s", and "答案" is a cue)."""
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return any(word in lowered for word in _CUE_WORDS)
 
 
 def _letter_at(text: str, pos: int, letters: _Letters) -> tuple[str, int] | None:
@@ -165,10 +220,10 @@ def _letter_at(text: str, pos: int, letters: _Letters) -> tuple[str, int] | None
     rest = text[i + 1 :]
     if char in letters.lower:
         # a lower-case letter counts only when no word follows it ("answer is a." yes, "answer is a tricky" no)
-        if not re.match(r"\s*(?:[.,;:!?)\]\"'”’/]|\bor\b|\band\b|$)", rest):
+        if not _LOWER_LETTER_END.match(rest):
             return None
     elif char == "A":
-        word = re.match(r" +([a-z]+)", rest)
+        word = _ARTICLE_WORD.match(rest)
         if word and word.group(1) not in _CONNECTIVES:
             return None  # the article: "A pretty dress"
     end = i + 1
@@ -233,23 +288,22 @@ def _value_of(value: str, letters: _Letters, options: Sequence[str] | None, keys
 
 
 def _statements(body: str, letters: _Letters) -> list[tuple[int, int, str]]:
-    """Every answer statement as ``(rank, position, value)``; rank 2 for "final answer", 1 otherwise."""
+    """Every answer statement as ``(rank, position, value)``; rank 2 for "final answer", 1 otherwise.
+
+    ``body`` is stripped (its last line holds text)."""
     found = []
-    for cue in _CUE.finditer(body):
-        value = _stated_value(body, cue.end(), letters)
-        if value is not None:
-            found.append((2 if cue.group("final") else 1, cue.start(), value))
-    # "option C is correct", "(B) is the right answer", "D is the one."
-    post = re.compile(
-        rf"(?i:(?:\b(?:option|choice|letter)\s*)?)[(\[\"'“‘]?(?-i:([{letters.upper}]))[)\]\"'”’]?\s+(?:is|seems)\s+"
-        r"(?i:(?:the\s+)?(?:correct|right|best|answer\b)|the\s+one\s*(?:[.!]|$))"
-    )
-    for match in post.finditer(body):
-        if not _NEGATED_BEFORE.search(body[: match.start()]):
-            found.append((1, match.start(), match.group(1)))
-    lines = [line for line in body.splitlines() if line.strip()]
+    if _may_hold_cue(body):
+        for cue in _CUE.finditer(body):
+            value = _stated_value(body, cue.end(), letters)
+            if value is not None:
+                found.append((2 if cue.group("final") else 1, cue.start(), value))
+    if "is" in body or "seems" in body:  # "option C is correct", "(B) is the right answer", "D is the one."
+        for match in letters.post_statement.finditer(body):
+            if not _NEGATED_BEFORE.search(body[: match.start()]):
+                found.append((1, match.start(), match.group(1)))
+    lines = body.splitlines()
     if lines:
-        lone = re.fullmatch(r"\s*[(\[]?\s*(\w)\s*[)\]]?\s*[.:]?\s*", lines[-1])
+        lone = _LONE_LETTER.fullmatch(lines[-1])
         if lone and letters.of(lone.group(1)):
             found.append((1, len(body), lone.group(1).upper()))
     return found
@@ -257,17 +311,13 @@ def _statements(body: str, letters: _Letters) -> list[tuple[int, int, str]]:
 
 def _opening_letter(body: str, letters: _Letters) -> str | None:
     """A letter that opens the response before punctuation or a line break, unless it starts an enumeration."""
-    match = re.match(
-        rf"\s*(?i:(?:option|choice)\s+)?[(\[]?([{letters.upper}])(?:[)\]]?\s*(?:[.,:;)\-–—]|$)|[)\]])",
-        body,
-        re.MULTILINE,
-    )
+    match = letters.opening.match(body)
     if match is None:
         return None
     hedge = _HEDGE.match(body, match.end(1))
     if hedge and _letter_at(body, _OPTION_WORD.match(body, hedge.end()).end(), letters):
         return None  # "A, B and C are wrong…"
-    openers = set(re.findall(rf"(?m)^\s*[(\[]?([{letters.upper}])[.):\]]", body))
+    openers = set(letters.line_opener.findall(body))
     if len(openers) > 1:
         return None  # "A. …\nB. …": the options are being enumerated
     return match.group(1)
@@ -277,7 +327,7 @@ def _bracketed_letter(body: str, letters: _Letters) -> str | None:
     """The letter of "(X)"/"[X]" mentions when exactly one letter is bracketed (and not negated)."""
     seen = {
         match.group(1).upper()
-        for match in re.finditer(rf"[(\[]([{letters.upper}{letters.lower}])[)\]]", body)
+        for match in letters.bracketed.finditer(body)
         if not _NEGATED_BEFORE.search(body[: match.start() + 1])
     }
     return seen.pop() if len(seen) == 1 else None
@@ -285,7 +335,7 @@ def _bracketed_letter(body: str, letters: _Letters) -> str | None:
 
 def _ending_letter(body: str, letters: _Letters) -> str | None:
     """An upper-case letter ending the response right after a sentence break, a colon or 'is/so/pick…'."""
-    match = re.search(rf"(?<![A-Za-z0-9'’])([{letters.upper}])[\s.!)\]\"'”’]*\Z", body)
+    match = letters.ending.search(body)
     if match is None:
         return None
     before = body[: match.start()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datasets
 import evaluate
+from datasets.utils.py_utils import temp_seed
 
 # evaluate copies only the sibling modules this file imports directly, and it reads any comment on an
 # import line as a download URL: keep both imports here and comment-free.
@@ -176,6 +177,13 @@ class CrossomniAcc(evaluate.Metric):
             check_options(extra["options"])
         if "clip_ids" in extra:
             cluster_codes(extra["clip_ids"])
+        if self.num_process == 1 and self.writer is None and count is not None:
+            # One process, nothing added before: evaluate would write the columns to an Arrow cache file
+            # (a Python call per value) and read them back unchanged; score them as they are instead.
+            batch = _normalised_batch(predictions, references, kwargs.get("task_types"))
+            compute_kwargs = {name: value for name, value in kwargs.items() if name != "task_types"}
+            with temp_seed(self.seed):
+                return self._compute(**batch, **compute_kwargs)
         return super().compute(predictions=predictions, references=references, **kwargs)
 
     def _compute(
