@@ -3,6 +3,7 @@ stages, so peak memory should not grow with the number of clips.
 
     .venv/bin/python benchmarks/build_memory.py            # scales 1 and 10
     .venv/bin/python benchmarks/build_memory.py --scales 1 10 30
+    .venv/bin/python benchmarks/build_memory.py --copies    # 10x = the 1x clips ten times (identical requests)
 
 Each scale is a generated TVQA root of ``CLIPS_PER_SCALE * scale`` distinct clips (different people,
 names, clothes, positions, voices and lines: ``builder.sample.generate.sample_spec``, with real
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,17 +50,26 @@ print(json.dumps({"clips": release["clips"], "instances": release["train"] + rel
 CLIPS_PER_SCALE = 4  # the shipped sample's usable clips
 
 
-def scaled_spec(scale: int, seed: int = 0) -> dict:
-    """A generated spec of ``CLIPS_PER_SCALE * scale`` distinct clips."""
+def scaled_spec(scale: int, seed: int = 0, copies: bool = False) -> dict:
+    """A generated spec of ``CLIPS_PER_SCALE * scale`` distinct clips, or (``copies``) of the
+    ``CLIPS_PER_SCALE`` clips of scale 1 each ``scale`` times, under other clip and episode names:
+    the same media and lines, so identical model requests (what the cache's in-batch dedup is for)."""
     from builder.sample.generate import sample_spec
 
-    return sample_spec(CLIPS_PER_SCALE * scale, seed)
+    if not copies:
+        return sample_spec(CLIPS_PER_SCALE * scale, seed)
+    spec = sample_spec(CLIPS_PER_SCALE, seed)
+    clips = []
+    for copy in range(scale):
+        for clip in spec["clips"]:
+            clips.append({**clip, "vid_name": re.sub(r"s\d\de\d\d", f"s{10 + copy:02d}e01", clip["vid_name"], count=1)})
+    return {**spec, "clips": clips, "train_episodes": sorted({c["vid_name"].split("_seg")[0] for c in clips})[::2]}
 
 
-def run_scale(scale: int, workdir: Path) -> dict:
+def run_scale(scale: int, workdir: Path, copies: bool = False) -> dict:
     from builder.sample.generate import generate_sample_tvqa
 
-    spec = scaled_spec(scale)
+    spec = scaled_spec(scale, copies=copies)
     spec_path = workdir / f"spec{scale}.json"
     spec_path.write_text(json.dumps(spec))
     root = generate_sample_tvqa(workdir / f"tvqa{scale}", spec=spec)
@@ -74,9 +85,10 @@ def run_scale(scale: int, workdir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--copies", action="store_true", help="Scale by copying the 1x clips (identical requests).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        results = {scale: run_scale(scale, Path(tmp)) for scale in args.scales}
+        results = {scale: run_scale(scale, Path(tmp), args.copies) for scale in args.scales}
     header = ("scale", "clips", "instances", "requests", "cache hits", "seconds", "peak RSS MiB", "peak heap MiB")
     print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 6, 9, 8, 10, 8, 12, 13), strict=True)))
     for scale, r in results.items():
