@@ -338,3 +338,32 @@ def test_loss_plot_is_written_from_the_summary(tmp_path: Path) -> None:
     assert path.name == "training_loss.png" and path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="one logged step per loss"):
         LossSummary(steps=(1,), losses=(), total_steps=1)
+
+
+def test_planted_keys_reach_no_file_of_the_adapter_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A judge API key (judge_backend_kwargs), a Hub token and an HF_TOKEN in the environment: what a finished
+    GRPO run writes beside the adapter (inputs record, card, loss plot) and logs holds none of them."""
+    import logging
+    import os
+    from unittest import mock
+
+    from training.publish import finish_run
+
+    planted = ["sk-PlAnTeD-judge-0a9f", "hf_PlAnTeDhubtoken0a9f", "hf_PlAnTeDenvtoken0a9f"]
+    kwargs = json.dumps({"base_url": "http://localhost:8001/v1", "api_key": planted[0]})
+    script_args, training_args, model_args = _grpo_args(
+        tmp_path, "--judge_backend_kwargs", kwargs, "--hub_token", planted[1]
+    )
+    trainer = _trainer_with_log([{"loss": 0.5, "step": 1}, {"loss": 0.25, "step": 2}], global_step=2)
+    trainer.is_world_process_zero = lambda: True
+    folder = Path(training_args.output_dir)
+    folder.mkdir(parents=True)
+    caplog.set_level(logging.DEBUG)
+    with mock.patch.dict(os.environ, {"HF_TOKEN": planted[2]}):
+        finish_run("grpo", trainer, script_args, training_args, model_args, train_size=9)
+    written = sorted(path for path in folder.rglob("*") if path.is_file())
+    assert {path.name for path in written} >= {"README.md", "crossomni_inputs.json", "training_loss.png"}
+    for path in written:
+        data = path.read_bytes()
+        assert not any(secret.encode() in data for secret in planted), path.name
+    assert not any(secret in caplog.text for secret in planted)
