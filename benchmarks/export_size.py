@@ -1,6 +1,7 @@
 """Size and time of ``crossomni export`` on the embedded sample, against the media it holds.
 
     python benchmarks/export_size.py [--runs 3]
+    python benchmarks/export_size.py --clips 40     # a generated sample of 40 distinct clips instead
 
 Prints the embed export's bytes against the bytes of the distinct clips the release references
 (goal, issue 14: <= 1.5x media + 1 MiB), and the export's median time (each run in a fresh
@@ -33,9 +34,9 @@ def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-def export_once(out: Path, root: Path, media: str) -> dict:
+def export_once(release: Path, out: Path, root: Path, media: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", RUN, str(RELEASE), str(out), str(root), media],
+        [sys.executable, "-c", RUN, str(release), str(out), str(root), media],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -48,6 +49,7 @@ def export_once(out: Path, root: Path, media: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clips", type=int, help="Build a generated sample of N distinct clips and export that.")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     import crossomni
@@ -55,12 +57,19 @@ def main() -> None:
     from builder.sample.generate import generate_sample_tvqa
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = generate_sample_tvqa(Path(tmp) / "tvqa")
-        clips = crossomni.read_clips(RELEASE)
+        release = RELEASE
+        if args.clips:
+            build = Path(tmp) / "build"
+            command = [sys.executable, "-m", "crossomni_cli", "build", "--sample", "--clips", str(args.clips)]
+            subprocess.run([*command, "--out", str(build), "--no-progress"], cwd=REPO, check=True, capture_output=True)
+            release, root = build / "release", build / "sample_tvqa"
+        else:
+            root = generate_sample_tvqa(Path(tmp) / "tvqa")
+        clips = crossomni.read_clips(release)
         media = {root / c.video for c in clips.values()} | {root / c.audio for c in clips.values()}
         media_bytes = sum(path.stat().st_size for path in media)
         runs = {
-            mode: [export_once(Path(tmp) / mode, root, mode) for _ in range(args.runs)]
+            mode: [export_once(release, Path(tmp) / mode, root, mode) for _ in range(args.runs)]
             for mode in ("embed", "reference")
         }
         embed_bytes = folder_bytes(Path(tmp) / "embed")
@@ -68,7 +77,7 @@ def main() -> None:
         # what the `audio` column adds: the clip's own track copied out (the clip itself is in `video`)
         track_bytes = sum(len(stream_copy(str(root / c.video), "audio")) for c in clips.values() if c.audio == c.video)
         shards = len(list((Path(tmp) / "embed").rglob("*.parquet")))
-        rows = sum(1 for split in crossomni.SPLITS for _ in crossomni.read_instances(RELEASE, split, clips))
+        rows = sum(1 for split in crossomni.SPLITS for _ in crossomni.read_instances(release, split, clips))
     goal = 1.5 * media_bytes + 2**20
     seconds = {mode: statistics.median(r["seconds"] for r in results) for mode, results in runs.items()}
     print(f"media: {len(media)} distinct clip files, {media_bytes / 1e6:.3f} MB; {rows} rows in {shards} embed shards")
