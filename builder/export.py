@@ -178,6 +178,7 @@ def export_release(
     per_shard = rows_per_shard or DEFAULT_ROWS_PER_SHARD[media]
     tasks = [task for task in crossomni.TASK_NAMES if any(task in crossomni.CONFIG_TASKS[c] for c in configs)]
     shared = media == "embed"  # one set of shards per split, read by every config through its task filter
+    summary.shared_shards = shared
     if shared:
         summary.filters = {
             c: crossomni.CONFIG_TASKS[c] for c in configs if set(crossomni.CONFIG_TASKS[c]) != set(tasks)

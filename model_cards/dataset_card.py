@@ -43,7 +43,9 @@ class DatasetCardFacts:
     media: str
     counts: dict[str, Counter] = field(default_factory=dict)  # split -> task -> instances
     files: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # config -> split -> its tasks' shards
-    # config -> the task types it keeps from shards it shares with other configs (embed mode's clip-grouped shards)
+    # True: every config reads the same clip-grouped shards per split (embed mode), not its tasks' own shards
+    shared_shards: bool = False
+    # config -> the task types it keeps from those shared shards (a config of every task written keeps all)
     filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
     clips: dict[str, int] = field(default_factory=dict)  # split -> distinct clips
     num_bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # (config, split) -> parquet bytes
@@ -137,6 +139,7 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             media_root=manifest.get("media_root", "tvqa"),
             configs=[(name, crossomni.CONFIG_DESCRIPTIONS[name]) for name in summary.files],
             config_tasks={name: crossomni.CONFIG_TASKS[name] for name in summary.files},
+            shared_shards=summary.shared_shards,
             filters=summary.filters,
             tasks=crossomni.TASK_TYPES,
             splits=list(crossomni.SPLITS),

@@ -214,6 +214,18 @@ def test_embed_stores_each_clip_once_for_all_its_rows(embedded, sample_release, 
     assert {tuple(c["data_files"][0]["path"]) for c in configs.values()} == {("data/train-00000-of-00001.parquet",)}
 
 
+def test_embed_card_describes_the_shared_shards_even_without_filters(sample_release, sample_tvqa_root, tmp_path):
+    """An embed export of one config needs no filter, but its rows still sit in ``data/<split>-*``: the card
+    must say so, not describe per-task folders that do not exist."""
+    out = tmp_path / "text-only"
+    summary = export_release(sample_release, out, tvqa_root=sample_tvqa_root, media="embed", configs=("text",))
+    assert summary.filters == {} and summary.files["text"]["test"] == ["data/test-00000-of-00001.parquet"]
+    card = (out / "README.md").read_text()
+    assert "share\n`data/<split>-XXXXX-of-YYYYY.parquet`" in card and "| `text` |" in card
+    assert "data/<task>/" not in card and "`data/text/`" not in card
+    assert not (out / "data" / "text").exists()
+
+
 def test_embed_groups_a_clip_rows_whatever_the_release_order(sample_release, sample_tvqa_root, tmp_path):
     """Rows of one clip interleaved with other clips' rows (a merged release) still share one shard; with one
     clip's worth of rows per shard every shard holds exactly one clip, and every config loads its rows in order."""
