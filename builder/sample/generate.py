@@ -55,10 +55,13 @@ BACKGROUND = (170, 190, 210)
 FLOOR = (150, 130, 110)
 
 
+def _shipped_spec_text() -> str:
+    return resources.files("builder.sample").joinpath("spec.yaml").read_text(encoding="utf-8")
+
+
 def load_spec() -> dict[str, Any]:
     """The sample specification shipped with the package."""
-    text = resources.files("builder.sample").joinpath("spec.yaml").read_text(encoding="utf-8")
-    return load_yaml(text)
+    return load_yaml(_shipped_spec_text())
 
 
 # x centre of a person in the frame per position (background people stand further back, smaller).
@@ -303,7 +306,7 @@ def tvqa_questions(clip: dict[str, Any], qid_start: int) -> list[dict[str, Any]]
 def _spec_digest(spec: dict[str, Any] | None) -> str:
     """What a sample root was generated from: the shipped spec's text, or a given spec's canonical JSON."""
     if spec is None:
-        text = "shipped:" + resources.files("builder.sample").joinpath("spec.yaml").read_text(encoding="utf-8")
+        text = "shipped:" + _shipped_spec_text()
     else:
         text = "given:" + json.dumps(spec, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
