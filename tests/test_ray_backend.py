@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'crossomni[ray]'")
+from tests.helpers.optional import import_or_skip
+
+ray = import_or_skip("ray", "the ray extra is not installed: pip install 'crossomni[ray]'")
 
 from builder.config import BuildConfig  # noqa: E402
 from builder.pipeline import run_build  # noqa: E402

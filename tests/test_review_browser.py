@@ -17,6 +17,7 @@ import pytest
 from builder.review.app import ReviewApp
 from evaluation.viewer import ViewerApp
 from evaluation.web.server import PageServer
+from tests.helpers.optional import import_or_skip, missing
 from tests.test_review_viewer import make_run
 
 pytestmark = pytest.mark.slow
@@ -40,8 +41,8 @@ REASON = "two speakers sound high-pitched"
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
     if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); `make test` installs it")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'")
+        missing("Chromium is not installed (Debian: apt-get install chromium); `make test` installs it")
+    sync_api = import_or_skip("playwright.sync_api", "playwright is not installed: pip install -e '.[dev]'")
     with sync_api.sync_playwright() as playwright:
         # a fresh profile per run: persistent_context takes the user-data-dir Chromium must not share
         context = playwright.chromium.launch_persistent_context(
