@@ -247,6 +247,22 @@ def test_malformed_requests_get_an_answer(tmp_path: Path, data: bytes) -> None:
             json_error(answer)
 
 
+def test_a_body_on_a_get_is_never_read_as_the_next_request(tmp_path: Path) -> None:
+    smuggled = b"POST /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
+    data = b"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % len(smuggled)
+    with (
+        serving(_Static(tmp_path)) as server,
+        socket.create_connection(("127.0.0.1", server.server_address[1])) as sock,
+    ):
+        sock.settimeout(5)
+        sock.sendall(data + smuggled)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 200 and response.getheader("Connection") == "close"
+        response.read()
+        assert sock.recv(100) == b""  # closed: the smuggled POST got no answer
+
+
 def test_a_port_out_of_range_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="0 to 65535"):
         serve(_Static(tmp_path), "127.0.0.1", 70_000, announce=lambda _: None)

@@ -14,6 +14,7 @@ it prints (kept in a cookie for the page's own requests). A POST must come from 
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import mimetypes
@@ -259,9 +260,11 @@ class _Handler(BaseHTTPRequestHandler):
     # --- methods
 
     def do_HEAD(self) -> None:
-        self._guarded(self._get)
+        self.do_GET()
 
     def do_GET(self) -> None:
+        if self.headers.get("Content-Length") or self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # a body we do not read must not be taken for the next request
         self._guarded(self._get)
 
     def do_POST(self) -> None:
@@ -424,10 +427,12 @@ def startup_lines(server: PageServer) -> list[str]:
     """What ``serve`` prints: a warning off loopback, then the URL (the token appears only there)."""
     lines = []
     if not server.local:
-        bound = server.host or "every interface"
+        address = str(server.server_address[0])
+        bound = "every interface" if address in ("0.0.0.0", "::") else server.host
+        bound += f" ({address})" if bound != address else ""
         lines.append(
-            f"warning: serving on {bound} ({server.server_address[0]}), not only this machine: anyone who can "
-            "reach it and has the link below can use the page; keep the link private"
+            f"warning: serving on {bound}, not only this machine: anyone who can reach it and has the link "
+            "below can use the page; keep the link private"
         )
     lines.append(f"open {server.url}  (Ctrl-C stops the server)")
     return lines
@@ -445,7 +450,8 @@ def serve(
         server = PageServer(app, host, port)
     except OSError as err:
         reason = err.strerror or str(err)
-        raise ValueError(f"cannot listen on {host}:{port} ({reason}); pass --port 0 for any free port") from None
+        hint = "pass --port 0 for any free port" if err.errno == errno.EADDRINUSE else "check --host"
+        raise ValueError(f"cannot listen on {host}:{port} ({reason}); {hint}") from None
     for line in startup_lines(server):
         (warn if line.startswith("warning:") else announce)(line)
     try:
