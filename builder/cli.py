@@ -105,8 +105,10 @@ def demo(
 def review(
     release: str = typer.Argument(..., help="A release folder, or the build folder holding it (BUILD/release)."),
     tvqa_root: str = typer.Option(None, help="TVQA root the release's clip paths are relative to."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind (local only by default)."),
-    port: int = typer.Option(8765, help="Port (0: any free port)."),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to bind: loopback by default; any other address needs the token of the printed link."
+    ),
+    port: int = typer.Option(8765, min=0, max=65535, help="Port (0: any free port)."),
 ) -> None:
     """Review a release in a local web page: accept or reject each instance; decisions go to review.jsonl."""
     from builder.review.app import ReviewApp

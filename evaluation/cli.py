@@ -232,8 +232,10 @@ def view(
     dataset: str = typer.Option(None, help="Dataset to read questions and clips from (default: the run's)."),
     tvqa_root: str = typer.Option(None, help="TVQA root for reference-mode exports (clip paths are relative)."),
     media_root: str = typer.Option(None, help="Folder that relative media paths of a generic MCQ set are under."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind (local only by default)."),
-    port: int = typer.Option(8766, help="Port (0: any free port)."),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to bind: loopback by default; any other address needs the token of the printed link."
+    ),
+    port: int = typer.Option(8766, min=0, max=65535, help="Port (0: any free port)."),
 ) -> None:
     """Look at a run in a local web page: per item the clip, question, options, output, letter, verdict."""
     from evaluation.viewer import ViewerApp

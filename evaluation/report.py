@@ -12,7 +12,17 @@ from typing import Any
 from crossomni import CROSS_TASKS, MODALITIES, PAPER_COLUMN_GROUPS, SINGLE_TASKS, TASKS
 from evaluation.crossomni_acc.scoring import task_intervals
 from evaluation.reference import find_paper_rows
-from evaluation.runlog import METRICS, PREDICTIONS, REPORT, RUN, read_json, restore_nan
+from evaluation.runlog import (
+    METRICS,
+    PREDICTIONS,
+    REPORT,
+    RUN,
+    RunFileError,
+    read_json,
+    read_predictions,
+    restore_nan,
+    short_repr,
+)
 
 PAPER_COLUMNS: tuple[str, ...] = tuple(task for group in PAPER_COLUMN_GROUPS.values() for task in group)
 SUMMARY_COLUMNS: tuple[str, ...] = ("overall", "single", "cross")
@@ -80,17 +90,39 @@ def category_table(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+IDENTITY_FIELDS = ("model", "backend", "dataset", "config", "split", "prompt_id", "input_config", "sampling", "adapter")
+
+
+FIGURE_PREFIXES = ("acc_", "count", "ci_", "parse_")
+
+
+def _figure_key(key: str) -> bool:
+    """A ``metrics.json`` key the reports read as a number."""
+    return key in TASKS or key in SUMMARY_COLUMNS or key in GROUP_KEYS or key.startswith(FIGURE_PREFIXES)
+
+
 def load_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """``run.json``, ``metrics.json`` (NaN restored) and the prediction records of a run folder."""
+    """``run.json``, ``metrics.json`` (NaN restored) and the prediction records of a run folder.
+
+    A file that is not what ``crossomni eval`` writes is a ``RunFileError`` naming the file, line and field.
+    """
     run_dir = Path(run_dir)
-    if not (run_dir / RUN).exists():
+    if not (run_dir / RUN).is_file():
         raise FileNotFoundError(f"{run_dir}: no {RUN}; not a `crossomni eval` output folder")
     meta = read_json(run_dir / RUN)
+    identity = meta.get("identity")
+    if not isinstance(identity, dict):
+        raise RunFileError(f"{run_dir / RUN}: 'identity' must be an object, got {short_repr(identity)}")
+    for key in IDENTITY_FIELDS:
+        if key not in identity:
+            raise RunFileError(f"{run_dir / RUN}: 'identity' has no {key!r}")
+    if not isinstance(identity["input_config"], dict):
+        raise RunFileError(f"{run_dir / RUN}: 'identity.input_config' must be an object")
     metrics = restore_nan(read_json(run_dir / METRICS)) if (run_dir / METRICS).exists() else {}
-    records = []
-    if (run_dir / PREDICTIONS).exists():
-        records = [json.loads(line) for line in (run_dir / PREDICTIONS).read_text().splitlines() if line.strip()]
-    return meta, metrics, records
+    for key, value in metrics.items():
+        if _figure_key(key) and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise RunFileError(f"{run_dir / METRICS}: {key!r} must be a number or null, got {short_repr(value)}")
+    return meta, metrics, read_predictions(run_dir / PREDICTIONS)
 
 
 def run_label(meta: Mapping[str, Any], run_dir: Path) -> str:

@@ -112,6 +112,13 @@ class EvalConfig:
         """The requests' model: the base, or base + adapter (with its weights digest)."""
         return model_label(self.model, self.adapter)
 
+    def media_roots(self) -> dict[str, str | None]:
+        """The media roots, absolute: the records' clip paths and ``run.json`` must not depend on the working folder."""
+        return {
+            "tvqa_root": str(Path(self.tvqa_root).resolve()) if self.tvqa_root else None,
+            "media_root": str(Path(self.media_root).resolve()) if self.media_root else None,
+        }
+
     def sampling(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "max_tokens": self.new_tokens, "seed": self.seed}
 
@@ -157,16 +164,17 @@ def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[It
         dataset = dataset[cfg.split]
     if cfg.limit is not None:
         dataset = dataset.select(range(min(cfg.limit, len(dataset))))
+    roots = cfg.media_roots()
     if cfg.mcq is not None:
-        return mcq_items(dataset, cfg.mcq, media_dir, root=cfg.media_root)
-    if cfg.tvqa_root:
+        return mcq_items(dataset, cfg.mcq, media_dir, root=roots["media_root"])
+    if roots["tvqa_root"]:
         import crossomni
 
         try:
-            dataset = crossomni.resolve_media(dataset, cfg.tvqa_root)
+            dataset = crossomni.resolve_media(dataset, roots["tvqa_root"])
         except FileNotFoundError as err:
             raise PreflightError(str(err)) from None
-    return crossomni_items(dataset, media_dir, root=cfg.media_root)
+    return crossomni_items(dataset, media_dir, root=roots["media_root"])
 
 
 def make_backend(cfg: EvalConfig) -> Backend:
@@ -242,6 +250,7 @@ def make_record(item: Item, response: ModelResponse, cfg: EvalConfig, input_conf
         "options": list(item.options),
         "answer": item.answer,
         "video": item.video,
+        "audio": item.audio,
         "start": item.start,
         "end": item.end,
         "prompt": item_prompt(item, cfg),
@@ -283,7 +292,8 @@ def _check_identity(log: RunLog, identity: dict[str, Any], overwrite: bool = Fal
     path = log.dir / RUN
     if not path.exists():
         return
-    previous = read_json(path).get("identity", {})
+    previous = read_json(path).get("identity")
+    previous = previous if isinstance(previous, dict) else {}
     different = sorted(key for key in identity if previous.get(key) != identity[key])
     if not different:
         return
@@ -316,7 +326,7 @@ def run_eval(
     input_config = cfg.input_config()
     identity = cfg.identity()
     _check_identity(log, identity, cfg.overwrite)
-    items = load_items(cfg, dataset, log.dir / "media")
+    items = load_items(cfg, dataset, log.dir.resolve() / "media")
     if not items:
         raise PreflightError("the dataset selection is empty: nothing to evaluate")
     records = log.load_records()
@@ -332,6 +342,8 @@ def run_eval(
         "training_inputs": cfg.resolved.trained,  # what the adapter recorded it was trained on (None: nothing)
         "input_mismatches": list(cfg.resolved.mismatches),
         "base_model_mismatch": cfg.resolved.base_mismatch,  # --model differs from the adapter's recorded base
+        # where the clips came from: `crossomni view` serves the clips the records name under these, and only those
+        "media_roots": cfg.media_roots(),
     }
     write_json(log.dir / RUN, {**meta, "status": "running"})
 

@@ -9,6 +9,7 @@ names in ``run.json`` (or ``--dataset``), read with the same item builder the ru
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 from crossomni import TASKS
 from evaluation.items import Item, MCQColumns, PreflightError, crossomni_items, mcq_items
 from evaluation.report import PAPER_COLUMNS, SUMMARY_COLUMNS, load_run, percent, run_label
-from evaluation.web.server import ApiError, contained_file, file_url
+from evaluation.web.server import ApiError, ServedFiles, contained_file
 
-RUN_ROOT, MEDIA_ROOT = "run", "media"
+RUN_ROOT = "run"
+MEDIA_KINDS = ("tvqa_root", "media_root")  # the roots eval takes, also the names they are served under
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,46 @@ def dataset_items(
     return found, notes
 
 
+def recorded_roots(meta: Mapping[str, Any]) -> dict[str, str]:
+    """The media roots ``run.json`` records (``tvqa_root``, ``media_root``; absolute, as eval resolved them)."""
+    roots = meta.get("media_roots")
+    if not isinstance(roots, Mapping):
+        return {}
+    return {kind: value for kind, value in roots.items() if kind in MEDIA_KINDS and isinstance(value, str) and value}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _seconds(value: Any, fallback: float | None) -> float | None:
+    """A time of the record when it is a finite number (the page computes with it), else ``fallback``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return fallback
+
+
+def _relative(path: Path, base: str | Path) -> str | None:
+    """``path`` relative to ``base`` (as written, then with symlinks resolved), or None when it is not under it."""
+    try:
+        pairs = [(path, Path(base)), (path.resolve(), Path(base).resolve())]
+    except (OSError, RuntimeError, ValueError):  # a NUL byte, a symlink loop: not a file the page can show
+        return None
+    for candidate, root in pairs:
+        try:
+            return candidate.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return None
+
+
 class ViewerApp:
-    """Answers the run viewer: the run's summary, table and plots, the item list, one item in full."""
+    """Answers the run viewer: the run's summary, table and plots, the item list, one item in full.
+
+    It serves the run's plots and the clips its records name, nothing else: a clip under the media
+    root the run recorded (or the one given instead, when the media moved), or embedded in the run's
+    ``media/`` folder.
+    """
 
     page = "viewer.html"
 
@@ -91,27 +131,61 @@ class ViewerApp:
         self.run_dir = Path(run_dir)
         self.meta, self.metrics, records = load_run(self.run_dir)
         self.records = {r["id"]: r for r in records}
-        self.roots = {RUN_ROOT: self.run_dir}
-        media = tvqa_root or media_root
-        if media:
-            self.roots[MEDIA_ROOT] = Path(media)
+        self.recorded = recorded_roots(self.meta)
+        given = {kind: value for kind, value in zip(MEDIA_KINDS, (tvqa_root, media_root), strict=True) if value}
+        self.media_roots = {kind: Path(value) for kind, value in {**self.recorded, **given}.items()}
+        self.files = ServedFiles({RUN_ROOT: self.run_dir, **self.media_roots})
         self.notes: list[str] = []
         self.texts: dict[str, ItemText] = {}
         if any("question" not in r or "video" not in r for r in records):
-            self.texts, self.notes = dataset_items(self.meta, self.run_dir, dataset, tvqa_root, media_root)
+            roots = {kind: str(path) for kind, path in self.media_roots.items()}
+            self.texts, self.notes = dataset_items(
+                self.meta, self.run_dir, dataset, roots.get("tvqa_root"), roots.get("media_root")
+            )
+        self.plots = [self.files.add(RUN_ROOT, path.relative_to(self.run_dir)) for path in self._plot_files()]
+        self.urls: dict[str, str | None] = {}
+        for record in records:
+            text = self.texts.get(record["id"], ItemText())
+            for path in (self._video(record, text), self._audio(record, text)):
+                if path and path not in self.urls:
+                    self.urls[path] = self._register(Path(path))
 
-    def _url(self, path: str | None) -> str | None:
-        """The served URL of a local media file, when it lies under one of the served roots."""
-        if not path:
-            return None
-        for name, root in self.roots.items():
-            try:
-                relative = Path(path).resolve().relative_to(root.resolve())
-            except ValueError:
-                continue
-            if contained_file(root, relative.as_posix()) is not None:
-                return file_url(name, relative)
+    def _plot_files(self) -> list[Path]:
+        folder = self.run_dir / "plots"
+        return sorted(p for p in folder.glob("*.png") if p.is_file()) if folder.is_dir() else []
+
+    @staticmethod
+    def _video(record: Mapping[str, Any], text: ItemText) -> str | None:
+        return record["video"] if isinstance(record.get("video"), str) and record["video"] else text.video
+
+    @staticmethod
+    def _audio(record: Mapping[str, Any], text: ItemText) -> str | None:
+        return record["audio"] if isinstance(record.get("audio"), str) and record["audio"] else text.audio
+
+    def _register(self, path: Path) -> str | None:
+        """Allow one clip file of the run; its URL, or None when it is under no root the page serves."""
+        for kind, root in self.media_roots.items():
+            for base in dict.fromkeys([root, *([self.recorded[kind]] if kind in self.recorded else [])]):
+                relative = _relative(path, base)  # under the recorded root: the same file under the given one
+                if relative is not None and contained_file(root, relative) is not None:
+                    return self.files.add(kind, relative)
+        if path.parent.name == "media":  # embedded in the run (also after the run folder was moved)
+            relative = f"media/{path.name}"
+            if contained_file(self.run_dir, relative) is not None:
+                return self.files.add(RUN_ROOT, relative)
         return None
+
+    def _missing(self, record: Mapping[str, Any], video: str | None) -> str:
+        clip = f"clip {record.get('clip_id') or '?'}: "
+        if not video:
+            return clip + "no clip known (see the notes at the top)"
+        if not self.media_roots:
+            return clip + (
+                f"{video} is not served: the run records no media root (an older run, or an in-memory dataset); "
+                "pass --tvqa-root or --media-root"
+            )
+        roots = ", ".join(str(root) for root in self.media_roots.values())
+        return clip + f"{video} is not a file under the media root {roots} (pass --tvqa-root or --media-root)"
 
     def table(self) -> dict[str, Any]:
         """The run's accuracy table: the paper's columns for CrossOmni runs, categories otherwise."""
@@ -134,14 +208,13 @@ class ViewerApp:
         records = list(self.records.values())
         correct = sum(bool(r["correct"]) for r in records)
         unparsed = sum(r.get("extracted") is None for r in records)
-        plots = sorted((self.run_dir / "plots").glob("*.png")) if (self.run_dir / "plots").is_dir() else []
         identity = self.meta.get("identity", {})
         return {
             "title": f"Run {run_label(self.meta, self.run_dir)}: {identity.get('model', '?')}",
             "summary": f"{len(records):,} items, {correct:,} correct, {len(records) - correct:,} wrong "
             f"({unparsed:,} parse failures); status {self.meta.get('status', '?')}",
             "table": self.table(),
-            "plots": [file_url(RUN_ROOT, p.relative_to(self.run_dir)) for p in plots],
+            "plots": self.plots,
             "tasks": sorted({r["task_type"] for r in records}, key=lambda t: (t not in TASKS, t)),
             "items": [
                 {
@@ -160,31 +233,29 @@ class ViewerApp:
         if record is None:
             raise ApiError(f"unknown item {item_id!r}", 404)
         text = self.texts.get(item_id, ItemText())
-        video = record.get("video") if isinstance(record.get("video"), str) else text.video
-        url = self._url(video)
-        missing = None
-        if url is None:
-            missing = f"clip {record.get('clip_id', '?')}: " + (
-                f"{video} is not under the served roots (pass --tvqa-root or --media-root)"
-                if video
-                else "no clip known (see the notes at the top)"
-            )
-        audio = text.audio if text.audio and text.audio != video else None
+        video, audio = self._video(record, text), self._audio(record, text)
+        url = self.urls.get(video) if video else None
+        audio_url = self.urls.get(audio) if audio and audio != video else None
         return {
             "id": item_id,
             "task_type": record["task_type"],
             "task": {"short": TASKS[record["task_type"]].short} if record["task_type"] in TASKS else None,
             "clip_id": record.get("clip_id", ""),
-            "question": record.get("question") or text.question or "(question not recorded; see the notes)",
-            "biography": record.get("biography") or text.biography,
+            "question": _text(record.get("question")) or text.question or "(question not recorded; see the notes)",
+            "biography": _text(record.get("biography")) or text.biography,
             "options": record["options"],
             "answer": record["answer"],
             "raw_output": record["raw_output"],
             "extracted": record.get("extracted"),
             "correct": bool(record["correct"]),
-            "start": record.get("start", text.start),
-            "end": record.get("end", text.end),
-            "clip": {"url": url, "audio_url": self._url(audio), "duration": None, "missing": missing},
+            "start": _seconds(record.get("start"), text.start),
+            "end": _seconds(record.get("end"), text.end),
+            "clip": {
+                "url": url,
+                "audio_url": audio_url,
+                "duration": None,
+                "missing": None if url else self._missing(record, video),
+            },
         }
 
     def api_get(self, name: str, query: Mapping[str, str]) -> Any:

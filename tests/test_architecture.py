@@ -114,3 +114,31 @@ def test_no_circle_between_packages():
             reach[p] |= set(itertools.chain.from_iterable(reach[q] for q in reach[p]))
     circles = [p for p in parts if p in reach[p]]
     assert not circles, f"import circle through {circles}: {sorted(graph)}"
+
+
+def splitlines_of_a_file(path: Path) -> list[int]:
+    """Lines where a file's whole text is split with ``str.splitlines`` (``p.read_text().splitlines()``).
+
+    JSON leaves U+2028, U+2029 and U+0085 unescaped and ``splitlines`` breaks at them: a JSONL reader
+    that does this cuts a record in two (split on ``\\n``, or iterate the open file, instead).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "splitlines"
+        and isinstance(node.func.value, ast.Call)
+        and isinstance(node.func.value.func, ast.Attribute)
+        and node.func.value.func.attr in ("read_text", "read_bytes", "read")
+    ]
+
+
+def test_no_file_is_split_with_splitlines(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("lines = path.read_text().splitlines()\nok = path.read_text().split('\\n')\n")
+    assert splitlines_of_a_file(probe) == [1]  # the check can fail
+    files = [*_source_files(), *sorted((ROOT / "tests" / "helpers").rglob("*.py"))]
+    offenders = [f"{p.relative_to(ROOT)}:{n}" for p in files for n in splitlines_of_a_file(p)]
+    assert not offenders, "split on '\\n' (or iterate the file), not splitlines: " + ", ".join(offenders)

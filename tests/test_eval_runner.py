@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -129,6 +130,40 @@ def test_torn_last_line_is_redone(tmp_path, sample_dataset, scripted):
     run_eval(EvalConfig(model="m", out=str(out)), sample_dataset, scripted, progress=False)
     assert len(scripted.requests) == 1
     assert len(_lines(path)) == 18
+
+
+LINE_BREAKS_JSON_KEEPS = "\u2028\u2029\x85"  # str.splitlines breaks at these; json.dumps leaves them unescaped
+
+
+def test_outputs_with_unicode_line_separators_survive_eval_report_and_view(tmp_path, sample_dataset, scripted):
+    """A model writing U+2028/U+2029/NEL: eval, resume, `eval report` and `view` read every record back as written."""
+    from evaluation.report import load_run, write_run_report
+    from evaluation.viewer import ViewerApp
+
+    def odd_text(request) -> str:
+        letter = scripted.gold[request.metadata["id"]]
+        return f"Thinking{LINE_BREAKS_JSON_KEEPS}it over\x0b\x0c\x1c\r\n Answer: {letter}\u2028"
+
+    generate = scripted.generate
+    scripted.generate = lambda requests: [
+        dataclasses.replace(response, text=odd_text(request))
+        for request, response in zip(requests, generate(requests), strict=True)
+    ]
+    out = tmp_path / "run"
+    first = run_eval(EvalConfig(model="m", out=str(out)), sample_dataset, scripted, progress=False)
+    assert first.n_scored == 18 and first.metrics["overall"] == 1.0
+    raw = (out / "predictions.jsonl").read_bytes()
+    assert "\u2028".encode() in raw and raw.count(b"\n") == 18  # written unescaped, one line per record
+    calls = scripted.calls
+    again = run_eval(EvalConfig(model="m", out=str(out)), sample_dataset, scripted, progress=False)
+    assert scripted.calls == calls and again.n_scored == 18  # resume read all 18 back: nothing redone
+    assert (out / "predictions.jsonl").read_bytes() == raw  # and rewrote nothing
+    _, _, records = load_run(out)
+    assert len(records) == 18 and all(r["raw_output"].startswith("Thinking\u2028\u2029\x85it over") for r in records)
+    assert "overall" in write_run_report(out).read_text()
+    page = ViewerApp(out)
+    assert page.state()["summary"].startswith("18 items, 18 correct")
+    assert page.item(records[0]["id"])["raw_output"] == records[0]["raw_output"]
 
 
 def test_other_settings_need_another_folder(tmp_path, sample_dataset, scripted):

@@ -284,12 +284,158 @@ def test_model_replies() -> None:
                         assert value.strip() and value.strip().lower() not in {"?", "null", "none", "n/a"}, text
 
 
+# --- eval run files and our other JSONL files -----------------------------------------------------
+
+# Every boundary str.splitlines knows; JSON escapes the ASCII ones, but not U+0085, U+2028, U+2029.
+LINE_BREAKS = ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r\n"]
+RUN_META = {
+    "identity": {
+        "model": "m",
+        "backend": "scripted",
+        "dataset": None,
+        "config": "all",
+        "split": "test",
+        "prompt_id": "default.v1",
+        "input_config": {"inputs": "full", "system_prompt": None},
+        "sampling": {"temperature": 0.0},
+        "adapter": "crossomni",
+    },
+    "status": "complete",
+    "media_roots": {"tvqa_root": None, "media_root": None},
+}
+PREDICTION = {
+    "id": "friends_s01e01_seg02_clip_14-audio",
+    "task_type": "audio",
+    "clip_id": "friends_s01e01_seg02_clip_14",
+    "question": "Who speaks first?",
+    "biography": "Rachel: a waitress",
+    "options": ["Rachel", "Joey", "Ross", "Monica"],
+    "answer": "A",
+    "video": None,
+    "start": 0.0,
+    "end": 4.0,
+    "raw_output": "Answer: A",
+    "extracted": "A",
+    "correct": True,
+    "modalities": ["text", "video", "audio"],
+}
+
+
+def _run_folder(root: Path, meta: str, predictions: bytes, metrics: str = '{"overall": 1.0, "count": 2}') -> Path:
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    (root / "run.json").write_bytes(meta.encode("utf-8", "surrogateescape"))
+    (root / "metrics.json").write_text(metrics)
+    (root / "predictions.jsonl").write_bytes(predictions)
+    return root
+
+
+def _read_run(run: Path) -> list[dict] | None:
+    """What `eval report` and `view` do with a run folder: its records, or None for a one-line refusal."""
+    from evaluation.report import load_run
+    from evaluation.runlog import RunLog, record_problem
+    from evaluation.viewer import ViewerApp
+
+    try:
+        _, _, records = load_run(run)
+        page = ViewerApp(run)
+    except (ValueError, FileNotFoundError) as err:
+        assert str(err).startswith(str(run)) and "\n" not in str(err), err  # names the file; one line
+        RunLog(run).load_records()  # the runner's resume: drops what it cannot use, never raises
+        return None
+    for record in records:
+        assert record_problem(record) is None, record
+        item = page.item(record["id"])
+        assert item["raw_output"] == record["raw_output"] and item["options"] == record["options"]
+        assert all(v is None or isinstance(v, float | int) for v in (item["start"], item["end"])), item
+    page.state()
+    return records
+
+
+def test_run_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rng = random.Random(SEED + 6)
+    other = json.dumps({**PREDICTION, "id": "other", "correct": False, "extracted": None}) + "\n"
+    meta = json.dumps(RUN_META)
+    folder = tmp_path / "run"
+    # a record with one field made odd, or deleted: refused with file and line, or still a valid record
+    for mutated, _ in _json_mutations(rng, PREDICTION):
+        data = (other + json.dumps(mutated, ensure_ascii=False) + "\n").encode()
+        _record("run_files", lambda b=data: _read_run(_run_folder(folder, meta, b)))
+    # byte-level damage to a record line (cuts, raw CR LF, repeats)
+    for text in list(_text_mutations(rng, json.dumps(PREDICTION)))[:40]:
+        data = (other + text + "\n").encode("utf-8", "surrogateescape")
+        _record("run_files", lambda b=data: _read_run(_run_folder(folder, meta, b)))
+    # line breaks of every kind inside the text fields: kept exactly, never a broken record
+    for _ in range(40):
+        record = json.loads(json.dumps(PREDICTION))
+        for key in rng.sample(["raw_output", "question", "biography", "id", "clip_id"], 3):
+            at = rng.randrange(len(record[key]) + 1)
+            record[key] = record[key][:at] + "".join(rng.sample(LINE_BREAKS, 3)) + record[key][at:]
+        data = (other + json.dumps(record, ensure_ascii=False) + "\n").encode()
+        records = _record("run_files", lambda b=data: _read_run(_run_folder(folder, meta, b)))
+        assert records is not None and records[-1] == record
+    # run.json and metrics.json that are not what eval writes
+    for text in ["[]", "null", '"run"', "[" * 50_000, "\udcff", "", *list(_text_mutations(rng, meta))[:20]]:
+        _record("run_files", lambda t=text: _read_run(_run_folder(folder, t, other.encode())))
+    for key in [*RUN_META["identity"], "media_roots"]:
+        for value in rng.sample(ODD_VALUES, 3):
+            edited = json.loads(meta)
+            target = edited if key == "media_roots" else edited["identity"]
+            target[key] = value
+            text = json.dumps(edited)
+            _record("run_files", lambda t=text: _read_run(_run_folder(folder, t, other.encode())))
+    for value in ODD_VALUES[:14]:
+        metrics = json.dumps({"overall": value, "count": 1, "note": value})
+        _record("run_files", lambda m=metrics: _read_run(_run_folder(folder, meta, other.encode(), m)))
+    # malformed on purpose: each must be refused
+    refused = {
+        "list run.json": ("[]", other),
+        "identity a list": (json.dumps({**RUN_META, "identity": []}), other),
+        "no task_type": (meta, json.dumps({k: v for k, v in PREDICTION.items() if k != "task_type"}) + "\n"),
+        "no id": (meta, json.dumps({k: v for k, v in PREDICTION.items() if k != "id"}) + "\n"),
+        "correct a string": (meta, json.dumps({**PREDICTION, "correct": "false"}) + "\n"),
+        "repeated id": (meta, other + other),
+        "a list record": (meta, "[1, 2]\n" + other),
+    }
+    for name, (meta_text, lines) in refused.items():
+        COUNTS["run_files"] += 1
+        assert _read_run(_run_folder(folder, meta_text, lines.encode())) is None, name
+    # a torn last line (a crash mid-write) is not an error: the item is redone
+    torn = (other + json.dumps(PREDICTION)[:30]).encode()
+    assert [r["id"] for r in _read_run(_run_folder(folder, meta, torn)) or []] == ["other"]
+
+
+def test_other_jsonl_readers_keep_line_separators(tmp_path: Path) -> None:
+    """The model-call logs, review decisions and release files: a text with U+2028 & co. reads back whole."""
+    from builder.review.decisions import append_decision, read_decisions
+    from model_calls.store import CompletionLog, dumps, iter_records, write_atomic
+
+    rng = random.Random(SEED + 7)
+    for number in range(30):
+        text = "".join(rng.choice([*LINE_BREAKS, "a", " ", "é"]) for _ in range(12))
+        record = {"item": f"clip{text}", "out": {"text": text, "n": number}}
+        path = tmp_path / f"calls{number}.jsonl"
+        write_atomic(path, [dumps(record), dumps({**record, "item": "b"})])
+        assert _record("run_files", lambda p=path: list(iter_records(p)))[0] == record
+        log = CompletionLog(tmp_path / f"stage{number}.jsonl")
+        log.record(f"clip{text}", [{"caption": text}], [])
+        log.close()
+        assert CompletionLog(tmp_path / f"stage{number}.jsonl").done == {f"clip{text}"}
+        release = tmp_path / f"release{number}"
+        release.mkdir()
+        append_decision(release, f"id{text}", "accept")
+        assert list(read_decisions(release)) == [f"id{text}"]
+        lines = tmp_path / f"train{number}.jsonl"
+        lines.write_text(json.dumps({"q": text}, ensure_ascii=False) + "\n" + json.dumps({"q": 2}) + "\n")
+        assert [r["q"] for _, r in crossomni.iter_jsonl(lines)] == [text, 2]
+
+
 def test_the_fuzz_suite_is_large_enough(request: pytest.FixtureRequest) -> None:
     """Runs last in this file: the categories above reached their floor of cases."""
     defined = {name for name in globals() if name.startswith("test_")}
     selected = {item.originalname for item in request.session.items if item.module.__name__ == __name__}
     if selected != defined:  # a -k or node-id run of part of the file: its count says nothing
         pytest.skip(f"only part of this file was selected ({len(selected)} of {len(defined)} tests)")
-    assert set(COUNTS) == {"srt", "qa", "subtitle_jsonl", "release", "metric", "replies"}, dict(COUNTS)
+    assert set(COUNTS) == {"srt", "qa", "subtitle_jsonl", "release", "metric", "replies", "run_files"}, dict(COUNTS)
     print("fuzz cases by category:", dict(COUNTS), "total", sum(COUNTS.values()))
     assert sum(COUNTS.values()) >= 1000 and min(COUNTS.values()) >= 100

@@ -55,9 +55,9 @@ def request(
 
 
 def post(server: PageServer, name: str, body: dict) -> tuple[int, dict]:
-    status, _, payload = request(
-        server, f"/api/{name}", "POST", json.dumps(body).encode(), {"Content-Type": "application/json"}
-    )
+    own = f"http://127.0.0.1:{server.server_address[1]}"  # the page's own origin: a POST from elsewhere is refused
+    headers = {"Content-Type": "application/json", "Origin": own}
+    status, _, payload = request(server, f"/api/{name}", "POST", json.dumps(body).encode(), headers)
     return status, json.loads(payload)
 
 
@@ -197,7 +197,9 @@ def test_decide_api_saves_and_checks(server: PageServer, release: Path) -> None:
     assert post(server, "decide", {"id": VISION_ID, "decision": "reject"})[0] == 400  # no reason
     assert post(server, "decide", {"id": "nope", "decision": "accept"})[0] == 404
     assert post(server, "decide", {"id": VISION_ID, "decision": "maybe"})[0] == 400
-    form = request(server, "/api/decide", "POST", b"id=x", {"Content-Type": "application/x-www-form-urlencoded"})
+    own = f"http://127.0.0.1:{server.server_address[1]}"
+    form_type = {"Content-Type": "application/x-www-form-urlencoded", "Origin": own}
+    form = request(server, "/api/decide", "POST", b"id=x", form_type)
     assert form[0] == 415  # a cross-site form cannot post decisions
     status, _, body = request(server, "/api/state")
     state = json.loads(body)

@@ -39,21 +39,57 @@ REASON = "two speakers sound high-pitched"
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory):
+def playwright(tmp_path_factory: pytest.TempPathFactory):
     if CHROMIUM is None:
         missing("Chromium is not installed (Debian: apt-get install chromium); `make test` installs it")
     sync_api = import_or_skip("playwright.sync_api", "playwright is not installed: pip install -e '.[dev]'")
     with sync_api.sync_playwright() as playwright:
-        # a fresh profile per run: persistent_context takes the user-data-dir Chromium must not share
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000},
-        )
-        yield context
-        context.close()
+        yield playwright
+
+
+def _context(playwright, folder: Path, bypass_csp: bool):
+    # a fresh profile per run: persistent_context takes the user-data-dir Chromium must not share
+    return playwright.chromium.launch_persistent_context(
+        str(folder),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1400, "height": 1000},
+        bypass_csp=bypass_csp,
+    )
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, tmp_path_factory: pytest.TempPathFactory):
+    """Chromium for the tests: the pages' Content-Security-Policy is lifted, as playwright's waits evaluate
+    strings (``strict_browser`` checks the pages under it)."""
+    context = _context(playwright, tmp_path_factory.mktemp("chromium-profile"), bypass_csp=True)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def strict_browser(playwright, tmp_path_factory: pytest.TempPathFactory):
+    context = _context(playwright, tmp_path_factory.mktemp("chromium-strict-profile"), bypass_csp=False)
+    yield context
+    context.close()
+
+
+def check_page_runs_under_its_policy(strict_browser, url: str, images: int = 0) -> None:
+    """The page loads its item, clip and images with the server's Content-Security-Policy in force."""
+    page = strict_browser.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(url)
+    page.wait_for_selector("#question:not(:empty)")
+    page.wait_for_selector("#segment .span")  # showClip ran (its styles are set from the script)
+    if images:
+        page.wait_for_selector(f"#plots img >> nth={images - 1}")
+        loaded = page.evaluate("[...document.querySelectorAll('#plots img')].every((i) => i.naturalWidth > 0)")
+        assert loaded
+    assert problems == [], problems
+    page.close()
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +133,23 @@ def check_clip_plays_with_sound(page, expected_duration: float) -> None:
     assert page.evaluate("document.getElementById('video').currentTime") == pytest.approx(5.5, abs=0.5)
 
 
+def check_plots_are_readable_and_enlarge(page) -> None:
+    """Each plot is shown at 85% or more of its drawn width (its labels readable); a click shows it whole."""
+    sizes = page.evaluate("[...document.querySelectorAll('#plots img')].map((i) => [i.clientWidth, i.naturalWidth])")
+    assert all(shown >= 0.85 * drawn or shown >= 1000 for shown, drawn in sizes), sizes
+    page.click("#plots img >> nth=0")
+    page.wait_for_function("document.getElementById('plot-view').open")
+    full = page.evaluate(
+        "(() => { const i = document.getElementById('plot-full'); return [i.clientWidth, i.naturalWidth]; })()"
+    )
+    assert full[0] == full[1] == sizes[0][1]  # the drawn size, scrolled if wider than the window
+    position = page.text_content("#position")
+    page.keyboard.press("ArrowRight")  # keys do not move the items behind the enlarged plot
+    assert page.text_content("#position") == position
+    page.keyboard.press("Escape")
+    page.wait_for_function("!document.getElementById('plot-view').open")
+
+
 def screenshot(page, artifacts: Path, name: str, capsys: pytest.CaptureFixture) -> Path:
     path = artifacts / name
     page.screenshot(path=str(path), full_page=True)
@@ -105,7 +158,7 @@ def screenshot(page, artifacts: Path, name: str, capsys: pytest.CaptureFixture) 
     return path
 
 
-def test_review_page(browser, artifacts, capsys, sample_tvqa_root: Path, tmp_path: Path) -> None:
+def test_review_page(browser, strict_browser, artifacts, capsys, sample_tvqa_root: Path, tmp_path: Path) -> None:
     from builder.config import BuildConfig
     from builder.export import export_release
     from builder.pipeline import run_build
@@ -121,6 +174,7 @@ def test_review_page(browser, artifacts, capsys, sample_tvqa_root: Path, tmp_pat
         assert page.locator("#evidence td.match").count() == 1  # the cue fits one person
         check_clip_plays_with_sound(page, duration)
         screenshot(page, artifacts, "review-page.png", capsys)
+        check_page_runs_under_its_policy(strict_browser, url)
 
         first = page.evaluate("review.currentId")
         page.keyboard.press("a")
@@ -163,9 +217,11 @@ def test_review_page(browser, artifacts, capsys, sample_tvqa_root: Path, tmp_pat
     assert first in ids and second not in ids and len(ids) == 35
 
 
-def test_run_viewer(browser, artifacts, capsys, sample_release: Path, sample_tvqa_root: Path, tmp_path: Path) -> None:
+def test_run_viewer(
+    browser, strict_browser, artifacts, capsys, sample_release: Path, sample_tvqa_root: Path, tmp_path: Path
+) -> None:
     run = make_run(sample_release, sample_tvqa_root, tmp_path)
-    with serving(ViewerApp(run, tvqa_root=str(sample_tvqa_root))) as url:
+    with serving(ViewerApp(run)) as url:  # no --tvqa-root: the run recorded where its clips are
         page, errors = open_page(browser, url)
         page.wait_for_function("document.getElementById('question').textContent.length > 0")
         assert page.text_content("#summary").startswith("18 items, 6 correct, 12 wrong (12 parse failures)")
@@ -173,6 +229,8 @@ def test_run_viewer(browser, artifacts, capsys, sample_release: Path, sample_tvq
         page.wait_for_function(
             "[...document.querySelectorAll('#plots img')].filter((i) => i.complete && i.naturalWidth > 0).length === 2"
         )
+        check_plots_are_readable_and_enlarge(page)
+        check_page_runs_under_its_policy(strict_browser, url, images=2)
         check_clip_plays_with_sound(page, 8.0)
         assert page.text_content("#position") == "1 of 18 shown"
         page.check("#f-wrong")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -58,26 +59,86 @@ def _test_instance(sample_release: Path, task: str) -> dict:
     return {**row, "video": clips[row["clip_id"]]["video"]}
 
 
-def test_items_get_question_and_clip_from_the_runs_dataset(
+def test_items_show_the_recorded_question_and_clip(
     eval_run: Path, sample_tvqa_root: Path, sample_release: Path
 ) -> None:
     expected = _test_instance(sample_release, "audio_to_text")
     page = ViewerApp(eval_run, tvqa_root=str(sample_tvqa_root))
     item = page.item(expected["id"])
     assert item["question"] == expected["question"] and item["options"] == expected["options"]
-    assert item["clip"]["url"] == f"/files/media/{expected['video']}"
+    assert item["clip"]["url"] == f"/files/tvqa_root/{expected['video']}"
     assert item["raw_output"] == "no idea" and item["extracted"] is None and not item["correct"]
     assert item["biography"] == expected["biography"]
 
 
-def test_without_a_tvqa_root_the_text_is_shown_and_the_note_says_why_no_clip(
-    eval_run: Path, sample_release: Path
+def test_the_media_root_recorded_by_eval_is_served_without_flags(
+    eval_run: Path, sample_tvqa_root: Path, sample_release: Path
+) -> None:
+    meta = json.loads((eval_run / "run.json").read_text())
+    assert meta["media_roots"] == {"tvqa_root": str(sample_tvqa_root.resolve()), "media_root": None}
+    expected = _test_instance(sample_release, "audio_to_text")
+    page = ViewerApp(eval_run)
+    assert page.item(expected["id"])["clip"]["url"] == f"/files/tvqa_root/{expected['video']}"
+    # only the clips the run used: the test split's; the train split's clips and TVQA's other files are not served
+    used = {Path(r["video"]).relative_to(sample_tvqa_root).as_posix() for r in page.records.values()}
+    assert expected["video"] in used
+    for path in sample_tvqa_root.rglob("*"):
+        relative = path.relative_to(sample_tvqa_root).as_posix()
+        served = page.files.get("tvqa_root", relative) is not None
+        assert served == (relative in used), relative
+    assert {u.rsplit("/", 1)[1] for u in page.state()["plots"]} == {"per_task.png", "fixed_groups.png"}
+    assert page.files.get("run", "predictions.jsonl") is None and page.files.get("run", "run.json") is None
+
+
+def _copy_run(eval_run: Path, to: Path, edit_meta=None, edit_record=None) -> Path:
+    shutil.copytree(eval_run, to)
+    meta = json.loads((to / "run.json").read_text())
+    (to / "run.json").write_text(json.dumps(edit_meta(meta) if edit_meta else meta))
+    records = [json.loads(line) for line in (to / "predictions.jsonl").read_text().split("\n") if line]
+    if edit_record:
+        records = [edit_record(r) for r in records]
+    (to / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return to
+
+
+def test_media_that_moved_are_found_under_the_root_given(
+    eval_run: Path, sample_tvqa_root: Path, sample_release: Path, tmp_path: Path
+) -> None:
+    moved = Path(shutil.copytree(sample_tvqa_root / "videos", tmp_path / "moved_tvqa" / "videos"))
+    expected = _test_instance(sample_release, "audio_to_text")
+    run = _copy_run(eval_run, tmp_path / "run", edit_meta=lambda m: m | {"media_roots": {"tvqa_root": "/gone"}})
+    assert ViewerApp(run).item(expected["id"])["clip"]["url"] is None
+    shutil.rmtree(tmp_path / "run")
+    run = _copy_run(eval_run, tmp_path / "run")
+    page = ViewerApp(run, tvqa_root=str(moved.parent))
+    url = page.item(expected["id"])["clip"]["url"]
+    assert url == f"/files/tvqa_root/{expected['video']}"
+    assert page.files.get("tvqa_root", expected["video"]) == (moved.parent / expected["video"]).resolve()
+
+
+def test_an_older_run_without_a_recorded_root_says_to_pass_one(
+    eval_run: Path, sample_release: Path, tmp_path: Path
 ) -> None:
     expected = _test_instance(sample_release, "audio_to_text")
-    item = ViewerApp(eval_run).item(expected["id"])
+    run = _copy_run(eval_run, tmp_path / "run", edit_meta=lambda m: {k: v for k, v in m.items() if k != "media_roots"})
+    item = ViewerApp(run).item(expected["id"])
     assert item["question"] == expected["question"] and item["clip"]["url"] is None
-    # the run's records name the clip (under the TVQA root, which this page was not given)
     assert "--tvqa-root" in item["clip"]["missing"] and expected["clip_id"] in item["clip"]["missing"]
+
+
+def test_records_without_question_or_clip_are_completed_from_the_dataset(
+    eval_run: Path, sample_release: Path, tmp_path: Path
+) -> None:
+    """An older runner recorded neither: they come from the run's dataset, its clips from the recorded root."""
+    expected = _test_instance(sample_release, "audio_to_text")
+
+    def strip(record: dict) -> dict:
+        return {k: v for k, v in record.items() if k not in ("question", "video", "audio", "biography")}
+
+    page = ViewerApp(_copy_run(eval_run, tmp_path / "run", edit_record=strip))
+    item = page.item(expected["id"])
+    assert item["question"] == expected["question"] and item["biography"] == expected["biography"]
+    assert item["clip"]["url"] == f"/files/tvqa_root/{expected['video']}" and page.notes == []
 
 
 def test_records_that_carry_the_question_are_used_as_they_are(eval_run: Path, tmp_path: Path) -> None:

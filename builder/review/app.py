@@ -15,7 +15,7 @@ from builder.review.decisions import (
     review_path,
 )
 from builder.review.evidence import BuildEvidence, find_build_dir
-from evaluation.web.server import ApiError, file_url
+from evaluation.web.server import ApiError, ServedFiles
 
 MEDIA_ROOT = "media"
 
@@ -38,9 +38,14 @@ class ReviewApp:
         self.release_dir = locate_release(release)
         self.manifest = crossomni.read_release_manifest(self.release_dir)
         self.media_root = crossomni.media_root(self.release_dir, tvqa_root)
-        self.roots = {MEDIA_ROOT: self.media_root}
         self.clips = crossomni.read_clips(self.release_dir)
         self.instances = release_instances(self.release_dir)
+        self.files = ServedFiles({MEDIA_ROOT: self.media_root})  # the clips of the release's instances only
+        self.urls = {
+            path: self.files.add(MEDIA_ROOT, path)
+            for clip_id in dict.fromkeys(r["clip_id"] for r in self.instances)
+            for path in (self.clips[clip_id].video, self.clips[clip_id].audio)
+        }
         self.by_id = {record["id"]: record for record in self.instances}
         self.decisions = read_decisions(self.release_dir)
         build_dir = find_build_dir(self.release_dir)
@@ -115,8 +120,8 @@ class ReviewApp:
             "show": clip.show,
             "task": {"name": task.name, "short": task.short, "source": task.source, "target": task.target},
             "clip": {
-                "url": file_url(MEDIA_ROOT, clip.video) if present else None,
-                "audio_url": file_url(MEDIA_ROOT, clip.audio) if separate_audio else None,
+                "url": self.urls[clip.video] if present else None,
+                "audio_url": self.urls[clip.audio] if separate_audio else None,
                 "duration": clip.duration,
                 "missing": None if present else f"clip {clip.clip_id}: {clip.video} not found under {self.media_root}",
             },

@@ -18,7 +18,6 @@ also imported by ``tests/conftest.py``), then take ``tiny_omni_dir`` as an argum
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -80,6 +79,8 @@ CHAT_TEMPLATE = (
 
 def _training_corpus() -> list[str]:
     """Sentences for the BPE: the sample release's text plus prompt and rationale vocabulary."""
+    import crossomni  # here: conftest imports this module, and the loader need not load with every test
+
     release = Path(__file__).resolve().parents[2] / "builder" / "sample" / "release"
     lines = [
         "You are a helpful assistant. Answer with the letter of the correct option.",
@@ -87,10 +88,8 @@ def _training_corpus() -> list[str]:
         "Options: A. B. C. D. Question: Biography: Think step by step, then give the letter.",
     ]
     for split in ("train", "test"):
-        for line in (release / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                record = json.loads(line)
-                lines += [record["question"], record["biography"], record["rationale"], *record["options"]]
+        for _, record in crossomni.iter_jsonl(release / f"{split}.jsonl"):
+            lines += [record["question"], record["biography"], record["rationale"], *record["options"]]
     return lines
 
 

@@ -50,6 +50,28 @@ function onFilter() {
   show(shown.some((item) => item.id === run.currentId) ? run.currentId : (shown[0] || {}).id || null);
 }
 
+// Plots at a readable width (never wider than drawn); a click shows one at its full size.
+function showPlots(urls) {
+  const box = document.getElementById("plots-box");
+  box.hidden = urls.length === 0;
+  box.open = localStorage.getItem("crossomni-plots") !== "closed"; // a reader who folded them away keeps them so
+  box.ontoggle = () => localStorage.setItem("crossomni-plots", box.open ? "open" : "closed");
+  const dialog = document.getElementById("plot-view");
+  const full = document.getElementById("plot-full");
+  dialog.onclick = () => dialog.close();
+  fill("plots", urls.map((url) => {
+    const name = url.split("/").pop();
+    const img = el("img", { src: url, alt: name, title: `${name}: click to enlarge` });
+    img.onload = () => { img.style.maxWidth = `${img.naturalWidth}px`; };
+    img.onclick = () => {
+      full.src = url; full.alt = name;
+      full.style.width = `${img.naturalWidth}px`; // the drawn size: larger than the page shows it
+      dialog.showModal();
+    };
+    return img;
+  }));
+}
+
 async function start() {
   const state = await apiGet("state");
   run.items = state.items;
@@ -59,7 +81,7 @@ async function start() {
   fill("metrics", el("table", { id: "metrics-table" },
     el("tr", {}, state.table.header.map((cell) => el("th", {}, cell))),
     state.table.rows.map((row) => el("tr", {}, row.map((cell) => el("td", {}, cell))))));
-  fill("plots", state.plots.map((url) => el("img", { src: url, alt: url.split("/").pop() })));
+  showPlots(state.plots);
   fill("notes", state.notes.join(" · "));
   fillSelect("f-task", state.tasks.map((t) => [t, t]), "all tasks");
   for (const id of ["f-wrong", "f-unparsed", "f-task"]) document.getElementById(id).onchange = onFilter;
@@ -67,6 +89,7 @@ async function start() {
   document.getElementById("next").onclick = () => move(1);
   document.addEventListener("keydown", (event) => {
     if (isTyping(event) || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (document.getElementById("plot-view").open) return; // Esc closes it; other keys wait
     const key = event.key.toLowerCase();
     if (key === "arrowright" || key === "j") { event.preventDefault(); move(1); }
     else if (key === "arrowleft" || key === "k") { event.preventDefault(); move(-1); }
