@@ -26,7 +26,9 @@ _MARKUP = re.compile(r"<[^<>]{0,64}>|\{[^{}]{0,64}\}")  # <i>, </font>, {\an8}
 _TIMING = re.compile(
     r"(\d{1,3}):(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?[ \t]*-->[ \t]*(\d{1,3}):(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?"
 )
-_HEAD_VID = re.compile(rb'"vid_name"[ \t]*:[ \t]*"([^"\\]{1,200})"')
+# TVQA writes each line as {"vid_name": "...", "sub": [...]}: read the name off the line's head without
+# parsing the cues, but only there (a "vid_name" nested in a cue is not the line's clip).
+_HEAD_VID = re.compile(rb'(?:\xef\xbb\xbf)?[ \t]*\{[ \t]*"vid_name"[ \t]*:[ \t]*"([^"\\]{1,200})"')
 
 
 class SubtitleError(ValueError):
@@ -246,7 +248,10 @@ class SubtitleIndex:
             record = json.loads(line)
         except Exception as err:  # invalid JSON or absurd nesting: this clip's error
             raise SubtitleError(f"{where}: not readable JSON ({type(err).__name__})") from None
-        subs = record.get("sub") if isinstance(record, dict) else None
+        if not isinstance(record, dict) or record.get("vid_name") != vid_name:
+            found = record.get("vid_name") if isinstance(record, dict) else None
+            raise SubtitleError(f"{where}: the line's vid_name is {_short(found)}, not {vid_name}")
+        subs = record.get("sub")
         if not isinstance(subs, list):
             raise SubtitleError(f"{where}: expected a 'sub' list")
         cues = []
@@ -264,9 +269,18 @@ class SubtitleIndex:
         return unify_names(cues)
 
 
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _line_vid(line: bytes) -> str | None:
-    match = _HEAD_VID.search(line, 0, 400)
-    if match:
+    """The clip a line is about: its top-level ``vid_name`` (None when it has none, or is unreadable).
+
+    The head of the line answers when it is the line's only ``"vid_name"`` and no escape could spell
+    another one; any other line is parsed whole (JSON's rule: the last duplicate key wins)."""
+    match = _HEAD_VID.match(line, 0, 400)
+    if match and line.count(b'"vid_name"') == 1 and b"\\u" not in line:
         return match.group(1).decode("utf-8", errors="replace")
     try:
         record = json.loads(line)
