@@ -126,7 +126,8 @@ def test_qa_ts_and_show_name(tmp_path: Path) -> None:
 def _subtitle_line(rng: random.Random, vid: str, decoy: str) -> tuple[str, str]:
     """A line of clip ``vid`` (its cues say so) with ``decoy`` written somewhere else in it; and the
     clip the line is about by JSON's rules (the last top-level ``vid_name``)."""
-    cues = [{"text": f" Joey : line of {vid} .", "start": 0.5, "end": 1.5}]
+    odd = rng.choice(["", "", *INVISIBLE, "\x85", "\x1b", "\ud83d", "\udc00", "Ｊｏｅｙ : ", "Zoe\u0308 : "])
+    cues = [{"text": f" Joey : {odd}line of {vid} .", "start": 0.5, "end": 1.5}]
     head = json.dumps(vid)
     kind = rng.randrange(7)
     if kind == 0:  # the decoy nested in a cue, before the line's own name
@@ -167,6 +168,8 @@ def test_subtitle_lines_belong_to_their_clip(tmp_path: Path) -> None:
             except SubtitleError:
                 continue
             assert all(cue.text.endswith(f"line of {vid} .") for cue in cues), (vid, lines)
+            # what a cue keeps, the release can hold: no lone surrogate, no control character
+            assert all(crossomni.text_problem(cue.text) is None for cue in cues), (vid, lines)
         for owner in owners:  # every clip is found at its own line (or reported), never lost to another's
             assert owner in index.offsets or any(owner in d for d in index.duplicates + index.bad_lines), lines
 

@@ -440,3 +440,29 @@ def test_frames_fps_given_is_used_even_when_it_is_not_three() -> None:
     assert TvqaLayout(frames_fps="1.5", file=file_layout).media().frames_fps == 1.5
     assert TvqaLayout(file=file_layout).media().frames_fps == 2.0
     assert TvqaLayout().media().frames_fps == 3.0
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        (" Ｒａｃｈｅｌ : Hi\x00 there\x85 now .", ("Rachel", "Hi there now .")),  # fullwidth name, controls
+        (" Zoe\u0308 : Hi .", ("Zoë", "Hi .")),  # the name composed (NFKC), one person however written
+        (" Joey : \u200b\u2060", ("Joey", "")),  # shows nothing: no text (never an option or a line)
+        (" \ufeff\u200b", (None, "")),
+    ],
+)
+def test_subtitle_text_is_what_a_release_can_hold(tmp_path: Path, text: str, cue) -> None:
+    path = tmp_path / "subs.jsonl"
+    vid = "friends_s01e01_seg02_clip_14"
+    path.write_text(json.dumps({"vid_name": vid, "sub": [{"text": text, "start": 0.5, "end": 1.5}]}) + "\n")
+    (got,) = SubtitleIndex.build(path).cues(vid)
+    assert (got.speaker, got.text) == cue
+
+
+def test_a_lone_surrogate_in_a_subtitle_names_its_file_line_and_cue(tmp_path: Path) -> None:
+    path = tmp_path / "subs.jsonl"
+    vid = "friends_s01e01_seg02_clip_14"
+    sub = [{"text": " Joey : fine .", "start": 0.5, "end": 1.5}, {"text": " Joey : \ud83d", "start": 2, "end": 3}]
+    path.write_text(json.dumps({"vid_name": vid, "sub": sub}) + "\n")  # json.dumps escapes it: \\ud83d
+    with pytest.raises(SubtitleError, match=r"subs.jsonl:1: cue 2 text holds a lone surrogate U\+D83D"):
+        SubtitleIndex.build(path).cues(vid)

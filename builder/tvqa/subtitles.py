@@ -16,12 +16,17 @@ import codecs
 import json
 import math
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from crossomni import has_visible_text
+
 MAX_NAME_CHARS = 48  # a speaker tag longer than this is text, not a name
 MAX_NAME_WORDS = 5
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MARKUP = re.compile(r"<[^<>]{0,64}>|\{[^{}]{0,64}\}")  # <i>, </font>, {\an8}
 _TIMING = re.compile(
     r"(\d{1,3}):(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?[ \t]*-->[ \t]*(\d{1,3}):(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?"
@@ -61,7 +66,8 @@ def _word_case(word: str) -> str:
 
 def normalise_name(raw: str) -> tuple[str, bool] | None:
     """``(name, off_screen)`` of a speaker tag, or None when it does not look like a name."""
-    words = strip_markup(raw).replace("\u00a0", " ").strip(" \t-*\"'").split()
+    # NFKC: a name in fullwidth letters or with decomposed accents is the same person
+    words = unicodedata.normalize("NFKC", strip_markup(raw)).strip(" \t-*\"'").split()
     off_screen = len(words) > 1 and words[-1].casefold() in ("off", "(off)", "o.s.", "(o.s.)", "v.o.", "(v.o.)")
     if off_screen:
         words = words[:-1]
@@ -93,11 +99,18 @@ def split_speaker(text: str, bare_tags: bool) -> tuple[str | None, tuple[str, bo
 
 
 def make_cue(index: int, start: float, end: float, text: str, bare_tags: bool) -> Cue:
-    """One cue; a cue that ends before it starts is malformed (``SubtitleError``), not a line to keep."""
+    """One cue; a cue that ends before it starts, or whose text holds a lone surrogate (no UTF-8 can
+    write it), is malformed (``SubtitleError``), not a line to keep. Control characters read as spaces,
+    and a line that shows nothing (only zero-width or other invisible characters) has no text."""
     if end < start:
         raise SubtitleError(f"cue {index} ends ({end}s) before it starts ({start}s)")
-    raw, parsed, rest = split_speaker(text, bare_tags)
+    surrogate = _SURROGATE.search(text)
+    if surrogate:
+        raise SubtitleError(f"cue {index} text holds a lone surrogate U+{ord(surrogate.group()):04X}")
+    raw, parsed, rest = split_speaker(_CONTROL.sub(" ", text), bare_tags)
     rest = " ".join(strip_markup(rest).split())
+    if not has_visible_text(rest):
+        rest = ""
     if parsed is None:
         return Cue(index, start, end, None, rest)
     name, off_screen = parsed
@@ -153,7 +166,10 @@ def parse_srt(text: str, source: str) -> list[Cue]:
                 break
             body.append(lines[number].strip())
             number += 1
-        cues.append(make_cue(len(cues) + 1, *timing, " ".join(body), bare_tags=False))
+        try:
+            cues.append(make_cue(len(cues) + 1, *timing, " ".join(body), bare_tags=False))
+        except SubtitleError as err:
+            raise SubtitleError(f"{source}:{first + 1}: {err}") from None
     return cues
 
 
@@ -263,7 +279,10 @@ class SubtitleIndex:
                 isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in (start, end)
             ):
                 raise SubtitleError(f"{where}: cue {position} has no numeric start/end ({start!r}, {end!r})")
-            cues.append(make_cue(position, float(start), float(end), sub["text"], bare_tags=True))
+            try:
+                cues.append(make_cue(position, float(start), float(end), sub["text"], bare_tags=True))
+            except SubtitleError as err:
+                raise SubtitleError(f"{where}: {err}") from None
         if not cues:
             raise SubtitleError(f"{where}: no subtitle cues for {vid_name}")
         return unify_names(cues)
