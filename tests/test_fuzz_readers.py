@@ -448,6 +448,53 @@ def test_media_symlinks(tmp_path: Path) -> None:
         assert Path(path) == (root / "real.mp4").resolve()
 
 
+def test_exports_of_review_outcomes(tmp_path: Path) -> None:
+    """Whatever review rejected (nothing, a task in one split, whole tasks, everything), the export either
+    writes files that all hold rows, listed exactly for the config/split pairs with rows, or (nothing
+    left) refuses in one line; no .partial is left either way."""
+    import shutil
+
+    from builder.export import export_release
+
+    rng = random.Random(SEED + 7)
+    records = [
+        (split, json.loads(line))
+        for split in crossomni.SPLITS
+        for line in (SAMPLE_RELEASE / f"{split}.jsonl").read_text().splitlines()
+    ]
+    configs = ("all", "single", "audio", "vision_to_text")
+    for case in range(10):
+        release = Path(shutil.copytree(SAMPLE_RELEASE, tmp_path / f"release{case}"))
+        share = [0.0, 0.3, 0.7, 1.0][case % 4]
+        tasks = set(rng.sample(crossomni.TASK_NAMES, rng.randint(0, 3)))
+        kept: Counter[tuple[str, str]] = Counter()
+        decisions = []
+        for split, record in records:
+            rejected = record["task_type"] in tasks or rng.random() < share
+            decisions.append({"id": record["id"], "decision": "reject" if rejected else "accept", "reviewed_at": "t"})
+            kept[(split, record["task_type"])] += not rejected
+        (release / "review.jsonl").write_text("".join(json.dumps(d) + "\n" for d in decisions))
+        out = tmp_path / f"export{case}"
+        _count("export_review")
+        try:
+            summary = export_release(release, out, configs=configs)
+        except crossomni.ReleaseError as err:
+            assert "no instance to export" in str(err) and not any(
+                kept[(s, t)] for s in crossomni.SPLITS for c in configs for t in crossomni.CONFIG_TASKS[c]
+            )
+            assert not out.exists() and not out.with_name(out.name + ".partial").exists()
+            continue
+        assert not out.with_name(out.name + ".partial").exists()
+        for config in configs:
+            for split in crossomni.SPLITS:
+                rows = sum(kept[(split, t)] for t in crossomni.CONFIG_TASKS[config])
+                files = summary.files.get(config, {}).get(split)
+                assert (files is not None) == (rows > 0), (config, split, rows)
+                if files:
+                    assert sum(pq.read_metadata(out / f).num_rows for f in files) == rows
+                    assert all(pq.read_metadata(out / f).num_rows > 0 for f in files)
+
+
 def test_the_reader_fuzz_is_large_enough(request: pytest.FixtureRequest) -> None:
     """Runs last in this file: every category above reached its floor of cases."""
     defined = {name for name in globals() if name.startswith("test_")}
@@ -455,6 +502,7 @@ def test_the_reader_fuzz_is_large_enough(request: pytest.FixtureRequest) -> None
     if selected != defined:  # a -k or node-id run of part of the file: its count says nothing
         pytest.skip(f"only part of this file was selected ({len(selected)} of {len(defined)} tests)")
     wanted = {"qa_fields", "subtitle_owner", "layout", "release_text", "release_manifest", "review", "media_path"}
-    assert set(COUNTS) == wanted, dict(COUNTS)
+    assert set(COUNTS) == wanted | {"export_review"}, dict(COUNTS)
     print("reader fuzz cases by category:", dict(COUNTS), "total", sum(COUNTS.values()))
-    assert min(COUNTS.values()) >= 100 and sum(COUNTS.values()) >= 1500
+    assert min(COUNTS[name] for name in wanted) >= 100 and COUNTS["export_review"] >= 10  # exports cost more
+    assert sum(COUNTS.values()) >= 1500
