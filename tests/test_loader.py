@@ -379,18 +379,19 @@ def test_options_that_only_share_letters_stay_distinct(sample_release, tmp_path)
     crossomni.validate_release(release)
 
 
+def _set_text(record: dict, field: str, text: str) -> None:
+    """``text`` as the value of ``field`` (for ``options``: as the last option)."""
+    if field == "options":
+        record["options"][3] = text
+    else:
+        record[field] = text
+
+
 @pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\x00", " \u200d\u2060 ", "\u2800", "\u3164", "\u00ad"])
 @pytest.mark.parametrize("field", ["question", "biography", "referent", "id", "rationale", "options"])
 def test_text_that_shows_nothing_is_refused(sample_release, tmp_path, invisible, field):
     release = _copy_release(sample_release, tmp_path)
-
-    def change(record: dict) -> None:
-        if field == "options":
-            record["options"][2] = invisible
-        else:
-            record[field] = invisible
-
-    _edit_line(release, "train.jsonl", 0, change)
+    _edit_line(release, "train.jsonl", 0, lambda r: _set_text(r, field, invisible))
     with pytest.raises(crossomni.ReleaseError, match=rf"train.jsonl:1: .*{field}"):
         crossomni.validate_release(release)
 
@@ -405,21 +406,12 @@ def test_text_that_shows_nothing_is_refused(sample_release, tmp_path, invisible,
         ("rationale", "Step 1.\x85Step 2.", "rationale: contains control character U+0085"),
     ],
 )
-def test_text_that_cannot_be_exported_is_refused_by_validation(
-    sample_release, sample_tvqa_root, tmp_path, where, text, message
-):
+def test_text_that_cannot_be_exported_is_refused_by_validation(sample_release, tmp_path, where, text, message):
     """A lone surrogate passed validation and then failed the export; now validation names it."""
     from builder.export import export_release
 
     release = _copy_release(sample_release, tmp_path)
-
-    def change(record: dict) -> None:
-        if where == "options":
-            record["options"][3] = text
-        else:
-            record[where] = text
-
-    _edit_line(release, "train.jsonl", 0, change)  # json.dumps writes the surrogate as an \\u escape
+    _edit_line(release, "train.jsonl", 0, lambda r: _set_text(r, where, text))  # json.dumps escapes a surrogate
     with pytest.raises(crossomni.ReleaseError, match=re.escape(message)):
         crossomni.validate_release(release)
     with pytest.raises(crossomni.ReleaseError, match=re.escape(message)):
