@@ -259,8 +259,12 @@ def text_problem(text: str) -> str | None:
     bad = _BAD_CHAR.search(text)
     if bad is None:
         return None
-    kind = "a lone surrogate" if "\ud800" <= bad.group() <= "\udfff" else "control character"
-    return f"contains {kind} U+{ord(bad.group()):04X} at position {bad.start()}"
+    char = bad.group()
+    if "\ud800" <= char <= "\udfff":
+        kind = "a lone surrogate"
+    else:
+        kind = "non-character" if char > "\ufff0" else "control character"
+    return f"contains {kind} U+{ord(char):04X} at position {bad.start()}"
 
 
 def option_key(text: str) -> str:
@@ -268,8 +272,8 @@ def option_key(text: str) -> str:
     characters (zero-width space, soft hyphen), case folded, look-alike letters mapped, spaces collapsed."""
     import unicodedata
 
-    folded = _INVISIBLE_CHARS.sub("", unicodedata.normalize("NFKC", text)).casefold().translate(_CONFUSABLES)
-    return " ".join(folded.split())
+    spaced = " ".join(unicodedata.normalize("NFKC", text).split())  # a line break or tab reads as a space
+    return " ".join(_INVISIBLE_CHARS.sub("", spaced).casefold().translate(_CONFUSABLES).split())
 
 
 def _clean_text(value: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +17,18 @@ from typing import Annotated
 from pydantic import BaseModel, Strict, ValidationError, field_validator, model_validator
 
 from builder.tvqa.shows import resolve_show, show_name, show_prefix
+from crossomni import TVQA_CLIP_ID
 
 QA_FOLDERS = ("data", "tvqa_qa_release", ".", "tvqa_plus_annotations")
 QA_PATTERNS = ("tvqa_*.jsonl", "tvqa_plus_*.json")
 QA_KEYS = frozenset({"q", "a0", "vid_name"})  # what makes a line a question (a subtitle line has vid_name + sub)
 SNIFF_BYTES = 1 << 20
-# TVQA clip names: letters, digits, "_" and "-" (double episodes); nothing that can leave the root.
-_SAFE_VID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
 
 
 def safe_vid_name(vid_name: str) -> bool:
-    """Whether ``vid_name`` is a plain clip name (no path separators, dots or odd characters)."""
-    return _SAFE_VID_NAME.fullmatch(vid_name) is not None
+    """Whether ``vid_name`` is a plain clip name: letters, digits, "_" and "-" (double episodes), as a
+    release's ``clip_id`` must be (``crossomni.TVQA_CLIP_ID``); nothing that can leave the root."""
+    return TVQA_CLIP_ID.fullmatch(vid_name) is not None
 
 
 def _number(value: object, what: str) -> float:
