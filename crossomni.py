@@ -33,6 +33,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -215,22 +218,94 @@ def contained_path(root: str | Path, relative: str, what: str) -> Path:
     The file need not exist; callers check that themselves.
     """
     check_relative(relative, what)
-    base = Path(root).resolve()
-    path = (base / relative).resolve()
+    try:
+        base = Path(root).resolve()
+        path = (base / relative).resolve()
+    except (OSError, RuntimeError) as err:  # a symlink loop (RuntimeError before Python 3.13), a bad name
+        raise UnsafePathError(f"{what}: path {relative!r} cannot be resolved ({_short(str(err))})") from None
     if not path.is_relative_to(base):
         raise UnsafePathError(f"{what}: path {relative!r} resolves to {path}, outside the root {root}")
     return path
 
 
+# --- text of a release: what a reader sees, and what two options that look the same share ---------
+
+# Characters that render as nothing: controls, format characters (zero-width space and joiners, soft
+# hyphen, BOM, bidi marks, tags), blank letters (Hangul fillers, braille blank); \s covers the spaces.
+_INVISIBLE = (
+    "\x00-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+)
+_VISIBLE_CHAR = re.compile(rf"[^\s{_INVISIBLE}\ud800-\udfff]")
+_INVISIBLE_CHARS = re.compile(rf"[{_INVISIBLE}]")
+# A lone surrogate cannot be written as UTF-8 (parquet, the card); C0/C1 controls other than tab and
+# line ends are no text a person wrote (NUL, NEL U+0085 — which splits lines in some readers).
+_BAD_CHAR = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+# Letters of other scripts drawn like Latin ones (a sample of Unicode's confusables), after casefold.
+_CONFUSABLES = str.maketrans(
+    "аеорсухіјѕԁӏɑοαρντυικχ",
+    "aeopcyxijsdlaoapvtuikx",
+)
+TVQA_CLIP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")  # letters, digits, "_" and "-": no look-alikes
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` shows anything: not only spaces, controls, zero-width or other invisible characters."""
+    return _VISIBLE_CHAR.search(text) is not None
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be released as it is (a lone surrogate, a control character), or None."""
+    bad = _BAD_CHAR.search(text)
+    if bad is None:
+        return None
+    char = bad.group()
+    if "\ud800" <= char <= "\udfff":
+        kind = "a lone surrogate"
+    else:
+        kind = "non-character" if char > "\ufff0" else "control character"
+    return f"contains {kind} U+{ord(char):04X} at position {bad.start()}"
+
+
+def option_key(text: str) -> str:
+    """What two options that read the same share: NFKC (fullwidth, composed accents), no invisible
+    characters (zero-width space, soft hyphen), case folded, look-alike letters mapped, spaces collapsed."""
+    import unicodedata
+
+    spaced = " ".join(unicodedata.normalize("NFKC", text).split())  # a line break or tab reads as a space
+    return " ".join(_INVISIBLE_CHARS.sub("", spaced).casefold().translate(_CONFUSABLES).split())
+
+
+def _clean_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must be a non-empty string")
+    if not has_visible_text(value):
+        raise ValueError("must be a non-empty string (visible text, not only spaces or invisible characters)")
     return value
 
 
 def _relative_media(value: str) -> str:
     check_relative(value, "media path")
     return value
+
+
+def _tvqa_clip_id(value: str) -> str:
+    if not TVQA_CLIP_ID.fullmatch(value):
+        raise ValueError("must be a TVQA clip name (letters, digits, '_' and '-', e.g. friends_s01e01_seg02_clip_14)")
+    return value
+
+
+def to_float32(value: float) -> float:
+    """``value`` as the release's ``float32`` columns store it (±inf past float32's range)."""
+    try:
+        return struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 @cache
@@ -243,30 +318,81 @@ def _models() -> SimpleNamespace:
     from pydantic.dataclasses import dataclass as pydantic_dataclass
     from pydantic.dataclasses import rebuild_dataclass
 
-    NonEmptyStr = Annotated[str, AfterValidator(_not_blank)]
-    MediaPath = Annotated[str, AfterValidator(_not_blank), AfterValidator(_relative_media)]
+    Text = Annotated[str, AfterValidator(_clean_text)]
+    NonEmptyStr = Annotated[str, AfterValidator(_clean_text), AfterValidator(_not_blank)]
+    ClipId = Annotated[str, AfterValidator(_tvqa_clip_id)]
+    MediaPath = Annotated[str, AfterValidator(_clean_text), AfterValidator(_not_blank), AfterValidator(_relative_media)]
     Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+    Count = Annotated[int, Strict(), Field(ge=0)]
     _STRICT = ConfigDict(strict=True, frozen=True, extra="ignore")
 
     @pydantic_dataclass(frozen=True, config=ConfigDict(strict=True, extra="ignore"))
     class Clip:
         """One line of ``clips.jsonl`` (validated on construction)."""
 
-        clip_id: NonEmptyStr
+        clip_id: ClipId
         show: NonEmptyStr
         episode: NonEmptyStr
         video: MediaPath
         audio: MediaPath
         duration: Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
+        def __post_init__(self) -> None:
+            # the split keeps episodes apart: an episode that is not the clip's own would let one leak
+            if self.episode != episode_of(self.clip_id):
+                raise ValueError(
+                    f"episode: {_short(self.episode)} is not the episode of clip {self.clip_id} "
+                    f"({episode_of(self.clip_id)!r}: the clip name up to '_seg')"
+                )
+
+    class AuditRow(BaseModel):
+        """One row of the shortcut audit: how many instances, and each reader's accuracy (None when n is 0)."""
+
+        model_config = ConfigDict(strict=True, extra="allow")
+
+        n: Count
+        accuracy: dict[str, Fraction | None]
+
+    class ShortcutAudit(BaseModel):
+        """``release.json``'s ``shortcut_audit`` (``builder/audit.py``): what the dataset card's table reads."""
+
+        model_config = ConfigDict(strict=True, extra="allow")
+
+        blind_model: NonEmptyStr
+        readers: list[NonEmptyStr]
+        per_task: dict[str, AuditRow]
+        groups: dict[str, AuditRow]
+        passed: bool | None = None
+
+        @model_validator(mode="after")
+        def _every_reader_scored(self) -> ShortcutAudit:
+            for kind, rows in (("per_task", self.per_task), ("groups", self.groups)):
+                for name, row in rows.items():
+                    # the card prints every reader of every task, and of each group that has instances
+                    scored = kind == "per_task" or row.n > 0
+                    missing = [r for r in self.readers if scored and row.accuracy.get(r) is None]
+                    if missing:
+                        raise ValueError(f"{kind}.{name}: no accuracy for {', '.join(map(_short, missing[:3]))}")
+            return self
+
     class ReleaseManifest(BaseModel):
-        """``release.json``: the format marker and media mode; other keys (build settings, counts) pass through."""
+        """``release.json``: the format marker and media mode, and the keys the loader and the dataset card
+        read (typed: ``"synthetic": "false"`` is refused, not read as true); others (build settings) pass."""
 
         model_config = ConfigDict(strict=True, extra="allow")
 
         format: Literal["crossomni-release"]
         version: Annotated[int, Strict(), Field(ge=FORMAT_VERSION, le=FORMAT_VERSION)]
         media: Literal["reference", "embed"] = "reference"
+        media_root: Literal["tvqa", "derived"] = "tvqa"
+        synthetic: bool = False
+        name: NonEmptyStr | None = None
+        pretty_name: NonEmptyStr | None = None
+        description: Text | None = None
+        repo_id: NonEmptyStr | None = None
+        counts: dict[str, dict[str, Count]] | None = None
+        shortcut_audit: ShortcutAudit | None = None
 
     class InstanceRecord(BaseModel):
         """One line of ``train.jsonl`` / ``test.jsonl``.
@@ -281,38 +407,40 @@ def _models() -> SimpleNamespace:
         clip_id: NonEmptyStr
         start: Seconds
         end: Seconds
-        task_type: str
+        task_type: Text
         referent: NonEmptyStr
         biography: NonEmptyStr
         question: NonEmptyStr
-        options: list[str]
-        answer: str
-        rationale: str
+        options: list[Text]
+        answer: Text
+        rationale: Text
 
         @model_validator(mode="after")
         def _consistent(self, info: ValidationInfo) -> InstanceRecord:
             context = info.context or {}
             problems = []
             if self.task_type not in TASKS:
-                problems.append(f"task_type: unknown task_type {self.task_type!r}")
+                problems.append(f"task_type: unknown task_type {_short(self.task_type)}")
             if len(self.options) != NUM_OPTIONS:
                 problems.append(f"options: options must be a list of {NUM_OPTIONS} strings")
-            elif any(not option.strip() for option in self.options):
-                problems.append("options: options must be non-empty strings")
-            elif len({option.strip().lower() for option in self.options}) != NUM_OPTIONS:
-                problems.append("options: options must be distinct")
+            elif not all(has_visible_text(option) for option in self.options):
+                problems.append("options: options must be non-empty strings (visible text)")
+            elif len({option_key(option) for option in self.options}) != NUM_OPTIONS:
+                problems.append("options: options must be distinct (two read the same)")
             if self.answer not in LETTERS:
-                problems.append(f"answer: answer must be one of {LETTERS}, got {self.answer!r}")
+                problems.append(f"answer: answer must be one of {LETTERS}, got {_short(self.answer)}")
             if not self.start < self.end:
                 problems.append(f"start: segment start {self.start} must be < end {self.end}")
+            elif not to_float32(self.start) < to_float32(self.end):
+                problems.append(f"end: segment start {self.start} and end {self.end} are one time as float32")
             clips = context.get("clips")
             if clips is not None:
                 clip = clips.get(self.clip_id)
                 if clip is None:
-                    problems.append(f"clip_id: clip_id {self.clip_id!r} not in clips.jsonl")
-                elif self.end > clip.duration + DURATION_TOLERANCE_S:
+                    problems.append(f"clip_id: clip_id {_short(self.clip_id)} not in clips.jsonl")
+                elif to_float32(self.end) > clip.duration + DURATION_TOLERANCE_S:
                     problems.append(f"end: segment end {self.end} is past the clip's duration {clip.duration}")
-            if context.get("split") == "train" and not self.rationale.strip():
+            if context.get("split") == "train" and not has_visible_text(self.rationale):
                 problems.append("rationale: train instances need a rationale")
             if problems:
                 raise ValueError("; ".join(problems))
@@ -321,11 +449,13 @@ def _models() -> SimpleNamespace:
     # The annotations are strings (``from __future__ import annotations``) naming this function's locals.
     names = dict(locals())
     rebuild_dataclass(Clip, _types_namespace=names)
-    for model in (ReleaseManifest, InstanceRecord):
+    for model in (AuditRow, ShortcutAudit, ReleaseManifest, InstanceRecord):
         model.model_rebuild(_types_namespace=names)
-    for cls in (Clip, ReleaseManifest, InstanceRecord):
+    for cls in (Clip, AuditRow, ShortcutAudit, ReleaseManifest, InstanceRecord):
         cls.__module__, cls.__qualname__ = __name__, cls.__name__
-    return SimpleNamespace(Clip=Clip, ReleaseManifest=ReleaseManifest, InstanceRecord=InstanceRecord)
+    return SimpleNamespace(
+        Clip=Clip, ShortcutAudit=ShortcutAudit, ReleaseManifest=ReleaseManifest, InstanceRecord=InstanceRecord
+    )
 
 
 def _describe(err: pydantic.ValidationError) -> str:
@@ -397,9 +527,9 @@ def read_release_manifest(release_dir: str | Path) -> dict[str, Any]:
     try:
         _models().ReleaseManifest.model_validate(manifest)
     except ValidationError as err:
-        raise ReleaseError(
-            f"{path}: {_describe(err)} (expected format {FORMAT_NAME!r} version {FORMAT_VERSION}, media {MEDIA_MODES})"
-        ) from None
+        marker = {item["loc"][0] for item in err.errors() if item["loc"]} & {"format", "version", "media"}
+        hint = f" (expected format {FORMAT_NAME!r} version {FORMAT_VERSION}, media {MEDIA_MODES})" if marker else ""
+        raise ReleaseError(f"{path}: {_describe(err)}{hint}") from None
     return {"media": "reference", **manifest}
 
 
@@ -454,9 +584,83 @@ def read_instances(release_dir: str | Path, split: str, clips: dict[str, Clip]) 
         yield record
 
 
+REVIEW_FILE = "review.jsonl"
+REVIEW_DECISIONS: tuple[str, ...] = ("accept", "reject")
+
+
+def read_review(release_dir: str | Path) -> dict[str, dict[str, str]]:
+    """The human review of a release (``review.jsonl``, written by ``crossomni review``): the latest
+    decision per instance id, ``{id: {"decision", "reason", "reviewed_at"}}`` ({} when nothing was reviewed).
+
+    Decisions are appended as they are made, so the last one about an id wins, and an unterminated
+    last line (a crash mid-write) is ignored; any other bad line raises ``ReleaseError`` naming it."""
+    path = Path(release_dir) / REVIEW_FILE
+    if not path.is_file():
+        return {}
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as err:
+        raise ReleaseError(f"{path}: cannot read ({err.strerror})") from None
+    decisions: dict[str, dict[str, str]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = _loads(line, f"{path}:{number}")
+            decision = _review_decision(record)
+        except ReleaseError:
+            if number == len(lines):  # the last line has no newline: torn by a crash mid-write
+                break
+            raise
+        except ValueError as err:
+            if number == len(lines):
+                break
+            raise ReleaseError(f"{path}:{number}: {err}") from None
+        decisions[decision["id"]] = decision
+    return decisions
+
+
+def _review_decision(record: Any) -> dict[str, str]:
+    """One ``review.jsonl`` record, checked field by field (``ValueError`` naming the field)."""
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    for name in ("id", "decision", "reviewed_at"):
+        if name not in record:
+            raise ValueError(f"missing field {name!r}")
+    for name in ("id", "decision", "reason", "reviewed_at"):
+        value = record.get(name, "")
+        if not isinstance(value, str):
+            raise ValueError(f"{name}: expected a string, got {type(value).__name__} {_short(value)}")
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(f"{name}: {problem}")
+    if not has_visible_text(record["id"]):
+        raise ValueError("id: must be a non-empty string")
+    if record["decision"] not in REVIEW_DECISIONS:
+        raise ValueError(f"decision: must be one of {REVIEW_DECISIONS}, got {_short(record['decision'])}")
+    return {name: record.get(name, "") for name in ("id", "decision", "reason", "reviewed_at")}
+
+
+def rejected_ids(release_dir: str | Path) -> set[str]:
+    """Ids whose latest review decision is a rejection: the instances a release does not publish."""
+    return {id_ for id_, decision in read_review(release_dir).items() if decision["decision"] == "reject"}
+
+
+def published_instances(
+    release_dir: str | Path, split: str, clips: dict[str, Clip], rejected: set[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The instances of one split a release publishes: every (validated) instance except those rejected
+    in review. The one rule for the ``CrossOmni`` builder and ``crossomni export``; ``rejected`` (else
+    read from ``review.jsonl``) lets a caller read the review once for all splits."""
+    rejected = rejected_ids(release_dir) if rejected is None else rejected
+    for record in read_instances(release_dir, split, clips):
+        if record["id"] not in rejected:
+            yield record
+
+
 def validate_release(release_dir: str | Path) -> dict[str, Any]:
-    """Check a whole release: manifest, clips, every instance, and what spans splits — ids unique across
-    splits, no clip and no episode in both. Returns the manifest."""
+    """Check a whole release: manifest, clips, every instance, what spans splits — ids unique across
+    splits, no clip and no episode in both (compared case-blind) — and the review. Returns the manifest."""
     release_dir = Path(release_dir)
     manifest = read_release_manifest(release_dir)
     clips = read_clips(release_dir)
@@ -465,19 +669,21 @@ def validate_release(release_dir: str | Path) -> dict[str, Any]:
         for line_number, record in iter_instances(release_dir, split, clips):
             clip = clips[record["clip_id"]]
             for kind, value in (("id", record["id"]), ("clip_id", clip.clip_id), ("episode", clip.episode)):
-                first = first_split.setdefault((kind, value), split)
+                key = value if kind == "id" else value.casefold()
+                first = first_split.setdefault((kind, key), split)
                 if first != split:
                     raise ReleaseError(
                         f"{release_dir / f'{split}.jsonl'}:{line_number}: {kind}: {value!r} is in both {first} and "
                         f"{split}; the splits must not share instances, clips or episodes"
                     )
+    read_review(release_dir)
     return manifest
 
 
 def release_fingerprint(release_dir: str | Path) -> str:
-    """sha256 over the release's files: an edit to any of them gives a new ``datasets`` cache entry."""
+    """sha256 over the release's files (its review too): an edit to any gives a new ``datasets`` cache entry."""
     digest = hashlib.sha256()
-    for name in ("release.json", "clips.jsonl", *(f"{split}.jsonl" for split in SPLITS)):
+    for name in ("release.json", "clips.jsonl", *(f"{split}.jsonl" for split in SPLITS), REVIEW_FILE):
         path = Path(release_dir) / name
         digest.update(name.encode())
         if path.is_file():
@@ -670,17 +876,27 @@ def _builder_classes() -> dict[str, Any]:
                 )
             validate_release(release_dir)
             root = media_root(release_dir, dl_manager.manual_dir)
+            # ``datasets`` cannot build a split without rows: a split where review left none of this config's
+            # tasks is left out (as the export leaves it out of the config's data_files)
+            clips, rejected, wanted = read_clips(release_dir), rejected_ids(release_dir), set(self.config.task_types)
+            splits = [
+                split
+                for split in SPLITS
+                if any(r["task_type"] in wanted for r in published_instances(release_dir, split, clips, rejected))
+            ]
+            if not splits:
+                raise ReleaseError(f"{release_dir}: config {self.config.name!r} has no published instance")
             return [
                 datasets.SplitGenerator(
                     name=split, gen_kwargs={"release_dir": release_dir, "split": split, "root": root}
                 )
-                for split in SPLITS
+                for split in splits
             ]
 
         def _generate_examples(self, release_dir: str, split: str, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             clips = read_clips(release_dir)
             wanted = set(self.config.task_types)
-            for record in read_instances(release_dir, split, clips):
+            for record in published_instances(release_dir, split, clips):
                 if record["task_type"] in wanted:
                     yield record["id"], to_example(record, clips[record["clip_id"]], root)
 

@@ -4,6 +4,10 @@ merely reading the same files.
 
     .venv/bin/python benchmarks/preprocess_scale.py               # 2,000 clips
     .venv/bin/python benchmarks/preprocess_scale.py --clips 20000
+    .venv/bin/python benchmarks/preprocess_scale.py --clips 200 --bad-lines 300000
+
+``--bad-lines N`` appends N malformed QA lines (half not JSON, half with ``"ts": [null, 1]``): each is a
+recorded reject, so preprocess's cost per bad line shows against merely reading it.
 
 Every clip gets 7 questions (TVQA's average) and 24 speaker-tagged cues over 85 s; its media is one
 90 s mp4 hard-linked under every clip name, so the run measures the readers and the stage, not a
@@ -47,7 +51,10 @@ else:
     for path in sorted((root / "data").glob("*.jsonl")):
         with open(path, "rb") as handle:
             for line in handle:
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
                 if mode == "read+probe" and "sub" in record:
                     probe_duration(root / "videos" / f"{record['vid_name']}.mp4")
                 kept += "sub" in record
@@ -65,7 +72,7 @@ def tiny_mp4(path: Path, seconds: float = 90.0) -> None:
     encode_mp4(path, frames, 3.0, np.zeros(int(seconds * SAMPLING_RATE), dtype=np.float32))
 
 
-def generate_root(root: Path, clips: int) -> None:
+def generate_root(root: Path, clips: int, bad_lines: int = 0) -> None:
     (root / "data").mkdir(parents=True)
     (root / "videos").mkdir()
     master = root / "master.mp4"
@@ -89,6 +96,14 @@ def generate_root(root: Path, clips: int) -> None:
             qa.write(json.dumps({**row, "answer_idx": qid % 5, "ts": "1.0-9.5", "vid_name": vid, "show_name": show}))
             qa.write("\n")
             qid += 1
+    for n in range(bad_lines):
+        row = {
+            "qid": qid + n,
+            "q": "Who?",
+            **{f"a{i}": NAMES[i] for i in range(5)},
+            "vid_name": "friends_s01e01_seg01_clip_00",
+        }
+        qa.write('{"qid": ' + str(n) + ', "q": "Who\n' if n % 2 else json.dumps({**row, "ts": [None, 1]}) + "\n")
     qa.close()
     subs.close()
     master.unlink()
@@ -117,15 +132,17 @@ def _child(mode: str, root: Path, out: Path, what: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=2000)
+    parser.add_argument("--bad-lines", type=int, default=0, help="malformed QA lines to append")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "tvqa"
-        generate_root(root, args.clips)
+        generate_root(root, args.clips, args.bad_lines)
         size = sum(p.stat().st_size for p in (root / "data").iterdir()) / 2**20
         results = {
             mode: measure(mode, root, Path(tmp) / f"out-{mode}") for mode in ("read", "read+probe", "preprocess")
         }
-    print(f"{args.clips} clips, {args.clips * 7} questions, {size:.1f} MiB of QA + subtitle jsonl")
+    bad = f" + {args.bad_lines} malformed lines" if args.bad_lines else ""
+    print(f"{args.clips} clips, {args.clips * 7} questions{bad}, {size:.1f} MiB of QA + subtitle jsonl")
     print(f"{'run':>11} {'clips':>6} {'seconds':>8} {'peak heap MiB':>14} {'peak RSS MiB':>13}")
     for mode, r in results.items():
         print(f"{mode:>11} {r['clips']:>6} {r['seconds']:>8.2f} {r['heap_mib']:>14.2f} {r['rss_mib']:>13.1f}")

@@ -33,15 +33,18 @@ def _layout(pairs: list[str], layout_file: Path | None = None) -> "TvqaLayout":
         key, sep, value = pair.partition("=")
         if not sep or key not in names:
             raise typer.BadParameter(
-                f"expected one of {', '.join(sorted(names))} =PATTERN, got {pair!r}", param_hint="--layout"
+                f"expected one of {', '.join(sorted(names))} =PATTERN, got {pair[:80]!r}", param_hint="--layout"
             )
-        values[key] = float(value) if key == "frames_fps" else value
+        values[key] = value
     if layout_file is not None:
         try:
             values["file"] = MediaLayout.load(layout_file)
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--layout-file") from None
-    return TvqaLayout(**values)
+    try:
+        return TvqaLayout(**values)
+    except ValueError as err:  # a LayoutError names its key: "frames_fps: must be > 0 ..."
+        raise typer.BadParameter(str(err), param_hint="--layout") from None
 
 
 def _shows(names: list[str] | None) -> tuple[str, ...]:

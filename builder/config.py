@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from builder.tvqa.layout import MEDIA_KINDS, MediaLayout
+from builder.tvqa.layout import MEDIA_KINDS, MediaLayout, check_fps, check_pattern, check_qa_glob, check_subtitles
 from crossomni import TASK_NAMES
 from model_calls.redaction import redact
 from model_calls.store import load_yaml
@@ -98,13 +98,26 @@ class TvqaLayout:
     frames_fps: float | None = None
     file: MediaLayout | None = None
 
+    def __post_init__(self) -> None:
+        """Each single value is checked as a layout file's would be; a bad one raises ``LayoutError``."""
+        if self.qa_glob is not None:
+            check_qa_glob(self.qa_glob)
+        if self.subtitles is not None:
+            check_subtitles(self.subtitles)
+        for kind in MEDIA_KINDS:
+            if getattr(self, kind) is not None:
+                check_pattern(getattr(self, kind), (kind,))
+        if self.frames_fps is not None:
+            object.__setattr__(self, "frames_fps", check_fps(self.frames_fps))
+
     def media(self) -> MediaLayout:
         """The media layout: the file's, with the single patterns as defaults over it."""
         base = self.file or MediaLayout()
         single = {kind: (getattr(self, kind),) for kind in MEDIA_KINDS if getattr(self, kind)}
         if self.subtitles and "{" in self.subtitles:  # an .srt pattern (else: the jsonl's path)
             single["subtitles"] = (self.subtitles,)
-        return MediaLayout({**base.defaults, **single}, base.shows, self.frames_fps or base.frames_fps)
+        fps = base.frames_fps if self.frames_fps is None else self.frames_fps
+        return MediaLayout({**base.defaults, **single}, base.shows, fps)
 
     def to_dict(self) -> dict[str, Any]:
         return {"qa_glob": self.qa_glob, "subtitles": self.subtitles, **self.media().to_dict()}

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 import crossomni
 from builder.clip_probe import probe_clip, stream_copy
-from builder.review import rejected_ids, review_summary
+from builder.review import review_summary
 from model_cards.dataset_card import DatasetCardFacts, write_dataset_card
 
 DEFAULT_EXPORT_DIR = "crossomni"
@@ -73,13 +73,19 @@ def media_cells(video: str, audio: str) -> tuple[dict, dict]:
 
 
 def iter_rows(
-    release_dir: Path, split: str, clips: dict[str, crossomni.Clip], root: Path | None, media: str
+    release_dir: Path,
+    split: str,
+    clips: dict[str, crossomni.Clip],
+    root: Path | None,
+    media: str,
+    rejected: set[str] | None = None,
 ) -> Iterator[dict]:
-    """``FEATURES`` rows of one split, media per ``media`` mode (paths kept, or bytes read under ``root``).
+    """``FEATURES`` rows of what one split publishes (``crossomni.published_instances``: review rejections
+    left out), media per ``media`` mode (paths kept, or bytes read under ``root``).
 
     In ``embed`` mode the rows come grouped by clip (clips in the order they first appear, rows in release
     order within a clip) and each clip's media is read once for all its rows."""
-    records = crossomni.read_instances(release_dir, split, clips)
+    records = crossomni.published_instances(release_dir, split, clips, rejected)
     if media == "reference":
         for record in records:
             yield crossomni.to_example(record, clips[record["clip_id"]], None)
@@ -116,7 +122,6 @@ class ShardWriter:
         self.buffer: list[dict] = []
         self.buffered_bytes = 0
         self.num_bytes: Counter[str] = Counter()  # Arrow bytes written per task, for the card's dataset_info
-        dest.mkdir(parents=True, exist_ok=True)
 
     def add(self, row: dict, size: int, starts_group: bool = True) -> None:
         full = len(self.buffer) >= self.rows_per_shard or self.buffered_bytes >= self.max_shard_bytes
@@ -129,6 +134,7 @@ class ShardWriter:
         table = pa.Table.from_pylist(self.buffer, schema=crossomni.FEATURES.arrow_schema)
         for index, row in enumerate(self.buffer):  # a slice's nbytes counts only the buffers it references
             self.num_bytes[crossomni.TASK_NAMES[row["task_type"]]] += table.slice(index, 1).nbytes
+        self.dest.mkdir(parents=True, exist_ok=True)  # a task without rows gets no folder
         part = self.dest / f".{self.split}-{len(self.parts):05d}.tmp"
         # One row group per shard and a dictionary as large as the shard: a clip repeated in rows is stored once.
         pq.write_table(table, part, row_group_size=len(self.buffer), dictionary_pagesize_limit=self.max_shard_bytes)
@@ -137,8 +143,9 @@ class ShardWriter:
         self.buffered_bytes = 0
 
     def close(self) -> list[str]:
-        """Write what is buffered (an empty split still gets one empty shard) and name the shards."""
-        if self.buffer or not self.parts:
+        """Write what is buffered and name the shards (none when no row came: ``datasets`` cannot read a
+        parquet file without rows, so a split without rows has no files and is left out of its configs)."""
+        if self.buffer:
             self._flush()
         names = []
         for index, part in enumerate(self.parts):
@@ -175,6 +182,29 @@ def export_release(
     staging = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     summary = ExportSummary(out_dir=out_dir, media=media)
+    try:
+        _write_export(staging, summary, release_dir, manifest, clips, root, rows_per_shard, configs)
+    except BaseException:  # a failed export leaves nothing behind: the staging folder is this call's own
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(staging, out_dir)
+    return summary
+
+
+def _write_export(
+    staging: Path,
+    summary: ExportSummary,
+    release_dir: Path,
+    manifest: dict,
+    clips: dict[str, crossomni.Clip],
+    root: Path | None,
+    rows_per_shard: int | None,
+    configs: tuple[str, ...],
+) -> None:
+    """Write the shards and the card of an export into ``staging``, filling in ``summary``."""
+    media = summary.media
     per_shard = rows_per_shard or DEFAULT_ROWS_PER_SHARD[media]
     tasks = [task for task in crossomni.TASK_NAMES if any(task in crossomni.CONFIG_TASKS[c] for c in configs)]
     shared = media == "embed"  # one set of shards per split, read by every config through its task filter
@@ -183,7 +213,7 @@ def export_release(
         summary.filters = {
             c: crossomni.CONFIG_TASKS[c] for c in configs if set(crossomni.CONFIG_TASKS[c]) != set(tasks)
         }
-    rejected = rejected_ids(release_dir)  # the human review (review.jsonl): rejected instances are left out
+    rejected = crossomni.rejected_ids(release_dir)  # the human review: what the release does not publish
     summary.review = review_summary(release_dir)
     # One pass per split: each row is read (its media once per clip) and stored once.
     for split in crossomni.SPLITS:
@@ -195,9 +225,7 @@ def export_release(
         counts = Counter({task: 0 for task in crossomni.TASK_NAMES})
         split_clips = set()
         previous_clip = None
-        for row in iter_rows(release_dir, split, clips, root, media):
-            if row["id"] in rejected:
-                continue
+        for row in iter_rows(release_dir, split, clips, root, media, rejected):
             counts[row["task_type"]] += 1
             split_clips.add(row["clip_id"])
             if row["task_type"] in writers:
@@ -212,16 +240,18 @@ def export_release(
             task_files = {task: [f"data/{task}/{name}" for name in w.close()] for task, w in writers.items()}
         for config in configs:
             config_tasks = [task for task in tasks if task in crossomni.CONFIG_TASKS[config]]
+            if not sum(counts[task] for task in config_tasks):  # load_dataset refuses a split without rows
+                summary.empty.setdefault(config, []).append(split)
+                continue
             files = [f for t in config_tasks for f in task_files[t]]
             summary.files.setdefault(config, {})[split] = list(dict.fromkeys(files))
             summary.num_bytes[(config, split)] = sum(writers[t].num_bytes[t] for t in config_tasks)
         summary.counts[split] = counts
         summary.clips[split] = len(split_clips)
+    if not summary.files:
+        reason = " (every instance was rejected in review)" if rejected else ""
+        raise crossomni.ReleaseError(f"{release_dir}: no instance to export in configs {', '.join(configs)}{reason}")
     write_dataset_card(staging, summary, manifest)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(staging, out_dir)
-    return summary
 
 
 def export_metric(out_dir: str | Path = "crossomni_acc") -> Path:

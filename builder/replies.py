@@ -11,18 +11,22 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from builder.records import Position
+from crossomni import has_visible_text, text_problem
 
 PLACEHOLDERS = frozenset({"", "?", "null", "none", "n/a", "nil", "-", "...", "unknown", "undefined"})
 
 
 def is_placeholder(text: str) -> bool:
-    """Whether ``text`` says nothing (blank, or a stand-in such as ``"n/a"``)."""
-    return text.strip().strip("\"'.").strip().lower() in PLACEHOLDERS
+    """Whether ``text`` says nothing (blank, only invisible characters, or a stand-in such as ``"n/a"``)."""
+    return not has_visible_text(text) or text.strip().strip("\"'.").strip().lower() in PLACEHOLDERS
 
 
 def _meaningful(text: str) -> str:
     if is_placeholder(text):
-        raise ValueError(f"empty or placeholder text {text!r}")
+        raise ValueError(f"empty or placeholder text {text[:80]!r}")
+    problem = text_problem(text)  # what the release could not hold (a lone surrogate, a NUL)
+    if problem:
+        raise ValueError(problem)
     return text.strip()
 
 

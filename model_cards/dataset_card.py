@@ -52,6 +52,8 @@ class DatasetCardFacts:
     review: dict[str, dict[str, int]] | None = None  # task -> instances, reviewed, rejected (None: no review)
     # the build's shortcut audit (builder/audit.py), when the export does not pass it: release.json's
     shortcut_audit: dict[str, Any] | None = None
+    # config -> the splits it has no rows in (left out of its data_files; a config with none is left out)
+    empty: dict[str, list[str]] = field(default_factory=dict)
 
 
 def size_category(n: int) -> str:
@@ -138,6 +140,8 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
             media=summary.media,
             media_root=manifest.get("media_root", "tvqa"),
             configs=[(name, crossomni.CONFIG_DESCRIPTIONS[name]) for name in summary.files],
+            configs_written=list(summary.files),
+            empty=summary.empty,
             config_tasks={name: crossomni.CONFIG_TASKS[name] for name in summary.files},
             shared_shards=summary.shared_shards,
             filters=summary.filters,

@@ -121,6 +121,11 @@ def candidate(**changes) -> QACandidate:
         ({"source_value": "black"}, "source-not-unique"),  # fits Bob, not the referent
         ({"answer": "Rome", "distractors": ["Oslo", "Lima", "Kyiv"]}, "answer-not-supported"),
         ({"distractors": ["Rome", "Rome", "Kyiv"]}, "bad-distractors"),
+        # options the release would refuse as reading the same: caught here, a recorded reject
+        ({"distractors": ["Rome", "Ｒｏｍｅ", "Kyiv"]}, "bad-distractors"),
+        ({"distractors": ["Rome", "Ro\u200bme", "Kyiv"]}, "bad-distractors"),
+        ({"distractors": ["Rome", "R\u043eme", "Kyiv"]}, "bad-distractors"),
+        ({"distractors": ["Rome", "\u200b", "Kyiv"]}, "bad-distractors"),
         ({"referent": "Zed"}, "unknown-referent"),
         ({"target_kind": "utterance", "answer": "Hello there."}, "wrong-modality"),
         (

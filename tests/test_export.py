@@ -443,3 +443,141 @@ def test_embed_keeps_a_separate_audio_file_as_it_is(sample_release, sample_tvqa_
     samples = rows[0]["audio"].get_all_samples()
     assert samples.sample_rate == 16_000 and np.allclose(samples.data[0].numpy(), tone, atol=1e-4)
     assert rows[0]["video"].metadata.num_frames == 24
+
+
+# --- review outcomes: a config without rows in a split, a failed export leaves nothing ---------------
+
+
+def _reject(release: Path, keep) -> set[str]:
+    """Reject every instance for which ``keep(split, record)`` is false; return the rejected ids."""
+    from builder.review.decisions import append_decision
+
+    rejected = set()
+    for split in crossomni.SPLITS:
+        for record in _records(release, split).values():
+            if not keep(split, record):
+                append_decision(release, record["id"], "reject", "not what the question says")
+                rejected.add(record["id"])
+    return rejected
+
+
+@pytest.mark.parametrize("media", ["reference", "embed"])
+def test_a_task_review_emptied_in_one_split_exports_and_loads(sample_release, sample_tvqa_root, tmp_path, media):
+    import shutil
+
+    from datasets import load_dataset
+
+    release = Path(shutil.copytree(sample_release, tmp_path / "release"))
+    rejected = _reject(release, lambda split, r: not (split == "test" and r["task_type"] == "audio"))
+    out = tmp_path / "crossomni"
+    configs = ("all", "single", "audio", "vision")
+    summary = export_release(release, out, tvqa_root=sample_tvqa_root, media=media, configs=configs)
+    assert not out.with_name("crossomni.partial").exists() and not list(out.rglob("*.tmp"))
+    assert summary.empty == {"audio": ["test"]} and set(summary.files["audio"]) == {"train"}
+    audio = load_dataset(str(out), "audio")  # what users get: the split that has rows
+    assert set(audio) == {"train"} and audio["train"].num_rows == 2
+    everything = load_dataset(str(out), "all", split="test")
+    assert everything.num_rows == 16 and not set(everything["id"]) & rejected
+    assert load_dataset(str(out), "vision", split="test").num_rows == 2
+    card = (out / "README.md").read_text()
+    assert '- `audio`: no `test` rows; `load_dataset(…, "audio")` has only `train`' in card
+    header = yaml.safe_load(card.split("---")[1])
+    audio_config = next(c for c in header["configs"] if c["config_name"] == "audio")
+    assert [f["split"] for f in audio_config["data_files"]] == ["train"]
+    info = next(i for i in header["dataset_info"] if i["config_name"] == "audio")
+    assert [s["name"] for s in info["splits"]] == ["train"]
+
+
+def test_a_task_without_rows_anywhere_is_left_out_with_a_note(sample_release, tmp_path):
+    import shutil
+
+    from datasets import load_dataset
+
+    release = Path(shutil.copytree(sample_release, tmp_path / "release"))
+    _reject(release, lambda split, r: r["task_type"] != "text")
+    out = tmp_path / "crossomni"
+    summary = export_release(release, out)
+    assert "text" not in summary.files and summary.empty["text"] == ["train", "test"]
+    assert not (out / "data" / "text").exists()
+    card = (out / "README.md").read_text()
+    assert "- `text`: no rows in any split; not exported" in card
+    names = [c["config_name"] for c in yaml.safe_load(card.split("---")[1])["configs"]]
+    assert "text" not in names and "single" in names
+    assert load_dataset(str(out), "single", split="train").num_rows == 4
+
+
+def test_an_export_that_fails_leaves_no_partial_folder(sample_release, tmp_path, monkeypatch):
+    import shutil
+
+    import builder.export
+
+    release = Path(shutil.copytree(sample_release, tmp_path / "release"))
+    out = tmp_path / "crossomni"
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(builder.export, "write_dataset_card", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        export_release(release, out)
+    assert not out.exists() and not out.with_name("crossomni.partial").exists()
+    monkeypatch.undo()
+    _reject(release, lambda split, r: False)  # nothing left to publish: one line, nothing written
+    with pytest.raises(crossomni.ReleaseError, match=r"no instance to export .*rejected in review"):
+        export_release(release, out)
+    assert not out.exists() and not out.with_name("crossomni.partial").exists()
+
+
+def test_the_builder_and_the_export_publish_the_same_instances(sample_release, sample_tvqa_root, tmp_path):
+    """One rule (crossomni.published_instances): a rejected instance neither loads nor exports."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    release = Path(shutil.copytree(sample_release, tmp_path / "release"))
+
+    def keep(split: str, record: dict) -> bool:
+        task = record["task_type"]
+        return not ((split, task) in {("test", "audio"), ("train", "text_to_vision")} or task == "vision")
+
+    rejected = _reject(release, keep)
+    configs = ("all", "audio", "text_to_vision", "vision")
+    summary = export_release(release, tmp_path / "crossomni", configs=configs)
+    assert set(summary.files) == {"all", "audio", "text_to_vision"}
+    for config in configs:
+        builder = crossomni.CrossOmni(
+            config_name=config, release_dir=str(release), data_dir=str(sample_tvqa_root), cache_dir=str(tmp_path / "c")
+        )
+        if config not in summary.files:  # nothing of it is published: neither loads
+            with pytest.raises(crossomni.ReleaseError, match=f"config '{config}' has no published instance"):
+                builder.download_and_prepare()
+            continue
+        builder.download_and_prepare()
+        loaded = builder.as_dataset()
+        assert set(loaded) == set(summary.files[config])
+        for split, ds in loaded.items():
+            exported = {
+                i
+                for path in summary.files[config][split]
+                for i in pq.read_table(tmp_path / "crossomni" / path, columns=["id"]).column("id").to_pylist()
+            }
+            assert set(ds["id"]) == exported and not exported & rejected
+
+
+def test_a_media_symlink_loop_is_one_line_naming_the_clip(sample_release, sample_tvqa_root, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "tvqa"
+    shutil.copytree(sample_tvqa_root, root)
+    clip = root / "videos" / "friends_s01e01_seg02_clip_14.mp4"
+    clip.unlink()
+    clip.symlink_to(root / "videos" / "loop.mp4")
+    (root / "videos" / "loop.mp4").symlink_to(clip)
+    args = ["export", str(sample_release), "--out", str(tmp_path / "x"), "--tvqa-root", str(root)]
+    result = subprocess.run([sys.executable, "-m", "crossomni_cli", *args], capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith("error: clip friends_s01e01_seg02_clip_14 video: path") and "cannot be resolved" in first
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()

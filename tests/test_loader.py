@@ -240,15 +240,49 @@ def test_nothing_is_shared_between_splits(sample_release, tmp_path, change, mess
         crossomni.validate_release(release)
 
 
-def test_an_episode_in_both_splits_is_refused(sample_release, tmp_path):
+def _rename_clip(release: Path, old: str, new: str, episode: str) -> None:
+    """Give clip ``old`` the name ``new`` (and ``episode``) in clips.jsonl and every split."""
+    for name in ("clips.jsonl", *(f"{split}.jsonl" for split in crossomni.SPLITS)):
+        lines = []
+        for line in (release / name).read_text().splitlines():
+            record = json.loads(line)
+            if record["clip_id"] == old:
+                record["clip_id"] = new
+                if name == "clips.jsonl":
+                    record["episode"] = episode
+            lines.append(json.dumps(record))
+        (release / name).write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("spell", [str, str.upper], ids=["same", "other-case"])
+def test_an_episode_in_both_splits_is_refused(sample_release, tmp_path, spell):
     release = _copy_release(sample_release, tmp_path)
     clips = crossomni.read_clips(release)
     test_clip = json.loads((release / "test.jsonl").read_text().splitlines()[0])["clip_id"]
     train_clip = json.loads((release / "train.jsonl").read_text().splitlines()[0])["clip_id"]
-    _edit_line(
-        release, "clips.jsonl", list(clips).index(test_clip), lambda c: c.update(episode=clips[train_clip].episode)
-    )
-    with pytest.raises(crossomni.ReleaseError, match=r"episode: '[a-z0-9_]+' is in both train and test"):
+    episode = spell(clips[train_clip].episode)  # another clip of the train clip's episode, in test
+    _rename_clip(release, test_clip, f"{episode}_seg09_clip_99", episode)
+    with pytest.raises(crossomni.ReleaseError, match=r"episode: '[A-Za-z0-9_]+' is in both train and test"):
+        crossomni.validate_release(release)
+
+
+@pytest.mark.parametrize(
+    ("clip_id", "episode", "message"),
+    [
+        # the episode field is the split's unit: it must be the clip's own, never another clip's
+        ("friends_s01e01_seg02_clip_14", "friends_s01e02", "episode: 'friends_s01e02' is not the episode of clip"),
+        ("friends_s01e01_seg02_clip_14", "friends_s01e01\u200b", "is not the episode of clip"),
+        # a look-alike clip name (zero-width space, Cyrillic letter) would be an episode of its own
+        ("friends_s01e01\u200b_seg02_clip_14", "friends_s01e01\u200b", "clip_id: must be a TVQA clip name"),
+        ("friends_s01e01_seg02_clip_1\u0430", "friends_s01e01", "clip_id: must be a TVQA clip name"),
+        ("../friends_s01e01_seg02_clip_14", "../friends_s01e01", "clip_id: must be a TVQA clip name"),
+    ],
+)
+def test_a_clip_carries_its_own_episode(sample_release, tmp_path, clip_id, episode, message):
+    release = _copy_release(sample_release, tmp_path)
+    first = json.loads((release / "clips.jsonl").read_text().splitlines()[0])["clip_id"]
+    _rename_clip(release, first, clip_id, episode)
+    with pytest.raises(crossomni.ReleaseError, match=f"clips.jsonl:1: .*{re.escape(message)}"):
         crossomni.validate_release(release)
 
 
@@ -309,3 +343,137 @@ def test_contained_path_is_the_one_check():
     for bad in ("../x", "/etc/passwd", "a/../../x", "~/x", "", "C:\\x"):
         with pytest.raises(crossomni.UnsafePathError, match="clip a video"):
             crossomni.contained_path(root, bad, "clip a video")
+
+
+# --- what looks valid but is not: look-alike options, invisible text, float32, typed manifest keys ----
+
+
+def _options_with(record: dict, a: str, b: str) -> None:
+    record["options"][0], record["options"][1] = a, b
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("The soup is salty.", "The soup\u200b is salty."),  # zero-width space
+        ("Café au lait.", "Cafe\u0301 au lait."),  # NFC vs NFD
+        ("The soup is salty.", "Ｔｈｅ ｓｏｕｐ ｉｓ ｓａｌｔｙ．"),  # fullwidth
+        ("The soup is salty.", "The sou\u00adp is salty."),  # soft hyphen
+        ("The soup is salty.", "\ufeffThe soup is salty."),  # BOM
+        ("The soup is salty.", "The soup is\u00a0salty."),  # no-break space
+        ("The soup is salty.", "The  soup is salty. "),  # spacing
+        ("The soup is salty.", "THE SOUP IS SALTY."),  # case
+        ("The soup is salty.", "The s\u043eup is s\u0430lty."),  # Cyrillic о and а
+    ],
+)
+def test_options_that_read_the_same_are_refused(sample_release, tmp_path, first, second):
+    release = _copy_release(sample_release, tmp_path)
+    _edit_line(release, "test.jsonl", 0, lambda r: _options_with(r, first, second))
+    with pytest.raises(crossomni.ReleaseError, match=r"test.jsonl:1: options: options must be distinct"):
+        crossomni.validate_release(release)
+
+
+def test_options_that_only_share_letters_stay_distinct(sample_release, tmp_path):
+    release = _copy_release(sample_release, tmp_path)
+    _edit_line(release, "test.jsonl", 0, lambda r: _options_with(r, "Résumé.", "Resume."))  # two words
+    crossomni.validate_release(release)
+
+
+def _set_text(record: dict, field: str, text: str) -> None:
+    """``text`` as the value of ``field`` (for ``options``: as the last option)."""
+    if field == "options":
+        record["options"][3] = text
+    else:
+        record[field] = text
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\x00", " \u200d\u2060 ", "\u2800", "\u3164", "\u00ad"])
+@pytest.mark.parametrize("field", ["question", "biography", "referent", "id", "rationale", "options"])
+def test_text_that_shows_nothing_is_refused(sample_release, tmp_path, invisible, field):
+    release = _copy_release(sample_release, tmp_path)
+    _edit_line(release, "train.jsonl", 0, lambda r: _set_text(r, field, invisible))
+    with pytest.raises(crossomni.ReleaseError, match=rf"train.jsonl:1: .*{field}"):
+        crossomni.validate_release(release)
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "message"),
+    [
+        ("question", "Who \ud83d speaks?", "question: contains a lone surrogate U+D83D at position 4"),
+        ("biography", "Rachel\udc00", "biography: contains a lone surrogate U+DC00"),
+        ("options", "Hi\udfff", "options.3: contains a lone surrogate U+DFFF"),
+        ("question", "Who\x00 speaks?", "question: contains control character U+0000"),
+        ("rationale", "Step 1.\x85Step 2.", "rationale: contains control character U+0085"),
+    ],
+)
+def test_text_that_cannot_be_exported_is_refused_by_validation(sample_release, tmp_path, where, text, message):
+    """A lone surrogate passed validation and then failed the export; now validation names it."""
+    from builder.export import export_release
+
+    release = _copy_release(sample_release, tmp_path)
+    _edit_line(release, "train.jsonl", 0, lambda r: _set_text(r, where, text))  # json.dumps escapes a surrogate
+    with pytest.raises(crossomni.ReleaseError, match=re.escape(message)):
+        crossomni.validate_release(release)
+    with pytest.raises(crossomni.ReleaseError, match=re.escape(message)):
+        export_release(release, tmp_path / "x")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
+
+
+@pytest.mark.parametrize(("start", "end"), [(0.0, 1e-46), (1e-46, 2e-46), (3.0, 3.0000000001)])
+def test_a_segment_that_float32_collapses_is_refused(sample_release, tmp_path, start, end):
+    release = _copy_release(sample_release, tmp_path)
+    _edit_line(release, "test.jsonl", 0, lambda r: r.update(start=start, end=end))
+    with pytest.raises(crossomni.ReleaseError, match=r"test.jsonl:1: end: segment start .* are one time as float32"):
+        crossomni.validate_release(release)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("synthetic", "false", "synthetic: Input should be a valid boolean"),
+        ("synthetic", 0, "synthetic: Input should be a valid boolean"),
+        ("shortcut_audit", "passed", "shortcut_audit: Input should be a valid dictionary"),
+        ("shortcut_audit", [], "shortcut_audit: Input should be a valid dictionary"),
+        ("shortcut_audit", {"readers": "all"}, "missing field 'shortcut_audit.blind_model'"),
+        ("media_root", "elsewhere", "media_root: Input should be 'tvqa' or 'derived'"),
+        ("counts", {"train": {"audio": -1}}, "counts.train.audio: Input should be greater than or equal to 0"),
+        ("description", "Made from TVQA\ud800", "description: contains a lone surrogate"),
+    ],
+)
+def test_manifest_keys_the_card_reads_are_typed(sample_release, tmp_path, key, value, message):
+    release = _copy_release(sample_release, tmp_path)
+    manifest = json.loads((release / "release.json").read_text())
+    (release / "release.json").write_text(json.dumps({**manifest, key: value}))
+    with pytest.raises(crossomni.ReleaseError, match=re.escape(f"release.json: {message}")):
+        crossomni.validate_release(release)
+
+
+def test_a_shortcut_audit_row_without_a_reader_score_is_refused(sample_release, tmp_path):
+    release = _copy_release(sample_release, tmp_path)
+    manifest = json.loads((release / "release.json").read_text())
+    del manifest["shortcut_audit"]["per_task"]["audio"]["accuracy"]["blind_model"]
+    (release / "release.json").write_text(json.dumps(manifest))
+    with pytest.raises(crossomni.ReleaseError, match=r"shortcut_audit: per_task\.audio: no accuracy for 'blind_model'"):
+        crossomni.validate_release(release)
+
+
+def test_the_builder_leaves_out_what_review_rejected(sample_release, sample_tvqa_root, tmp_path):
+    from builder.review.decisions import append_decision
+
+    release = _copy_release(sample_release, tmp_path)
+    rejected = json.loads((release / "test.jsonl").read_text().splitlines()[0])["id"]
+    cache = tmp_path / "cache"
+
+    def load():
+        builder = crossomni.CrossOmni(
+            config_name="all", release_dir=str(release), data_dir=str(sample_tvqa_root), cache_dir=str(cache)
+        )
+        builder.download_and_prepare()
+        return builder.as_dataset(split="test")
+
+    assert rejected in load()["id"]
+    append_decision(release, rejected, "reject", "the question names two people")
+    again = load()  # the review is part of the release's fingerprint: prepared again, without it
+    assert rejected not in again["id"] and again.num_rows == 17
+    append_decision(release, rejected, "accept")  # the reviewer changed their mind
+    assert rejected in load()["id"]

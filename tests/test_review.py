@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import crossomni
 from builder.export import export_release
 from builder.review.app import ReviewApp
 from builder.review.decisions import append_decision, read_decisions, rejected_ids, review_path, review_summary
@@ -87,8 +89,33 @@ def test_a_torn_last_line_is_ignored_and_the_next_decision_starts_a_fresh_line(r
 
 def test_a_bad_line_in_the_middle_names_file_and_line(release: Path) -> None:
     review_path(release).write_text('{"id": "x", "decision": "accept", "reviewed_at": "t"}\nnot json\n{}\n')
-    with pytest.raises(ValueError, match=r"review\.jsonl:2: not a review decision"):
+    with pytest.raises(ValueError, match=r"review\.jsonl:2: not valid JSON"):
         read_decisions(release)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"id": ["a", "b"], "decision": "reject", "reviewed_at": "t"}, "id: expected a string, got list"),
+        ({"id": {"a": 1}, "decision": "reject", "reviewed_at": "t"}, "id: expected a string, got dict"),
+        ({"id": 7, "decision": "reject", "reviewed_at": "t"}, "id: expected a string, got int"),
+        ({"id": "\u200b", "decision": "reject", "reviewed_at": "t"}, "id: must be a non-empty string"),
+        ({"id": "x", "decision": ["reject"], "reviewed_at": "t"}, "decision: expected a string"),
+        ({"id": "x", "decision": "maybe", "reviewed_at": "t"}, "decision: must be one of"),
+        ({"id": "x", "decision": "reject", "reason": None, "reviewed_at": "t"}, "reason: expected a string"),
+        ({"id": "x", "decision": "reject"}, "missing field 'reviewed_at'"),
+        ({"id": "x\ud800", "decision": "reject", "reviewed_at": "t"}, "id: contains a lone surrogate U+D800"),
+        (["x", "reject"], "expected a JSON object, got list"),
+    ],
+)
+def test_a_bad_review_record_names_its_field_wherever_it_is_read(release: Path, record, message) -> None:
+    """The review app, the export and the datasets builder all read review.jsonl through one reader."""
+    good = {"id": AUDIO_ID, "decision": "accept", "reviewed_at": "t"}
+    review_path(release).write_text(json.dumps(record) + "\n" + json.dumps(good) + "\n")
+    where = re.escape("review.jsonl:1: ") + ".*" + re.escape(message)
+    for read in (read_decisions, crossomni.rejected_ids, crossomni.validate_release):
+        with pytest.raises(crossomni.ReleaseError, match=where):
+            read(release)
 
 
 def test_a_rejection_needs_a_reason(release: Path) -> None:

@@ -355,3 +355,72 @@ def test_media_command_regenerates_a_derived_root_and_names_what_it_cannot(today
         app, ["media", "--release", str(sample_release), "--tvqa-root", str(today.root), "--out", str(out)]
     )
     assert refused.exit_code != 0 and "nothing to regenerate" in flat(refused.output)
+
+
+def test_hostile_qa_and_subtitle_lines_of_a_today_root_are_counted_rejects(today, tmp_path: Path, monkeypatch) -> None:
+    """A Friends-prefixed line labelled Castle, a blank show, ts with a null, a subtitle line that names
+    another clip inside it, and 2,500 malformed QA lines: each is a recorded reject the report counts,
+    the clips' other lines still count, every clip gets only its own subtitles, and the malformed lines
+    cost a bounded number of completion-log writes."""
+    import shutil
+
+    from builder.pipeline import run_build
+    from builder.stages.preprocess import BAD_LINES_PER_ITEM
+    from model_calls.store import CompletionLog
+
+    root = tmp_path / "tvqa"
+    shutil.copytree(today.root, root)
+    castle, friends, bbt = "castle_s01e01_seg02_clip_00", "friends_s01e02_seg01_clip_03", "s01e01_seg01_clip_00"
+    hostile, nulled = 0, False
+    for path in (root / "data").glob("tvqa_*.jsonl"):
+        if "subtitles" in path.name:
+            continue
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for row in rows:
+            if row["vid_name"] == castle:
+                row["show_name"] = "Friends"  # contradicts the clip's prefix
+            elif row["vid_name"] == friends:
+                row["show_name"] = " "
+            elif row["vid_name"] == bbt and not nulled:
+                row["ts"], nulled = [None, 1], True  # its other lines still name the clip
+            else:
+                continue
+            hostile += 1
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    malformed = 2_500
+    with open(root / "data" / "tvqa_train.jsonl", "a", encoding="utf-8") as handle:
+        handle.writelines(
+            '{"qid": 1, "ts": [null, 1]\n' if n % 2 else json.dumps({"qid": n}) + "\n" for n in range(malformed)
+        )
+    subtitles = root / "data" / "tvqa_preprocessed_subtitles.jsonl"
+    lines = [json.loads(line) for line in subtitles.read_text().splitlines()]
+    own = next(line for line in lines if line["vid_name"] == "friends_s01e01_seg02_clip_14")
+    lines.remove(own)  # now first, with the house clip's name in a cue before its own
+    nested = json.dumps(
+        {"sub": [{**own["sub"][0], "vid_name": HOUSE_CLIP}, *own["sub"][1:]], "vid_name": own["vid_name"]}
+    )
+    subtitles.write_text(nested + "\n" + "".join(json.dumps(line) + "\n" for line in lines))
+    writes = []
+    real_record = CompletionLog.record
+    monkeypatch.setattr(CompletionLog, "record", lambda self, *a: (writes.append(a[0]), real_record(self, *a))[1])
+
+    config = BuildConfig(tvqa_root=root, out=tmp_path / "out", progress=False)
+    report = run_build(config, until="preprocess")
+    kept = {r["clip_id"]: r for r in iter_records(config.stages_dir / "preprocess.jsonl")}
+    assert castle not in kept and friends not in kept and bbt in kept
+    assert kept[bbt]["show"] == "The Big Bang Theory"
+    assert [s["text"] for s in kept["friends_s01e01_seg02_clip_14"]["segments"]] == [
+        " ".join(s["text"].split(" : ", 1)[1].split()) for s in own["sub"]
+    ]
+    assert [s["speaker"] for s in kept[HOUSE_CLIP]["segments"]] == ["Wilson", "Cuddy", None, "Wilson"]
+    rejects = list(iter_records(config.stages_dir / "preprocess.rejects.jsonl"))
+    bad_lines = [r for r in rejects if r["reason"] == "bad-qa-line"]
+    assert len(bad_lines) == malformed + hostile  # one record per line, each naming its file:line
+    assert all(re.fullmatch(r".+\.jsonl:\d+", r["id"]) for r in bad_lines)
+    details = " ".join(r["detail"] for r in bad_lines)
+    assert "show_name: 'Friends' is Friends, but clip castle_s01e01_seg02_clip_00 is Castle" in details
+    assert "show_name: is blank" in details and "ts: start None is not a number" in details
+    drop = next(d for d in report["drops"] if d["reason"] == "bad-qa-line")
+    assert drop["count"] == malformed + hostile and len(drop["examples"]) == 2  # the report stays short
+    bad_items = [w for w in writes if w.startswith("qa-lines:")]
+    assert len(bad_items) <= (malformed + hostile) // BAD_LINES_PER_ITEM + 3  # grouped per file, not per line

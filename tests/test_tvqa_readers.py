@@ -100,7 +100,7 @@ def test_qa_reader_parses_ts_and_reports_bad_lines(tmp_path: Path) -> None:
     assert [q.ts for q in questions] == [(1.21, 8.49), None, (1.21, 8.49)]
     assert questions[2].answer_idx is None
     assert errors[0].endswith("tvqa_val.jsonl:4: not valid JSON (Expecting property name enclosed in double quotes)")
-    assert errors[1].endswith("tvqa_val.jsonl:5: bad field(s) qid")
+    assert errors[1].endswith("tvqa_val.jsonl:5: bad field(s) qid (qid: Input should be a valid integer)")
     with pytest.raises(FileNotFoundError, match="no TVQA QA files"):
         list(iter_qa_files(tmp_path, "nothing/*.jsonl"))
     deep = "[" * 100_000 + "]" * 100_000
@@ -302,3 +302,167 @@ def test_show_spellings() -> None:
     assert resolve_show("the big bang theory") == "bbt"
     with pytest.raises(ValueError, match=r"unknown show 'Lost'; known shows: bbt \(The Big Bang Theory\)"):
         resolve_show("Lost")
+
+
+# --- hostile QA fields, subtitle lines naming another clip, layouts (issue 23) ------------------------
+
+QA_ROW = {
+    "qid": 1,
+    "q": "Who?",
+    **{f"a{i}": str(i) for i in range(5)},
+    "answer_idx": 2,
+    "ts": "1.21-8.49",
+    "vid_name": "friends_s01e01_seg02_clip_14",
+    "show_name": "Friends",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ts": [None, 1]}, "bad field(s) ts (ts: start None is not a number)"),
+        ({"ts": [1, None]}, "bad field(s) ts (ts: end None is not a number)"),
+        ({"ts": [[1], 2]}, "ts: start [1] is not a number"),
+        ({"ts": [True, 2]}, "ts: start True is not a number"),
+        ({"ts": [1, 2, 3]}, "ts: [1, 2, 3] is not a start and an end"),
+        ({"ts": "inf-9"}, "ts: start 'inf' is not finite"),
+        ({"ts": "9-1"}, "ts: '9-1': need 0 <= start <= end"),
+        ({"ts": 5}, "ts: 5 is not 'start-end' nor a [start, end] list"),
+        ({"show_name": "Castle"}, "show_name: 'Castle' is Castle, but clip friends_s01e01_seg02_clip_14 is Friends"),
+        ({"show_name": " "}, "bad field(s) show_name (show_name: is blank"),
+        ({"show_name": "Lost"}, "show_name: unknown show 'Lost'"),
+        ({"vid_name": "s01e01_seg01_clip_00"}, "but clip s01e01_seg01_clip_00 is The Big Bang Theory"),
+        ({"answer_idx": 5}, "answer_idx: 5 is not an option index 0-4"),
+        ({"qid": True}, "bad field(s) qid"),
+    ],
+)
+def test_a_bad_qa_field_is_a_reject_naming_it(tmp_path: Path, change: dict, message: str) -> None:
+    from builder.tvqa import read_qa_file
+
+    path = tmp_path / "tvqa_train.jsonl"
+    path.write_text(json.dumps({**QA_ROW, **change}) + "\n" + json.dumps(QA_ROW) + "\n", encoding="utf-8")
+    (bad, error), (good, _) = list(read_qa_file(path))
+    assert bad is None and error.startswith(f"{path}:1: ") and message in error, error
+    assert good is not None and good.show == "Friends"
+
+
+@pytest.mark.parametrize("spelling", ["How I Met Your Mother", "met", "HOW I MET YOU MOTHER", None])
+def test_a_clip_show_is_its_prefix_in_tvqa_spelling(tmp_path: Path, spelling) -> None:
+    from builder.tvqa import read_qa_file
+
+    path = tmp_path / "tvqa_train.jsonl"
+    row = {**QA_ROW, "vid_name": "met_s06e22_seg01_clip_02", "show_name": spelling}
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    ((question, error),) = list(read_qa_file(path))
+    assert error is None and question.show == "How I Met You Mother"  # one spelling per show in the release
+
+
+def test_a_subtitle_line_naming_another_clip_inside_keeps_each_clip_its_own_lines(tmp_path: Path) -> None:
+    a, b = "friends_s01e01_seg02_clip_14", "friends_s01e01_seg02_clip_15"
+    path = tmp_path / "tvqa_preprocessed_subtitles.jsonl"
+    lines = [
+        # clip a's line, with clip b's name in a cue placed before a's own vid_name
+        {"sub": [{"vid_name": b, "text": " Joey : This is a .", "start": 0.5, "end": 1.5}], "vid_name": a},
+        {"vid_name": b, "sub": [{"text": " Ross : This is b .", "start": 0.5, "end": 1.5}]},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    index = SubtitleIndex.build(path)
+    assert index.duplicates == [] and index.bad_lines == []
+    assert [c.text for c in index.cues(a)] == ["This is a ."]
+    assert [c.text for c in index.cues(b)] == ["This is b ."]
+    # a duplicated key: JSON keeps the last, and so does the index
+    path.write_text(f'{{"vid_name": "{b}", "vid_name": "{a}", "sub": [{{"text": "x", "start": 0, "end": 1}}]}}\n')
+    assert list(SubtitleIndex.build(path).offsets) == [a]
+
+
+LAYOUT_CASES = [
+    ("frames_fps: [3]\n", ":1: frames_fps: expected a number of frames per second, got a list of 1"),
+    ("frames_fps: null\n", ":1: frames_fps: expected a number of frames per second, got None"),
+    ("frames_fps: 2024-01-01\n", ":1: frames_fps: expected a number of frames per second, got datetime.date"),
+    ("frames_fps: 0\n", ":1: frames_fps: must be > 0 and <= 240 frames per second, got 0"),
+    ("frames_fps: .nan\n", ":1: frames_fps: must be > 0"),
+    ("frames_fps: true\n", ":1: frames_fps: expected a number of frames per second, got True"),
+    ("shows: [friends]\n", ":1: shows: expected a mapping of show -> kinds, got a list of 1"),
+    ("shows:\n  friends: [a]\n", ":2: shows.friends: expected a mapping"),
+    ("shows:\n  lost: {audio: 'a/{vid_name}.wav'}\n", ":2: shows.lost: unknown show 'lost'"),
+    (
+        "defaults:\n  video: 'v/{vid_name:>9000000000}.mp4'\n",
+        ":2: defaults.video: 'v/{vid_name:>9000000000}.mp4' may only",
+    ),
+    ("defaults:\n  video: 'v/{vid_name!r}.mp4'\n", ":2: defaults.video: 'v/{vid_name!r}.mp4' may only use"),
+    ("defaults:\n  video: 'v/{vid_name[0]}.mp4'\n", ":2: defaults.video:"),
+    ("defaults:\n  video: videos/all.mp4\n", ":2: defaults.video: 'videos/all.mp4' has no {vid_name}"),
+    ("defaults:\n  audio:\n    - 'a/{vid_name}.wav'\n    - /abs/{vid_name}.wav\n", ":4: defaults.audio.1: '/abs/"),
+    ("defaults:\n  frames: ../{vid_name}\n", ":2: defaults.frames: '../{vid_name}' must stay inside the TVQA root"),
+    ("defaults:\n  voice: 'a/{vid_name}.wav'\n", ":2: defaults.voice: unknown kind"),
+    ("fps: 3\n", ":1: fps: unknown key"),
+    ("defaults: {video: [\n", ":2: not valid YAML (did not find expected node content)"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), LAYOUT_CASES)
+def test_a_bad_layout_file_is_one_line_naming_file_line_and_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "layout.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError) as info:
+        MediaLayout.load(path)
+    assert str(info.value).startswith(f"{path}{message}"), str(info.value)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ("qa_glob=/abs/*.jsonl", "qa_glob: '/abs/*.jsonl' must stay inside the TVQA root"),
+        ("qa_glob=../../*.jsonl", "qa_glob: '../../*.jsonl' must stay inside the TVQA root"),
+        ("video=videos/clip.mp4", "video: 'videos/clip.mp4' has no {vid_name}: every clip would share one file"),
+        ("audio={show}/a.wav", "audio: '{show}/a.wav' has no {vid_name}"),
+        ("subtitles=subs/{show}.srt", "subtitles: 'subs/{show}.srt' has no {vid_name}"),
+        ("subtitles=/etc/passwd", "subtitles: '/etc/passwd' must stay inside the TVQA root"),
+        ("frames_fps=0", "frames_fps: must be > 0 and <= 240 frames per second, got 0.0"),
+        ("frames_fps=nan", "frames_fps: must be > 0"),
+        ("frames_fps=three", "frames_fps: expected a number of frames per second, got 'three'"),
+    ],
+)
+def test_a_bad_layout_option_is_a_usage_error_naming_it(tmp_path: Path, pair: str, message: str) -> None:
+    from typer.testing import CliRunner
+
+    from crossomni_cli import app
+
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["inspect", "--tvqa-root", str(tmp_path), "--layout", pair])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
+def test_frames_fps_given_is_used_even_when_it_is_not_three() -> None:
+    from builder.config import TvqaLayout
+
+    file_layout = MediaLayout.parse({"frames_fps": 2})
+    assert TvqaLayout(frames_fps="1.5", file=file_layout).media().frames_fps == 1.5
+    assert TvqaLayout(file=file_layout).media().frames_fps == 2.0
+    assert TvqaLayout().media().frames_fps == 3.0
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        (" Ｒａｃｈｅｌ : Hi\x00 there\x85 now .", ("Rachel", "Hi there now .")),  # fullwidth name, controls
+        (" Zoe\u0308 : Hi .", ("Zoë", "Hi .")),  # the name composed (NFKC), one person however written
+        (" Joey : \u200b\u2060", ("Joey", "")),  # shows nothing: no text (never an option or a line)
+        (" \ufeff\u200b", (None, "")),
+    ],
+)
+def test_subtitle_text_is_what_a_release_can_hold(tmp_path: Path, text: str, cue) -> None:
+    path = tmp_path / "subs.jsonl"
+    vid = "friends_s01e01_seg02_clip_14"
+    path.write_text(json.dumps({"vid_name": vid, "sub": [{"text": text, "start": 0.5, "end": 1.5}]}) + "\n")
+    (got,) = SubtitleIndex.build(path).cues(vid)
+    assert (got.speaker, got.text) == cue
+
+
+def test_a_lone_surrogate_in_a_subtitle_names_its_file_line_and_cue(tmp_path: Path) -> None:
+    path = tmp_path / "subs.jsonl"
+    vid = "friends_s01e01_seg02_clip_14"
+    sub = [{"text": " Joey : fine .", "start": 0.5, "end": 1.5}, {"text": " Joey : \ud83d", "start": 2, "end": 3}]
+    path.write_text(json.dumps({"vid_name": vid, "sub": sub}) + "\n")  # json.dumps escapes it: \\ud83d
+    with pytest.raises(SubtitleError, match=r"subs.jsonl:1: cue 2 text holds a lone surrogate U\+D83D"):
+        SubtitleIndex.build(path).cues(vid)

@@ -2,8 +2,9 @@
 
 Every decision is appended and fsynced as it is made, so closing the page (or a crash) loses
 nothing; the last decision about an instance wins (a reviewer may change their mind). A torn last
-line (a crash mid-write) is ignored; any other bad line is an error naming the file and line.
-``crossomni export`` leaves the rejected instances out and reports the counts per task.
+line (a crash mid-write) is ignored; any other bad line is an error naming the file, line and field.
+The file is read by ``crossomni.read_review``: what a release publishes (``crossomni.published_instances``,
+used by ``load_dataset`` through the builder and by ``crossomni export``) leaves the rejected instances out.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 import crossomni
 
-REVIEW_FILE = "review.jsonl"
-DECISIONS = ("accept", "reject")
+REVIEW_FILE = crossomni.REVIEW_FILE
+DECISIONS = crossomni.REVIEW_DECISIONS
 
 
 @dataclass(frozen=True)
@@ -37,26 +38,9 @@ def review_path(release_dir: str | Path) -> Path:
 
 
 def read_decisions(release_dir: str | Path) -> dict[str, Decision]:
-    """The latest decision per instance id (empty when nothing was reviewed)."""
-    path = review_path(release_dir)
-    if not path.is_file():
-        return {}
-    lines = path.read_text(encoding="utf-8").split("\n")
-    decisions: dict[str, Decision] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            decision = Decision(record["id"], record["decision"], record.get("reason", ""), record["reviewed_at"])
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            if number == len(lines):  # the last line has no newline: torn by a crash mid-write
-                break
-            raise ValueError(f"{path}:{number}: not a review decision ({err})") from None
-        if decision.decision not in DECISIONS:
-            raise ValueError(f"{path}:{number}: decision must be one of {DECISIONS}, got {decision.decision!r}")
-        decisions[decision.id] = decision
-    return decisions
+    """The latest decision per instance id (empty when nothing was reviewed); read by ``crossomni``'s
+    reader, the one the datasets builder and the export decide what to publish with."""
+    return {id_: Decision(**record) for id_, record in crossomni.read_review(release_dir).items()}
 
 
 def append_decision(release_dir: str | Path, instance_id: str, decision: str, reason: str = "") -> Decision:
@@ -103,8 +87,8 @@ def release_instances(release_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def rejected_ids(release_dir: str | Path) -> set[str]:
-    """Ids whose latest review decision is a rejection (what ``crossomni export`` leaves out)."""
-    return {d.id for d in read_decisions(release_dir).values() if d.decision == "reject"}
+    """Ids whose latest review decision is a rejection (what the release does not publish)."""
+    return crossomni.rejected_ids(release_dir)
 
 
 def review_summary(release_dir: str | Path) -> dict[str, dict[str, int]] | None:

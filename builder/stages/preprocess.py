@@ -18,6 +18,9 @@ from builder.tvqa.layout import FRAME_EXTENSIONS
 from crossomni import episode_of
 
 MEDIA_SLACK = 1.0  # seconds a frame folder and its separately obtained audio may differ by
+# Malformed QA lines travel in groups: each line keeps its own reject record, but a QA file of
+# 300k bad lines costs 300k/BAD_LINES_PER_ITEM completion-log writes (one fsync each), not 300k.
+BAD_LINES_PER_ITEM = 1000
 
 
 def open_root(config: BuildConfig) -> TvqaRoot:
@@ -27,14 +30,19 @@ def open_root(config: BuildConfig) -> TvqaRoot:
 
 def clip_items(config: BuildConfig, root: TvqaRoot | None = None) -> Iterator[tuple[str, Any]]:
     """The clips named in the QA files (first appearance order, each once), filtered by show, shard
-    and limit; malformed QA lines come through as items of their own so they are recorded."""
+    and limit; malformed QA lines come through in groups of up to ``BAD_LINES_PER_ITEM`` (an item
+    ``qa-lines:<file:line of the first>``), each line recorded as its own reject."""
     root = root or open_root(config)
     seen: set[str] = set()
     wanted = {resolve_show(s) for s in config.shows}
     count = 0
+    bad: list[str] = []
     for question, error in root.questions():
         if question is None:
-            yield f"qa-line:{error}", {"error": error}
+            bad.append(error)
+            if len(bad) >= BAD_LINES_PER_ITEM:
+                yield _bad_lines_item(bad)
+                bad = []
             continue
         vid = question.vid_name
         if vid in seen:
@@ -45,9 +53,20 @@ def clip_items(config: BuildConfig, root: TvqaRoot | None = None) -> Iterator[tu
         if not config.shard.owns(episode_of(vid)):
             continue
         if config.limit is not None and count >= config.limit:
-            return
+            break
         count += 1
         yield vid, {"vid_name": vid, "show": question.show}
+    if bad:
+        yield _bad_lines_item(bad)
+
+
+def _bad_lines_item(errors: list[str]) -> tuple[str, dict[str, Any]]:
+    return f"qa-lines:{_line_of(errors[0])}", {"errors": list(errors)}
+
+
+def _line_of(error: str) -> str:
+    """``file:line`` (or ``file[index]``) of a QA reject message."""
+    return error.split(": ", 1)[0]
 
 
 class Preprocess:
@@ -59,8 +78,8 @@ class Preprocess:
         self.root = root or open_root(config)
 
     def process(self, item: dict[str, Any]) -> Outputs:
-        if "error" in item:
-            return [], [reject(item["error"].split(": ")[0], "bad-qa-line", item["error"], dropped=True)]
+        if "errors" in item:
+            return [], [reject(_line_of(error), "bad-qa-line", error, dropped=True) for error in item["errors"]]
         try:
             return self._clip(item)
         except Exception as err:  # the per-clip guard: any failure of this clip's inputs

@@ -28,7 +28,7 @@ from builder.stages.common import (
     values,
     written_in,
 )
-from crossomni import LETTERS, TASKS
+from crossomni import LETTERS, TASKS, option_key
 from model_calls.base import ModelRequest, ModelResponse
 
 
@@ -72,6 +72,7 @@ def check_candidate(clip: AlignedClip, candidate: QACandidate) -> tuple[bool, st
         len(candidate.distractors) != 3
         or any(is_placeholder(o) for o in options)
         or len(set(map(normalize, options))) != 4
+        or len(set(map(option_key, options))) != 4  # the release's own test of options that read the same
     ):
         return False, "bad-distractors", f"need 3 distinct wrong options, got {candidate.distractors}"
     if any(normalize(d) in supported for d in candidate.distractors):

@@ -15,6 +15,7 @@ wins, per clip. A layout YAML (``--layout-file``) replaces the candidates of a k
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 
 from builder.tvqa.shows import resolve_show
+from crossomni import UnsafePathError, check_relative
 from model_calls.store import load_yaml
 
 MEDIA_KINDS = ("video", "frames", "audio")
@@ -61,18 +63,114 @@ SHOW_CANDIDATES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def _patterns(value: Any, where: str) -> tuple[str, ...]:
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
-        raise ValueError(f"{where}: expected a pattern or a list of patterns, got {value!r}")
-    for pattern in values:
-        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
-            raise ValueError(f"{where}: {pattern!r} must stay inside the TVQA root (relative, no '..')")
+MAX_PATTERN_CHARS = 1000
+MAX_FPS = 240.0
+_FIELDS = ("vid_name", "show")
+
+
+class LayoutError(ValueError):
+    """A layout value that cannot be used; ``field`` is where it sits (``("shows", "bbt", "audio")``)."""
+
+    def __init__(self, field: tuple[str, ...], message: str) -> None:
+        super().__init__(f"{'.'.join(field)}: {message}" if field else message)
+        self.field, self.message = field, message
+
+
+def _short(value: Any) -> str:
+    """A value for a message, bounded (a layout value can be anything a YAML file holds)."""
+    text = repr(value) if not isinstance(value, (dict, list)) else f"a {type(value).__name__} of {len(value)}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _relative(pattern: str, field: tuple[str, ...]) -> None:
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise LayoutError(field, f"{_short(pattern)} is longer than {MAX_PATTERN_CHARS} characters")
+    try:
+        check_relative(pattern, "pattern")
+    except UnsafePathError:
+        raise LayoutError(field, f"{_short(pattern)} must stay inside the TVQA root (relative, no '..')") from None
+
+
+def check_pattern(pattern: Any, field: tuple[str, ...]) -> str:
+    """A per-clip pattern: relative, inside the root, using only plain ``{vid_name}`` (required: one
+    file per clip) and ``{show}`` — no format specs, indexes or conversions."""
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise LayoutError(field, f"expected a path pattern, got {_short(pattern)}")
+    _relative(pattern, field)
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError:
+        parsed = None
+    names = [name for _, name, _, _ in parsed or () if name is not None]
+    if parsed is None or any(
+        name not in _FIELDS or spec or conversion for _, name, spec, conversion in parsed if name is not None
+    ):
+        raise LayoutError(field, f"{_short(pattern)} may only use {{vid_name}} and {{show}}, as they are")
+    if "vid_name" not in names:
+        raise LayoutError(field, f"{_short(pattern)} has no {{vid_name}}: every clip would share one file")
+    return pattern
+
+
+def check_qa_glob(glob: Any, field: tuple[str, ...] = ("qa_glob",)) -> str:
+    """A QA glob relative to the root (``data/tvqa_*.jsonl``), never one that reaches outside it."""
+    if not isinstance(glob, str) or not glob.strip():
+        raise LayoutError(field, f"expected a glob relative to the TVQA root, got {_short(glob)}")
+    _relative(glob, field)
+    return glob
+
+
+def check_subtitles(value: Any, field: tuple[str, ...] = ("subtitles",)) -> str:
+    """An ``.srt`` pattern (with ``{vid_name}``) or the preprocessed jsonl's path, inside the root."""
+    if isinstance(value, str) and "{" in value:
+        return check_pattern(value, field)
+    if not isinstance(value, str) or not value.strip():
+        raise LayoutError(field, f"expected an .srt pattern or the subtitle jsonl's path, got {_short(value)}")
+    _relative(value, field)
+    return value
+
+
+def check_fps(value: Any, field: tuple[str, ...] = ("frames_fps",)) -> float:
+    """Frames per second of the frame folders: a number in (0, 240] (TVQA's are 3)."""
+    if isinstance(value, str):
         try:
-            pattern.format(vid_name="x", show="x")
-        except (KeyError, IndexError, ValueError):
-            raise ValueError(f"{where}: {pattern!r} may only use {{vid_name}} and {{show}}") from None
-    return tuple(values)
+            value = float(value)
+        except ValueError:
+            raise LayoutError(field, f"expected a number of frames per second, got {_short(value)}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LayoutError(field, f"expected a number of frames per second, got {_short(value)}")
+    if not 0 < value <= MAX_FPS:  # NaN fails too
+        raise LayoutError(field, f"must be > 0 and <= {MAX_FPS:g} frames per second, got {_short(value)}")
+    return float(value)
+
+
+def _patterns(value: Any, field: tuple[str, ...]) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise LayoutError(field, f"expected a pattern or a list of patterns, got {_short(value)}")
+    check = check_subtitles if field[-1] == "subtitles" else check_pattern
+    return tuple(check(v, (*field, str(i)) if len(values) > 1 else field) for i, v in enumerate(values))
+
+
+def yaml_line(text: str, field: tuple[str, ...]) -> int | None:
+    """The line of ``field`` (a path of mapping keys and list indexes) in a YAML text, or of its
+    deepest part that exists; None when the text does not compose. Walks one path only (aliases
+    are followed once per step, never expanded)."""
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in field:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
 
 
 @dataclass(frozen=True)
@@ -97,36 +195,58 @@ class MediaLayout:
     frames_fps: float = 3.0
 
     @classmethod
-    def parse(cls, data: Any, source: str) -> MediaLayout:
-        """A layout from its YAML mapping (``defaults``, ``shows``, ``frames_fps``)."""
-        if not isinstance(data, dict) or set(data) - {"defaults", "shows", "frames_fps"}:
-            raise ValueError(f"{source}: expected a mapping with defaults, shows and/or frames_fps")
-        defaults = cls._kinds(data.get("defaults") or {}, f"{source}: defaults")
+    def parse(cls, data: Any) -> MediaLayout:
+        """A layout from its YAML mapping (``defaults``, ``shows``, ``frames_fps``); a bad value raises
+        ``LayoutError`` naming its field."""
+        if not isinstance(data, dict):
+            got = "an empty file" if data is None else _short(data)
+            raise LayoutError((), f"expected a mapping with defaults, shows and/or frames_fps, got {got}")
+        for key in data:
+            if key not in ("defaults", "shows", "frames_fps"):
+                raise LayoutError((str(key),), "unknown key (expected defaults, shows and/or frames_fps)")
+        defaults = cls._kinds(data.get("defaults") or {}, ("defaults",))
+        shows_data = data.get("shows") or {}
+        if not isinstance(shows_data, dict):
+            raise LayoutError(("shows",), f"expected a mapping of show -> kinds, got {_short(shows_data)}")
         shows = {}
-        for show, kinds in (data.get("shows") or {}).items():
+        for show, kinds in shows_data.items():
             try:
                 prefix = resolve_show(str(show))
             except ValueError as err:
-                raise ValueError(f"{source}: shows: {err}") from None
-            shows[prefix] = cls._kinds(kinds or {}, f"{source}: shows.{show}")
-        fps = float(data.get("frames_fps", 3.0))
-        if not fps > 0:
-            raise ValueError(f"{source}: frames_fps must be > 0")
+                raise LayoutError(("shows", str(show)), str(err)) from None
+            shows[prefix] = cls._kinds(kinds or {}, ("shows", str(show)))
+        fps = check_fps(data["frames_fps"]) if "frames_fps" in data else 3.0
         return cls(defaults, shows, fps)
 
     @classmethod
     def load(cls, path: Path) -> MediaLayout:
+        """The layout of a YAML file; any problem is a ``ValueError`` ``file:line: field: why``."""
         try:
-            data = load_yaml(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
-            raise ValueError(f"{path}: cannot read the layout file ({err})") from None
-        return cls.parse(data, str(path))
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: cannot read the layout file ({type(err).__name__})") from None
+        try:
+            data = load_yaml(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            raise ValueError(
+                f"{where}: not valid YAML ({getattr(err, 'problem', None) or type(err).__name__})"
+            ) from None
+        try:
+            return cls.parse(data)
+        except LayoutError as err:
+            line = yaml_line(text, err.field)
+            raise ValueError(f"{path}{f':{line}' if line else ''}: {err}") from None
 
     @staticmethod
-    def _kinds(data: Any, where: str) -> dict[str, tuple[str, ...]]:
-        if not isinstance(data, dict) or set(data) - set(KINDS):
-            raise ValueError(f"{where}: keys must be among {', '.join(KINDS)}, got {data!r}")
-        return {kind: _patterns(value, f"{where}.{kind}") for kind, value in data.items()}
+    def _kinds(data: Any, field: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+        if not isinstance(data, dict):
+            raise LayoutError(field, f"expected a mapping of {', '.join(KINDS)} -> patterns, got {_short(data)}")
+        for kind in data:
+            if kind not in KINDS:
+                raise LayoutError((*field, str(kind)), f"unknown kind (expected {', '.join(KINDS)})")
+        return {kind: _patterns(value, (*field, kind)) for kind, value in data.items()}
 
     def candidates(self, kind: str, show: str) -> tuple[str, ...]:
         """The patterns tried for ``kind`` of a clip of ``show``: the show's, else the defaults, else built-in."""

@@ -9,30 +9,48 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, Strict, ValidationError, field_validator, model_validator
 
-from builder.tvqa.shows import show_name, show_prefix
+from builder.tvqa.shows import resolve_show, show_name, show_prefix
+from crossomni import TVQA_CLIP_ID
 
 QA_FOLDERS = ("data", "tvqa_qa_release", ".", "tvqa_plus_annotations")
 QA_PATTERNS = ("tvqa_*.jsonl", "tvqa_plus_*.json")
 QA_KEYS = frozenset({"q", "a0", "vid_name"})  # what makes a line a question (a subtitle line has vid_name + sub)
 SNIFF_BYTES = 1 << 20
-# TVQA clip names: letters, digits, "_" and "-" (double episodes); nothing that can leave the root.
-_SAFE_VID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
 
 
 def safe_vid_name(vid_name: str) -> bool:
-    """Whether ``vid_name`` is a plain clip name (no path separators, dots or odd characters)."""
-    return _SAFE_VID_NAME.fullmatch(vid_name) is not None
+    """Whether ``vid_name`` is a plain clip name: letters, digits, "_" and "-" (double episodes), as a
+    release's ``clip_id`` must be (``crossomni.TVQA_CLIP_ID``); nothing that can leave the root."""
+    return TVQA_CLIP_ID.fullmatch(vid_name) is not None
+
+
+def _number(value: object, what: str) -> float:
+    """A finite number from a JSON number or numeric text (never a bool, None or a nested value)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{what} {_short(value)} is not a number")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{what} {_short(value)} is not a number") from None
+    if math.isinf(number):
+        raise ValueError(f"{what} {_short(value)} is not finite")
+    return number
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class TvqaQuestion(BaseModel):
-    qid: int
+    qid: Annotated[int, Strict()]
     q: str
     a0: str
     a1: str
@@ -42,7 +60,7 @@ class TvqaQuestion(BaseModel):
     answer_idx: int | None = None  # absent in tvqa_test_public; a string in TVQA+
     ts: tuple[float, float] | None = None  # None for "NaN-NaN"
     vid_name: str
-    show_name: str | None = None  # absent in TVQA+
+    show_name: str | None = None  # absent in TVQA+; when present it must name the clip's show
 
     @field_validator("q", "a0", "a1", "a2", "a3", "a4", "vid_name")
     @classmethod
@@ -51,28 +69,67 @@ class TvqaQuestion(BaseModel):
             raise ValueError("is blank")
         return value
 
+    @field_validator("answer_idx", mode="before")
+    @classmethod
+    def _answer_index(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"{_short(value)} is not an option index 0-4")
+        try:
+            index = int(value)
+        except ValueError:
+            raise ValueError(f"{_short(value)} is not an option index 0-4") from None
+        if not 0 <= index <= 4:
+            raise ValueError(f"{index} is not an option index 0-4")
+        return index
+
     @field_validator("ts", mode="before")
     @classmethod
     def _parse_ts(cls, value: object) -> tuple[float, float] | None:
         if value is None:
             return None
         if isinstance(value, (list, tuple)):
-            numbers = tuple(float(v) for v in value)
-        else:
-            start, sep, end = str(value).partition("-")
+            if len(value) != 2:
+                raise ValueError(f"{_short(value)} is not a start and an end")
+            parts = tuple(value)
+        elif isinstance(value, str):
+            start, sep, end = value.partition("-")
             if not sep:
-                raise ValueError(f"ts {value!r} is not 'start-end'")
-            numbers = (float(start), float(end))
-        if len(numbers) != 2:
-            raise ValueError(f"ts {value!r} is not a start and an end")
-        if any(math.isnan(n) for n in numbers):
-            return None
-        return numbers  # type: ignore[return-value]
+                raise ValueError(f"{_short(value)} is not 'start-end'")
+            parts = (start, end)
+        else:
+            raise ValueError(f"{_short(value)} is not 'start-end' nor a [start, end] list")
+        start, end = (_number(part, name) for part, name in zip(parts, ("start", "end"), strict=True))
+        if math.isnan(start) or math.isnan(end):
+            return None  # TVQA's "NaN-NaN": no time span given
+        if start < 0 or end < start:
+            raise ValueError(f"{_short(value)}: need 0 <= start <= end")
+        return start, end
+
+    @model_validator(mode="after")
+    def _show_matches_the_clip(self) -> TvqaQuestion:
+        if self.show_name is None:
+            return self
+        if not self.show_name.strip():
+            raise ValueError("show_name: is blank (leave it out to take the show from the clip name)")
+        try:
+            named = resolve_show(self.show_name)
+        except ValueError as err:
+            raise ValueError(f"show_name: {err}") from None
+        prefix = show_prefix(self.vid_name)
+        # an unsafe clip name is refused on its own (``unsafe-vid-name``); its prefix means nothing
+        if safe_vid_name(self.vid_name) and named != prefix:
+            raise ValueError(
+                f"show_name: {_short(self.show_name)} is {show_name(named)}, but clip {self.vid_name} is "
+                f"{show_name(prefix)} (prefix {prefix!r})"
+            )
+        return self
 
     @property
     def show(self) -> str:
-        """The show's name as TVQA spells it (from the clip prefix when the file has none)."""
-        return self.show_name or show_name(show_prefix(self.vid_name))
+        """The show's name as TVQA spells it, from the clip prefix (which ``show_name`` must agree with)."""
+        return show_name(show_prefix(self.vid_name))
 
 
 @dataclass
@@ -140,8 +197,23 @@ def _validated(record: object, where: str) -> tuple[TvqaQuestion | None, str | N
     try:
         return TvqaQuestion.model_validate(record), None
     except ValidationError as err:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "line" for e in err.errors())
-        return None, f"{where}: bad field(s) {fields}"
+        return None, f"{where}: {_problems(err)}"
+
+
+def _problems(err: ValidationError) -> str:
+    """``bad field(s) ts, qid (ts: ...; qid: ...)``: the fields first, then why (bounded)."""
+    fields, reasons = [], []
+    for item in err.errors(include_url=False):
+        message = "missing" if item["type"] == "missing" else item["msg"].removeprefix("Value error, ")
+        location = ".".join(str(part) for part in item["loc"])
+        head, sep, _ = message.partition(": ")
+        if location:
+            fields.append(location)
+            reasons.append(f"{location}: {message}")
+        else:  # a check of the whole record names its field first (``show_name: ...``), or is the line's
+            fields.append(head if sep and " " not in head else "line")
+            reasons.append(message)
+    return f"bad field(s) {', '.join(dict.fromkeys(fields))} ({'; '.join(reasons)[:300]})"
 
 
 def read_qa_file(path: Path) -> Iterator[tuple[TvqaQuestion | None, str | None]]:

@@ -16,17 +16,24 @@ import codecs
 import json
 import math
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from crossomni import has_visible_text
+
 MAX_NAME_CHARS = 48  # a speaker tag longer than this is text, not a name
 MAX_NAME_WORDS = 5
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MARKUP = re.compile(r"<[^<>]{0,64}>|\{[^{}]{0,64}\}")  # <i>, </font>, {\an8}
 _TIMING = re.compile(
     r"(\d{1,3}):(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?[ \t]*-->[ \t]*(\d{1,3}):(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?"
 )
-_HEAD_VID = re.compile(rb'"vid_name"[ \t]*:[ \t]*"([^"\\]{1,200})"')
+# TVQA writes each line as {"vid_name": "...", "sub": [...]}: read the name off the line's head without
+# parsing the cues, but only there (a "vid_name" nested in a cue is not the line's clip).
+_HEAD_VID = re.compile(rb'(?:\xef\xbb\xbf)?[ \t]*\{[ \t]*"vid_name"[ \t]*:[ \t]*"([^"\\]{1,200})"')
 
 
 class SubtitleError(ValueError):
@@ -59,7 +66,8 @@ def _word_case(word: str) -> str:
 
 def normalise_name(raw: str) -> tuple[str, bool] | None:
     """``(name, off_screen)`` of a speaker tag, or None when it does not look like a name."""
-    words = strip_markup(raw).replace("\u00a0", " ").strip(" \t-*\"'").split()
+    # NFKC: a name in fullwidth letters or with decomposed accents is the same person
+    words = unicodedata.normalize("NFKC", strip_markup(raw)).strip(" \t-*\"'").split()
     off_screen = len(words) > 1 and words[-1].casefold() in ("off", "(off)", "o.s.", "(o.s.)", "v.o.", "(v.o.)")
     if off_screen:
         words = words[:-1]
@@ -91,11 +99,18 @@ def split_speaker(text: str, bare_tags: bool) -> tuple[str | None, tuple[str, bo
 
 
 def make_cue(index: int, start: float, end: float, text: str, bare_tags: bool) -> Cue:
-    """One cue; a cue that ends before it starts is malformed (``SubtitleError``), not a line to keep."""
+    """One cue; a cue that ends before it starts, or whose text holds a lone surrogate (no UTF-8 can
+    write it), is malformed (``SubtitleError``), not a line to keep. Control characters read as spaces,
+    and a line that shows nothing (only zero-width or other invisible characters) has no text."""
     if end < start:
         raise SubtitleError(f"cue {index} ends ({end}s) before it starts ({start}s)")
-    raw, parsed, rest = split_speaker(text, bare_tags)
+    surrogate = _SURROGATE.search(text)
+    if surrogate:
+        raise SubtitleError(f"cue {index} text holds a lone surrogate U+{ord(surrogate.group()):04X}")
+    raw, parsed, rest = split_speaker(_CONTROL.sub(" ", text), bare_tags)
     rest = " ".join(strip_markup(rest).split())
+    if not has_visible_text(rest):
+        rest = ""
     if parsed is None:
         return Cue(index, start, end, None, rest)
     name, off_screen = parsed
@@ -151,7 +166,10 @@ def parse_srt(text: str, source: str) -> list[Cue]:
                 break
             body.append(lines[number].strip())
             number += 1
-        cues.append(make_cue(len(cues) + 1, *timing, " ".join(body), bare_tags=False))
+        try:
+            cues.append(make_cue(len(cues) + 1, *timing, " ".join(body), bare_tags=False))
+        except SubtitleError as err:
+            raise SubtitleError(f"{source}:{first + 1}: {err}") from None
     return cues
 
 
@@ -246,7 +264,10 @@ class SubtitleIndex:
             record = json.loads(line)
         except Exception as err:  # invalid JSON or absurd nesting: this clip's error
             raise SubtitleError(f"{where}: not readable JSON ({type(err).__name__})") from None
-        subs = record.get("sub") if isinstance(record, dict) else None
+        if not isinstance(record, dict) or record.get("vid_name") != vid_name:
+            found = record.get("vid_name") if isinstance(record, dict) else None
+            raise SubtitleError(f"{where}: the line's vid_name is {_short(found)}, not {vid_name}")
+        subs = record.get("sub")
         if not isinstance(subs, list):
             raise SubtitleError(f"{where}: expected a 'sub' list")
         cues = []
@@ -258,15 +279,27 @@ class SubtitleIndex:
                 isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in (start, end)
             ):
                 raise SubtitleError(f"{where}: cue {position} has no numeric start/end ({start!r}, {end!r})")
-            cues.append(make_cue(position, float(start), float(end), sub["text"], bare_tags=True))
+            try:
+                cues.append(make_cue(position, float(start), float(end), sub["text"], bare_tags=True))
+            except SubtitleError as err:
+                raise SubtitleError(f"{where}: {err}") from None
         if not cues:
             raise SubtitleError(f"{where}: no subtitle cues for {vid_name}")
         return unify_names(cues)
 
 
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _line_vid(line: bytes) -> str | None:
-    match = _HEAD_VID.search(line, 0, 400)
-    if match:
+    """The clip a line is about: its top-level ``vid_name`` (None when it has none, or is unreadable).
+
+    The head of the line answers when it is the line's only ``"vid_name"`` and no escape could spell
+    another one; any other line is parsed whole (JSON's rule: the last duplicate key wins)."""
+    match = _HEAD_VID.match(line, 0, 400)
+    if match and line.count(b'"vid_name"') == 1 and b"\\u" not in line:
         return match.group(1).decode("utf-8", errors="replace")
     try:
         record = json.loads(line)
