@@ -30,6 +30,12 @@ from crossomni import LETTERS
 
 Row = Mapping[str, Any]
 PROBES = ("linear", "tree")
+MODELS = {"linear": "logistic regression", "tree": "gradient-boosted trees"}
+FEATURES = (
+    "each option's words and string, letter and task; the biography entry it is written in and that "
+    "entry's words; its overlap with the question; its length among the four; how often it and its "
+    "entry occur across its split (never the clip, ids, referents or rationales)"
+)
 BOOTSTRAP_SAMPLES = 1000
 TREE_FEATURES = 256  # the tree model sees the train rows' most frequent features (at least 2% of rows)
 _WORD = re.compile(r"[a-z0-9]+")
@@ -89,6 +95,7 @@ def option_features(row: Row, counts: SplitCounts) -> list[dict[str, float]]:
         letter, norm, words = LETTERS[i], _norm(option), _words(option)
         f: dict[str, float] = {f"letter={letter}": 1.0, f"task={task}|letter={letter}": 1.0}
         f[f"task={task}|option={norm}"] = 1.0
+        f[f"task={task}|ends={option.strip()[-1:]}"] = 1.0  # punctuation: what words do not show
         for word in set(words):
             f[f"task={task}|word={word}"] = 1.0
         for pair in itertools.pairwise(words):
@@ -237,7 +244,13 @@ def learned_probe(
         group = group_of(row["task_type"])
         if group is not None:
             groups.setdefault(group, []).append(i)
-    result: dict[str, Any] = {"train": len(train), "test": len(test), "probes": {}}
+    result: dict[str, Any] = {
+        "train": len(train),
+        "test": len(test),
+        "models": dict(MODELS),
+        "features": FEATURES,
+        "probes": {},
+    }
     if not train or not test:
         return result
     for kind in PROBES:
