@@ -27,6 +27,7 @@ from sklearn.preprocessing import MaxAbsScaler
 from threadpoolctl import threadpool_limits
 
 from crossomni import LETTERS
+from evaluation.baselines import written_in
 
 Row = Mapping[str, Any]
 PROBES = ("linear", "tree")
@@ -53,11 +54,6 @@ def _entries(biography: str) -> list[str]:
     return [line for line in biography.splitlines() if line.strip()]
 
 
-def _written_in(phrase: str, text: str) -> bool:
-    needle = _norm(phrase)
-    return bool(needle) and f" {needle} " in f" {_norm(text)} "
-
-
 @dataclass(frozen=True)
 class SplitCounts:
     """How often strings occur across one split (what a reader of the whole split can count)."""
@@ -72,7 +68,7 @@ class SplitCounts:
         written: set[tuple[str, str]] = set()  # (biography, option written in it)
         for row in rows:
             options.update({_norm(o) for o in row["options"]})
-            written |= {(row["biography"], _norm(o)) for o in row["options"] if _written_in(o, row["biography"])}
+            written |= {(row["biography"], _norm(o)) for o in row["options"] if written_in(o, row["biography"])}
         lines: Counter[str] = Counter()
         names: Counter[str] = Counter()
         for bio in {row["biography"] for row in rows}:
@@ -100,7 +96,7 @@ def option_features(row: Row, counts: SplitCounts) -> list[dict[str, float]]:
             f[f"task={task}|word={word}"] = 1.0
         for pair in itertools.pairwise(words):
             f[f"task={task}|bigram={' '.join(pair)}"] = 1.0
-        where = [k for k, entry in enumerate(entries) if _written_in(option, entry)]
+        where = [k for k, entry in enumerate(entries) if written_in(option, entry)]
         f["in_biography"] = float(bool(where))
         f[f"task={task}|in_biography"] = float(bool(where))
         if where:
