@@ -2,9 +2,12 @@
 
 Per task and per target group (text vs audio/vision), the accuracy of the no-media baselines of
 ``evaluation.baselines`` and of a blind text-only model (the ``blind`` stage's letters) over the
-released instances. The single-modality text task is answerable from the text by design: it is
-reported, never gated. A gated group with at least ``min_group_size`` instances whose accuracy
-exceeds ``max_accuracy`` for any reader fails the build (after the report is written)."""
+released instances, and of the learned blind probe (``builder.probe``: text-only models fitted on
+the train split, scored on the test split, with clip-bootstrap intervals). The single-modality
+text task is answerable from the text by design: it is reported, never gated. A gated group with
+at least ``min_group_size`` instances whose accuracy exceeds ``max_accuracy`` for any reader fails
+the build (after the report is written); so does a learned probe above it on any cross task or
+target group of that size, unless its interval still holds chance (a small task's noise)."""
 
 from __future__ import annotations
 
@@ -30,6 +33,31 @@ def target_group(task_type: str) -> str:
     return "text" if TASKS[task_type].target == "text" else "audio_vision"
 
 
+def probe_group(task_type: str) -> str | None:
+    """The gated target group a task's questions count in for the learned probe (``None``: reading)."""
+    group = target_group(task_type)
+    return None if group == "reading" else group
+
+
+def learned_violations(
+    learned: Mapping[str, Any], max_accuracy: float, min_group_size: int, chance: float = 0.25
+) -> list[str]:
+    """Where a learned probe beats ``max_accuracy`` on test: every cross task and target group of at
+    least ``min_group_size`` test questions whose interval lies above chance."""
+    found = []
+    for kind, result in learned.get("probes", {}).items():
+        cross = [(task, e) for task, e in result["per_task"].items() if TASKS[task].is_cross]
+        entries = [(f"{task} (learned {kind} probe", e) for task, e in cross]
+        entries += [(f"{group}-target questions (learned {kind} probe", e) for group, e in result["groups"].items()]
+        for what, entry in entries:
+            if entry["n"] >= min_group_size and entry["accuracy"] > max_accuracy and entry["interval"][0] > chance:
+                found.append(
+                    f"{what}, n={entry['n']} on test): {entry['accuracy']:.1%} > {max_accuracy:.0%} "
+                    f"(95% interval {entry['interval'][0]:.1%}–{entry['interval'][1]:.1%})"
+                )
+    return found
+
+
 def shortcut_audit(
     rows: Iterable[Mapping[str, Any]],
     blind_answers: Mapping[str, str | None],
@@ -38,8 +66,10 @@ def shortcut_audit(
     blind_model: str,
     blind_filter: int = 0,
     min_group_size: int = MIN_GROUP_SIZE,
+    learned: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The audit of released ``rows`` (id, task_type, biography, question, options, answer)."""
+    """The audit of released ``rows`` (id, task_type, biography, question, options, answer), with the
+    learned probe's result (``builder.probe.learned_probe``) when given."""
     readers = [*BASELINES, BLIND]
     n_task: Counter[str] = Counter()
     hits: dict[str, Counter[str]] = {name: Counter() for name in readers}
@@ -80,6 +110,8 @@ def shortcut_audit(
         for name, acc in info["accuracy"].items()
         if acc is not None and acc > max_accuracy
     ]
+    if learned is not None:
+        violations += learned_violations(learned, max_accuracy, min_group_size)
     return {
         "readers": readers,
         "blind_model": blind_model,
@@ -89,6 +121,7 @@ def shortcut_audit(
         "chance": 0.25,
         "per_task": per_task,
         "groups": groups,
+        "learned_probe": learned,
         "violations": violations,
         "passed": not violations,
     }

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from builder.audit import ShortcutAuditError, shortcut_audit
+from builder.audit import ShortcutAuditError, probe_group, shortcut_audit
 from builder.config import BuildConfig
 from builder.report import build_report, write_report
 from builder.sample import SAMPLE_REPLAY
 from builder.stage import StageRunner, StageStats
-from builder.stages.align import AlignStage
+from builder.stages.align import AlignStage, Cast
 from builder.stages.biography import BiographyStage
 from builder.stages.blind import BlindStage
 from builder.stages.caption import CaptionStage
@@ -24,8 +24,14 @@ from builder.stages.preprocess import Preprocess, clip_items, open_root
 from builder.stages.qa import DistractorPool, LLMQAStage, TemplateQAStage
 from builder.stages.rationale import LLMRationaleStage, TemplateRationaleStage
 from builder.stages.release import record_in_manifest, write_release
-from builder.stages.split import SplitStage
-from builder.stages.verify import LLMVerifyStage, VerifyStage, clips_with_candidates
+from builder.stages.split import SplitStage, assign_episodes
+from builder.stages.verify import (
+    LLMVerifyStage,
+    VerifyStage,
+    answer_slots,
+    clips_with_candidates,
+    planned_instances,
+)
 from builder.stages.voice import VoiceStage
 from builder.warm import STAGE_NAMES as STAGE_NAMES  # re-exported: the stage order
 from crossomni import SPLITS, read_clips, read_instances
@@ -124,13 +130,25 @@ def run_build(
         # biography before voice: one load of the text model for describe + biography on local engines
         run(BiographyStage(config), clips_of("describe"), "describe", "text")
         run(VoiceStage(config), clips_of("biography"), "biography", "voice")
-        run(AlignStage(), clips_of("voice"), "voice")
+        # decoys: people of the show lent between clips, planned over the whole build
+        cast = Cast()
+        if not runner.finished("align"):
+            cast = Cast.from_records(runner.records("voice"), config.seed, config.test_fraction)
+        run(AlignStage(cast), clips_of("voice"), "voice")
         pool = DistractorPool.from_records(runner.records("align"))
         run((LLMQAStage if llm else TemplateQAStage)(config, pool), clips_of("align"), "align", "text")
-        verify_items = clips_with_candidates(runner.records("align"), runner.records("qa"))
-        run((LLMVerifyStage if llm else VerifyStage)(config), verify_items, "align", "text")
-        run(BlindStage(config), instances_of("verify"), "verify", "text")
         episodes = {r["clip_id"]: r["episode"] for r in runner.records("align")}
+        split_of = assign_episodes(episodes.values(), config.test_fraction, config.seed)
+        if cast.split_of and cast.split_of != split_of:
+            raise RuntimeError("the decoys were planned for another split than the split stage makes (a builder bug)")
+        slots = {}
+        if not runner.finished("verify"):  # answer letters: stratified per split and task
+            clip_split = {clip_id: split_of[episode] for clip_id, episode in episodes.items()}
+            planned = planned_instances(runner.records("qa"), clip_split, config.per_task_per_clip)
+            slots = answer_slots(planned, config.seed)
+        verify_items = clips_with_candidates(runner.records("align"), runner.records("qa"), slots)
+        run((LLMVerifyStage if llm else VerifyStage)(config, pool), verify_items, "align", "text")
+        run(BlindStage(config), instances_of("verify"), "verify", "text")
         run(SplitStage(config, runner.records("blind"), episodes), instances_of("blind"), "blind")
         run((LLMRationaleStage if llm else TemplateRationaleStage)(config), instances_of("split"), "split", "text")
         write_release(config, runner.output("rationale"), runner.records("align"))
@@ -154,14 +172,18 @@ def run_build(
 
 def audit_release(config: BuildConfig, blind_answers: dict[str, str | None]) -> dict[str, Any]:
     """The shortcut audit of the written release, also recorded in its ``release.json`` (for the card)."""
+    from builder.probe import learned_probe  # scikit-learn takes seconds to import: only a finished build pays
+
     clips = read_clips(config.release_dir)
-    rows = (row for split in SPLITS for row in read_instances(config.release_dir, split, clips))
+    rows = {split: list(read_instances(config.release_dir, split, clips)) for split in SPLITS}
+    learned = learned_probe(rows["train"], rows["test"], probe_group, seed=config.seed)
     audit = shortcut_audit(
-        rows,
+        (row for split in SPLITS for row in rows[split]),
         blind_answers,
         max_accuracy=config.max_shortcut_accuracy,
         blind_model=config.blind_role().model,
         blind_filter=config.blind_filter,
+        learned=learned,
     )
     record_in_manifest(config.release_dir, "shortcut_audit", audit)
     return audit

@@ -145,14 +145,23 @@ class AlignedPerson(BaseModel):
 
 
 class Decoy(BaseModel):
-    """A person who is only in the biography (never in the clip, never a referent): with too few
-    people in a clip, decoys give text-target questions wrong options the text also holds."""
+    """An entry of a clip's biography for someone the clip does not show (never a referent): a person
+    of the same show from another clip (``source_clip``), with the biography written for them there,
+    so no name, fact or phrasing marks an entry as a decoy. What they say, sound and look like there
+    gives wrong options drawn from the same distribution as right ones. Decoys made from the
+    vocabulary (a build too small to borrow from) have no ``source_clip`` and text facts only."""
 
     name: str
     birthplace: str
     birthdate: str
     occupation: str
     biography: str
+    shirt: str = ""  # the colour the biography states
+    source_clip: str = ""
+    utterance: str = ""  # their first line there
+    voice: list[str] = Field(default_factory=list)  # their voice attributes there
+    pants: str = ""
+    position: str = ""
 
 
 class AlignedClip(BaseModel):

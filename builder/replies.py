@@ -84,6 +84,9 @@ class BiographyReply(_Reply):
 
 
 class QAReply(_Reply):
+    """A written question and its answer; the stage draws the wrong options (``builder.stages.qa``),
+    so a model's own wrong answers, with their tells, never reach the options."""
+
     failed: bool = False
     referent: str = ""
     source_kind: str = ""
@@ -91,15 +94,13 @@ class QAReply(_Reply):
     target_kind: str = ""
     question: str = ""
     answer: str = ""
-    distractors: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _complete(self) -> QAReply:
         if not self.failed:
             for text in (self.referent, self.source_kind, self.source_value, self.target_kind, self.question):
                 _meaningful(text)
-            for text in (self.answer, *self.distractors):
-                _meaningful(text)
+            _meaningful(self.answer)
         return self
 
 

@@ -85,6 +85,10 @@ class StageRunner:
     def records(self, name: str) -> Iterable[dict[str, Any]]:
         return iter_records(self.output(name))
 
+    def finished(self, name: str) -> bool:
+        """Whether stage ``name`` finished in an earlier run (``run`` will skip it)."""
+        return (self.dir / f"{name}.done.json").exists()
+
     def run(
         self, stage: Any, items: Iterable[tuple[str, Any]], batch_size: int | None = None, total: int | None = None
     ) -> StageStats:

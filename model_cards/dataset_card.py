@@ -23,7 +23,7 @@ FIELD_MEANINGS: dict[str, str] = {
     "end": "segment end within the clip, seconds",
     "video": "the clip: its frames and its audio track",
     "audio": "the clip's audio track, 16 kHz mono",
-    "biography": "text biographies of the people in the clip",
+    "biography": "text biographies of the people in the clip and of as many people of the show who are not in it",
     "question": "the question",
     "options": "four answer options, A–D in order",
     "answer": "the correct letter, A–D",

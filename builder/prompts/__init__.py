@@ -24,7 +24,7 @@ PROMPT_VERSIONS: dict[str, str] = {
     "person": "person.v1",
     "voice": "voice.v1",
     "biography": "biography.v2",
-    "qa": "qa.v2",
+    "qa": "qa.v3",
     "verify_unique": "verify_unique.v1",
     "verify_answerable": "verify_answerable.v1",
     "rationale": "rationale.v1",

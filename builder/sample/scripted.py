@@ -17,7 +17,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from builder.records import VOICE_ATTRIBUTES, AlignedClip, AlignedPerson, Appearance, Instance, QACandidate, Voice
+from builder.records import (
+    VOICE_ATTRIBUTES,
+    AlignedClip,
+    AlignedPerson,
+    Appearance,
+    Decoy,
+    Instance,
+    QACandidate,
+    Voice,
+)
 from builder.sample.generate import load_spec, speaking_at
 from builder.stages.common import article, written_in
 from crossomni import LETTERS
@@ -67,7 +76,7 @@ class ScriptedBackend:
 
     @cached_property
     def aligned(self) -> dict[str, AlignedClip]:
-        from builder.stages.align import make_decoys, merged_biography
+        from builder.stages.align import merged_biography
         from builder.stages.voice import voice_double_check
 
         out = {}
@@ -97,9 +106,13 @@ class ScriptedBackend:
                 duration=clip["duration"],
                 summary=self._summary(clip),
                 people=people,
-                decoys=make_decoys(clip["vid_name"], people),
             )
         return out
+
+    def _aligned_with_decoys(self, clip_id: str, decoys: list[dict[str, Any]] | None) -> AlignedClip:
+        """The clip as the spec knows it, with the decoys the build lists in its biography (the
+        request says which: they are people of other clips, chosen over the whole build)."""
+        return self.aligned[clip_id].model_copy(update={"decoys": [Decoy.model_validate(d) for d in decoys or []]})
 
     @cached_property
     def pool(self) -> Any:
@@ -161,7 +174,7 @@ class ScriptedBackend:
         if prompt == "biography":
             person = people[meta["name"]]
             return {"name": person["name"], **person["bio"], "biography": bio_text(person)}
-        aligned = self.aligned[clip["vid_name"]]
+        aligned = self._aligned_with_decoys(clip["vid_name"], meta.get("decoys"))
         if prompt == "qa":
             return self._question(aligned, meta["task_type"])
         if prompt in ("verify_unique", "verify_answerable"):
@@ -191,7 +204,7 @@ class ScriptedBackend:
 
         for candidate in template_candidates(aligned, TASKS[task_type], self.pool, seed=0):
             if check_candidate(aligned, candidate)[0]:
-                fields = ("referent", "source_kind", "source_value", "target_kind", "question", "answer", "distractors")
+                fields = ("referent", "source_kind", "source_value", "target_kind", "question", "answer")
                 return {"failed": False, **{f: getattr(candidate, f) for f in fields}}
         return {"failed": True}
 

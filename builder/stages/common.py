@@ -36,7 +36,7 @@ def make_request(
 
 # Context entries copied into request metadata: what a scripted source (the sample's stand-in
 # for real models) needs to know which item a request is about. Never part of the cache key.
-METADATA_KEYS = ("clip_id", "segment", "speaker", "name", "task_type", "candidate", "instance", "options")
+METADATA_KEYS = ("clip_id", "segment", "speaker", "name", "task_type", "candidate", "instance", "options", "decoys")
 
 
 def article(word: str) -> str:

@@ -3,8 +3,10 @@ picks out exactly its referent among the clip's people — (ii) target-side answ
 annotations support the answer, the wrong options are wrong, and (cross tasks) the answer cannot be
 read off the source modality — and (iii) no text shortcut: nothing in the biography or the question
 answers it or narrows it down (``text-shortcut``, with the evidence). LLM candidates also get the
-paper's two model checks. The first passing candidate(s) per (clip, task) become instances, the
-answer letter balanced per task; every rejection is recorded."""
+paper's two model checks, and any candidate a wrong option of which nobody has is refused
+(``unattested-option``). The first passing candidate(s) per (clip, task) become instances, the
+answer letter planned by ``answer_slots`` (stratified per split and task, in a seeded order);
+every rejection is recorded."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from builder.stages.common import (
     values,
     written_in,
 )
+from builder.stages.qa import DistractorPool, option_values, vocabulary
 from crossomni import LETTERS, TASKS, option_key
 from model_calls.base import ModelRequest, ModelResponse
 
@@ -94,6 +97,19 @@ def entry_values(entry: AlignedPerson | Decoy, kind: str) -> list[str]:
     return [getattr(entry, kind)] if kind_modality(kind) == "text" else []
 
 
+def unattested_options(clip: AlignedClip, candidate: QACandidate, pool: DistractorPool) -> list[str]:
+    """Wrong options that no entry of the clip and no person of the build has, nor the vocabulary
+    offers: a made-up value (a model's own wrong answer) is never the answer anywhere, so a learner
+    would rule it out."""
+    entries = [*clip.people, *clip.decoys]
+    known = {normalize(v) for entry in entries for v in option_values(entry, candidate.target_kind)}
+    known |= {normalize(v) for p in clip.people for v in values(p, candidate.target_kind)}
+    known |= {normalize(v) for v in vocabulary(candidate.target_kind)}
+    return [
+        d for d in candidate.distractors if normalize(d) not in known and not pool.frequency(candidate.target_kind, d)
+    ]
+
+
 def _line_of(text: str, value: str) -> str:
     """The biography entry where ``value`` is written (the evidence of a shortcut)."""
     return next((line for line in text.splitlines() if written_in(value, line)), text)[:200]
@@ -156,18 +172,51 @@ def _raw_values(kind: str, shown: str) -> list[str]:
     return [shown, *raw]
 
 
-def answer_slot(task_type: str, seed: int, ordinal: int) -> int:
-    """Where the answer goes among the options: each task cycles through a seeded order of the four
-    letters clip by clip, so the letters are balanced per task (a hash alone drifts on a few hundred)."""
-    order = sorted(range(len(LETTERS)), key=lambda i: stable_hash(seed, "letters", task_type, i))
-    return order[ordinal % len(LETTERS)]
+def answer_slots(
+    keys: Iterable[tuple[str, str, str, int]], seed: int, size: int = len(LETTERS)
+) -> dict[str, dict[str, int]]:
+    """Where the answer goes among the options of each planned instance ``(split, task, clip, number)``:
+    a seeded random permutation of the letters per block of ``size`` instances, the blocks made in a
+    seeded random order of each (split, task): letters balanced per task and split (stratified), yet
+    independent of the release's order, so nothing about an instance's place gives its letter.
+    Returns clip -> ``slot_key(task, number)`` -> the answer's index."""
+    strata: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for split, task, clip_id, number in keys:
+        strata.setdefault((split, task), []).append((clip_id, number))
+    slots: dict[str, dict[str, int]] = {}
+    for (split, task), members in strata.items():
+        members.sort(key=lambda m: stable_hash(seed, "letters", split, task, *m))
+        for j, (clip_id, number) in enumerate(members):
+            block = sorted(range(size), key=lambda i: stable_hash(seed, "block", split, task, j // size, i))
+            slots.setdefault(clip_id, {})[slot_key(task, number)] = block[j % size]
+    return slots
 
 
-def to_instance(clip: AlignedClip, candidate: QACandidate, seed: int, number: int, ordinal: int = 0) -> Instance:
+def slot_key(task_type: str, number: int) -> str:
+    return f"{task_type}:{number}"
+
+
+def planned_instances(
+    candidates: Iterable[dict[str, Any]], split_of_clip: dict[str, str], per_task_per_clip: int
+) -> Iterator[tuple[str, str, str, int]]:
+    """``(split, task, clip, number)`` of every instance the candidates can become (``answer_slots``' keys)."""
+    counts: dict[tuple[str, str], int] = {}
+    for candidate in candidates:
+        key = (candidate["clip_id"], candidate["task_type"])
+        counts[key] = counts.get(key, 0) + 1
+    for (clip_id, task), count in counts.items():
+        for number in range(min(count, per_task_per_clip)):
+            yield split_of_clip.get(clip_id, ""), task, clip_id, number
+
+
+def to_instance(clip: AlignedClip, candidate: QACandidate, seed: int, number: int, slot: int | None = None) -> Instance:
+    """The instance of a passing candidate: the wrong options in a seeded order, the answer at
+    ``slot`` (from ``answer_slots``; a seeded draw when none was planned)."""
     suffix = "" if number == 0 else f"-{number}"
     instance_id = f"{clip.clip_id}-{candidate.task_type}{suffix}"
     wrong = sorted(candidate.distractors, key=lambda o: stable_hash(seed, instance_id, normalize(o)))
-    slot = answer_slot(candidate.task_type, seed, ordinal + number)
+    if slot is None:
+        slot = stable_hash(seed, "slot", instance_id) % len(LETTERS)
     options = [*wrong[:slot], candidate.answer, *wrong[slot:]]
     referent = next(p for p in clip.people if p.name == candidate.referent)
     return Instance(
@@ -197,18 +246,22 @@ def to_instance(clip: AlignedClip, candidate: QACandidate, seed: int, number: in
 
 
 def clips_with_candidates(
-    clips: Iterable[dict[str, Any]], candidates: Iterable[dict[str, Any]]
+    clips: Iterable[dict[str, Any]],
+    candidates: Iterable[dict[str, Any]],
+    slots: dict[str, dict[str, int]] | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """Merge-join the aligned clips with their candidates (both files are in clip order); each item
-    carries the clip's ordinal, which places the answer letters (so a resumed run places them alike)."""
+    carries the answer slots planned for its instances (``answer_slots``), so a resumed run places
+    the letters alike."""
+    slots = slots or {}
     groups = itertools.groupby(candidates, key=lambda c: c["clip_id"])
     pending = next(groups, None)
-    for ordinal, clip in enumerate(clips):
+    for clip in clips:
         group: list[dict[str, Any]] = []
         if pending is not None and pending[0] == clip["clip_id"]:
             group = list(pending[1])
             pending = next(groups, None)
-        yield clip["clip_id"], {"clip": clip, "candidates": group, "ordinal": ordinal}
+        yield clip["clip_id"], {"clip": clip, "candidates": group, "slots": slots.get(clip["clip_id"], {})}
 
 
 class VerifyStage:
@@ -217,14 +270,23 @@ class VerifyStage:
     name = "verify"
     unit = "clip"
 
-    def __init__(self, config: BuildConfig) -> None:
+    def __init__(self, config: BuildConfig, pool: DistractorPool | None = None) -> None:
         self.config = config
         self.role = config.role("text")
+        self.pool = pool
+
+    def _check(self, clip: AlignedClip, candidate: QACandidate) -> tuple[bool, str, str]:
+        ok, reason, detail = check_candidate(clip, candidate)
+        if ok and self.pool is not None:
+            made_up = unattested_options(clip, candidate, self.pool)
+            if made_up:
+                return False, "unattested-option", f"nobody in the build has the wrong option {made_up[0]!r}"
+        return ok, reason, detail
 
     def _checked(self, item: dict[str, Any]) -> tuple[AlignedClip, list[tuple[QACandidate, tuple[bool, str, str]]]]:
         clip = AlignedClip.model_validate(item["clip"])
         candidates = [QACandidate.model_validate(c) for c in item["candidates"]]
-        return clip, [(c, check_candidate(clip, c)) for c in candidates]
+        return clip, [(c, self._check(clip, c)) for c in candidates]
 
     def process(self, item: dict[str, Any]) -> Outputs:
         return self._select(item, None)
@@ -246,7 +308,8 @@ class VerifyStage:
             for number, candidate in enumerate(
                 sorted(candidates, key=lambda c: c.rank)[: self.config.per_task_per_clip]
             ):
-                instance = to_instance(clip, candidate, self.config.seed, number, item.get("ordinal", 0))
+                slot = item.get("slots", {}).get(slot_key(candidate.task_type, number))
+                instance = to_instance(clip, candidate, self.config.seed, number, slot)
                 outputs.append(instance.model_dump())
         return outputs, rejects
 
@@ -257,6 +320,7 @@ class LLMVerifyStage(VerifyStage):
     def requests(self, item: dict[str, Any]) -> list[ModelRequest]:
         clip, checked = self._checked(item)
         people = people_context(clip.people)
+        decoys = [d.model_dump() for d in clip.decoys]
         requests = []
         for candidate, (ok, _, _) in checked:
             if ok:
@@ -269,6 +333,7 @@ class LLMVerifyStage(VerifyStage):
                         candidate=candidate.model_dump(),
                         question=candidate.question,
                         people=people,
+                        decoys=decoys,
                     ),
                     make_request(
                         self.role,
@@ -280,6 +345,7 @@ class LLMVerifyStage(VerifyStage):
                         answer=candidate.answer,
                         summary=clip.summary,
                         people=people,
+                        decoys=decoys,
                     ),
                 ]
         return requests
