@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from builder.tvqa.shows import resolve_show
+from model_calls.redaction import shown
 from model_calls.store import load_yaml
 
 MEDIA_KINDS = ("video", "frames", "audio")
@@ -117,7 +118,7 @@ class MediaLayout:
     @classmethod
     def load(cls, path: Path) -> MediaLayout:
         try:
-            data = load_yaml(path.read_text(encoding="utf-8"))
+            data = load_yaml(path.read_text(encoding="utf-8"), str(path))
         except (OSError, yaml.YAMLError) as err:
             raise ValueError(f"{path}: cannot read the layout file ({err})") from None
         return cls.parse(data, str(path))
@@ -125,7 +126,7 @@ class MediaLayout:
     @staticmethod
     def _kinds(data: Any, where: str) -> dict[str, tuple[str, ...]]:
         if not isinstance(data, dict) or set(data) - set(KINDS):
-            raise ValueError(f"{where}: keys must be among {', '.join(KINDS)}, got {data!r}")
+            raise ValueError(f"{where}: keys must be among {', '.join(KINDS)}, got {shown(data)}")
         return {kind: _patterns(value, f"{where}.{kind}") for kind, value in data.items()}
 
     def candidates(self, kind: str, show: str) -> tuple[str, ...]:
