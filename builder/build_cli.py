@@ -10,14 +10,22 @@ if TYPE_CHECKING:
 
 
 def _options(pairs: list[str]) -> dict[str, object]:
-    from model_calls.store import load_yaml
+    """``-o KEY=VALUE`` pairs, each VALUE read as YAML (``32``, ``true``, ``{a: 1}``; quote a string YAML
+    would misread); an invalid one is a usage error naming its key."""
+    from model_calls.redaction import shown
+    from model_calls.store import YamlError, load_yaml
 
     options: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--backend-option")
-        options[key.replace("-", "_")] = load_yaml(value)
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {shown(pair)}", param_hint="--backend-option")
+        try:
+            options[key.strip().replace("-", "_")] = load_yaml(value, f"-o {key.strip()}")
+        except YamlError as err:
+            raise typer.BadParameter(
+                f"{err} (the value is read as YAML: quote it, e.g. {key.strip()}='...')", param_hint="--backend-option"
+            ) from None
     return options
 
 
@@ -189,6 +197,13 @@ def build(
         int,
         typer.Option(min=0, help="K > 0: drop instances the text-only model answers under K option orders."),
     ] = 0,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Build into an --out folder that is not a build folder (its files are kept, same-named ones "
+            "replaced; never the TVQA root or a folder holding it)."
+        ),
+    ] = False,
 ) -> None:
     """Build a CrossOmni annotation release from TVQA: preprocess, caption, describe, biography, voice,
     align, qa, verify, split, rationale, release + report. Re-running resumes where it stopped."""
@@ -202,9 +217,12 @@ def build(
     options = _options(backend_option or [])
     if sample:
         from builder.sample.generate import generate_sample_tvqa, sample_spec, write_spec
+        from model_calls.outputs import claim_output_dir
 
+        claim_output_dir(out, "build", overwrite=overwrite)  # before its TVQA root is generated inside OUT
         spec = sample_spec(clips, seed) if clips else None
-        tvqa_root = generate_sample_tvqa(tvqa_root or out / "sample_tvqa", spec=spec)
+        option = "--tvqa-root" if tvqa_root else "--out"
+        tvqa_root = generate_sample_tvqa(tvqa_root or out / "sample_tvqa", spec=spec, option=option)
         if spec is not None:  # a generated sample has no recordings: its spec answers as the models
             backend = backend or "scripted"
             options.setdefault("spec_path", str(write_spec(spec, tvqa_root)))
@@ -237,6 +255,7 @@ def build(
             name=SAMPLE_NAME if sample else "crossomni",
             blind_filter=blind_filter,
             max_shortcut_accuracy=max_shortcut_accuracy,
+            overwrite=overwrite,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
@@ -320,13 +339,26 @@ def media(
     out: Annotated[Path, typer.Option(help="The media root to write (pass it to resolve_media / data_dir).")],
     layout: Annotated[list[str] | None, typer.Option(help=LAYOUT_HELP)] = None,
     layout_file: Annotated[Path | None, typer.Option(help=LAYOUT_FILE_HELP)] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Write into an --out folder this command did not make (its files are kept, same-named clips "
+            "replaced; never the release, the TVQA root or a folder holding them)."
+        ),
+    ] = False,
 ) -> None:
     """Regenerate a release's derived media root from your own TVQA copy: each clip muxed again from its
-    frames and audio (or its mp4 linked) and checked against the release's durations."""
+    frames and audio (or its mp4 linked) and checked against the release's durations. --out must be new,
+    empty or a media root this command wrote."""
     from builder.media_root import regenerate_media_root
+    from model_calls.outputs import OutputFolderError
 
     try:
-        summary = regenerate_media_root(release, tvqa_root, out, _layout(layout or [], layout_file).media())
+        summary = regenerate_media_root(
+            release, tvqa_root, out, _layout(layout or [], layout_file).media(), overwrite=overwrite
+        )
+    except OutputFolderError:
+        raise
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--release") from None
     typer.echo(f"media root {out}: {summary.written} clips written, {summary.kept} already there")
