@@ -78,9 +78,14 @@ def _proportions(text: str | None) -> dict[str, float] | None:
     out = {}
     for part in text.split(","):
         task, sep, weight = part.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected TASK=WEIGHT, got {part!r}", param_hint="--task-proportions")
-        out[task.strip()] = float(weight)
+        try:
+            if not sep:
+                raise ValueError
+            out[task.strip()] = float(weight)
+        except ValueError:
+            raise typer.BadParameter(
+                f"expected TASK=WEIGHT with a number, got {part!r}", param_hint="--task-proportions"
+            ) from None
     return out
 
 
@@ -215,22 +220,28 @@ def build(
         raise typer.BadParameter(f"expected one of {', '.join(STAGE_NAMES)}, got {until!r}", param_hint="--until")
 
     options = _options(backend_option or [])
+    # every setting read before the sample is generated or anything written: a bad one costs no work
+    try:
+        models_config, shard_config = ModelsConfig.load(models), Shard.parse(shard)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--models" if models else "--shard") from None
+    layout_config, show_prefixes = _layout(layout or [], layout_file), _shows(shows)
+    proportions = _proportions(task_proportions)
+    spec = None
+    sample_option = "--tvqa-root" if tvqa_root else "--out"
     if sample:
-        from builder.sample.generate import generate_sample_tvqa, sample_spec, write_spec
-        from model_calls.outputs import claim_output_dir
+        from builder.sample.generate import sample_spec
 
-        claim_output_dir(out, "build", overwrite=overwrite)  # before its TVQA root is generated inside OUT
         spec = sample_spec(clips, seed) if clips else None
-        option = "--tvqa-root" if tvqa_root else "--out"
-        tvqa_root = generate_sample_tvqa(tvqa_root or out / "sample_tvqa", spec=spec, option=option)
+        tvqa_root = tvqa_root or out / "sample_tvqa"  # generated there once the settings are checked
         if spec is not None:  # a generated sample has no recordings: its spec answers as the models
             backend = backend or "scripted"
-            options.setdefault("spec_path", str(write_spec(spec, tvqa_root)))
+            options.setdefault("spec_path", str(tvqa_root / "spec.yaml"))
     elif clips:
         raise typer.BadParameter("--clips needs --sample", param_hint="--clips")
     if tvqa_root is None:
         raise typer.BadParameter("pass --tvqa-root PATH (or --sample)", param_hint="--tvqa-root")
-    if not tvqa_root.is_dir():
+    if not sample and not tvqa_root.is_dir():
         raise typer.BadParameter(f"{tvqa_root} is not a folder", param_hint="--tvqa-root")
     try:
         config = BuildConfig(
@@ -238,15 +249,15 @@ def build(
             out=out,
             backend=backend or ("replay" if sample else "vllm"),
             backend_options=options,
-            models=ModelsConfig.load(models),
-            layout=_layout(layout or [], layout_file),
-            shows=_shows(shows),
+            models=models_config,
+            layout=layout_config,
+            shows=show_prefixes,
             limit=limit,
-            shard=Shard.parse(shard),
+            shard=shard_config,
             qa_generator=qa,
             seed=seed,
             test_fraction=test_fraction,
-            task_proportions=_proportions(task_proportions),
+            task_proportions=proportions,
             per_task_per_clip=per_task_per_clip,
             frames_per_segment=frames_per_segment,
             batch_size=batch_size,
@@ -259,6 +270,14 @@ def build(
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+    if sample:
+        from builder.sample.generate import generate_sample_tvqa, write_spec
+        from model_calls.outputs import claim_output_dir
+
+        claim_output_dir(out, "build", overwrite=overwrite)  # before its TVQA root is generated inside OUT
+        generate_sample_tvqa(tvqa_root, spec=spec, option=sample_option)
+        if spec is not None:
+            write_spec(spec, tvqa_root)
     from builder.warm import finished_report
 
     # nothing to do: answered from the finished build's report, without importing the stages

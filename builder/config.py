@@ -187,7 +187,7 @@ class BuildConfig:
         if not 0.0 <= self.test_fraction <= 1.0:
             raise ValueError(f"test fraction must be in [0, 1], got {self.test_fraction}")
         for task, weight in (self.task_proportions or {}).items():
-            if task not in TASK_NAMES or weight < 0:
+            if task not in TASK_NAMES or not (isinstance(weight, int | float) and 0 <= weight < float("inf")):
                 raise ValueError(f"task proportion {task}={weight}: task must be one of {TASK_NAMES}, weight >= 0")
         if self.blind_filter < 0 or not 0.0 <= self.max_shortcut_accuracy <= 1.0:
             raise ValueError("blind filter must be >= 0 and max shortcut accuracy in [0, 1]")

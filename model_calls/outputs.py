@@ -11,7 +11,8 @@ those grounds even when the command wrote it.
 
 - ``claim_output_dir``: for commands that add files to a folder and never delete any (build, eval...);
 - ``replace_output_dir``: a context manager for commands that write a whole new folder: the new
-  contents are written into ``OUT.partial`` and swapped in at the end (a failure leaves ``OUT`` as it was).
+  contents are written into a new ``OUT.partial-XXXX`` and swapped in at the end (a failure leaves
+  ``OUT`` as it was).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -182,23 +184,18 @@ def replace_output_dir(
     protected: Protected | None = None,
     option: str = "--out",
 ) -> Iterator[Path]:
-    """Yield a fresh staging folder (``OUT.partial``) to write the new ``path`` into; on success it replaces
-    ``path`` (the marker lists its files), on failure it is removed and ``path`` is left as it was.
-
-    A leftover ``OUT.partial`` of the same command (a run killed mid-write) is removed; any other is refused."""
+    """Yield a new staging folder beside ``path`` (``OUT.partial-XXXX``, made by this call) to write the new
+    ``path`` into; on success it replaces ``path`` (the marker lists its files), on failure it is removed and
+    ``path`` is left as it was. No folder that was there before is ever taken as the staging folder: a
+    ``OUT.partial`` of the user's is never touched, and one a killed run left stays until its owner removes it."""
     path = check_output_dir(path, command, overwrite=overwrite, protected=protected, option=option, replace=True)
-    name = path.resolve().name
-    staging = path.parent / f"{name}.partial"
-    if staging.exists() or staging.is_symlink():
-        marker = read_marker(staging) if staging.is_dir() and not staging.is_symlink() else None
-        if marker is None or marker["command"] != command or not marker.get("partial"):
-            raise OutputFolderError(
-                f"{option} {path}: {staging} is in the way and is not an unfinished crossomni {command}; move it away"
-            )
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    write_marker(staging, command, partial=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{path.resolve().name}.partial-", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would make the output private
     try:
+        write_marker(staging, command, partial=True)
         yield staging
         write_marker(staging, command, files=written_files(staging))
         _remove(path)

@@ -40,13 +40,16 @@ SECRET_PAIRS = ("api_key", "apikey", "access_key", "private_key", "secret_key", 
 QUERY_SECRET_WORDS = frozenset({"key", "sig", "signature", "credential", "pass", "sas"})
 # scheme://USERINFO@host: the userinfo runs to the last "@" of the authority (what URL parsers send);
 # a userinfo with a colon ends at the last "@" before any space or "?" (a password holding "/" or "#").
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/?#]*@|[^\s@?=]*:[^\s@?=]*@)")
+# Every part is bounded or split at a fixed character, so the patterns stay linear on hostile text.
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}://)(?P<userinfo>[^\s/?#]*@|[^\s@?=:]*:[^\s@?=]*@)"
+)
 _KEY_VALUE = re.compile(
     r"(?P<name>(?<![\w.-])[A-Za-z_][\w.-]*)(?P<eq>=|%3[dD])(?P<value>'[^']*'?|\"[^\"]*\"?|[^\s&#;'\"]+)"
 )
 # a quoted mapping entry in a message ('api_key': 'sk-...', "token": "...")
 _QUOTED_ITEM = re.compile(
-    r"(?P<q>['\"])(?P<name>[A-Za-z_][\w.-]*)(?P=q)(?P<sep>\s*:\s*)(?P<vq>['\"])(?:\\.|(?!(?P=vq))[^\\])*(?P=vq)"
+    r"(?P<q>['\"])(?P<name>[A-Za-z_][\w.-]*)(?P=q)(?P<sep>\s*:\s*)(?P<vq>['\"])(?:\\.|(?!(?P=vq))[^\\]){0,2000}(?P=vq)"
 )
 _BEARER = re.compile(r"(?P<scheme>\b(?:Bearer|Basic|Token)\s+)(?P<value>[A-Za-z0-9._~+/=-]{6,})", re.IGNORECASE)
 

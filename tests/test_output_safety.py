@@ -9,6 +9,7 @@ the dataset, the model) and any folder holding them.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def test_replace_swaps_in_a_new_folder_and_deletes_only_what_it_wrote(tmp_path: 
     with replace_output_dir(out, "export") as staging:
         (staging / "data").mkdir()
         (staging / "data" / "a.parquet").write_text("1")
-    assert read_marker(out)["files"] == ["data/a.parquet"] and not (tmp_path / "export.partial").exists()
+    assert read_marker(out)["files"] == ["data/a.parquet"] and not list(tmp_path.glob("export.partial*"))
     with replace_output_dir(out, "export") as staging:  # its own folder: replaced
         (staging / "b.parquet").write_text("2")
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == [MARKER, "b.parquet"]
@@ -104,26 +105,27 @@ def test_replace_swaps_in_a_new_folder_and_deletes_only_what_it_wrote(tmp_path: 
         (staging / "half.parquet").write_text("x")
         raise RuntimeError("the export failed half-way")
     assert (out / "my_notes.txt").is_file() and (out / "b.parquet").is_file()  # left as it was
-    assert not (tmp_path / "export.partial").exists()  # the staging folder it made is gone
+    assert not list(tmp_path.glob("export.partial*"))  # the staging folder it made is gone
 
 
-def test_a_users_partial_folder_is_never_wiped(tmp_path: Path) -> None:
+def test_a_partial_folder_that_was_there_is_never_wiped(tmp_path: Path) -> None:
     files = user_folder(tmp_path / "crossomni.partial")
-    with pytest.raises(OutputFolderError, match="is in the way"), replace_output_dir(tmp_path / "crossomni", "export"):
-        pass
-    assert intact(files) and not (tmp_path / "crossomni").exists()
-    leftover = tmp_path / "other.partial"  # what a run of ours killed mid-write leaves: removed
+    leftover = tmp_path / "crossomni.partial-killed"  # what a run of ours killed mid-write leaves
     leftover.mkdir()
-    (leftover / "half.parquet").write_text("x")
     (leftover / MARKER).write_text(json.dumps({"command": "export", "partial": True}))
-    with replace_output_dir(tmp_path / "other", "export") as staging:
-        assert staging == leftover and not (staging / "half.parquet").exists()
+    with replace_output_dir(tmp_path / "crossomni", "export") as staging:
+        assert staging.parent == tmp_path and staging.name.startswith("crossomni.partial-")
+        assert staging not in (tmp_path / "crossomni.partial", leftover)
         (staging / "y").write_text("y")
-    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == [MARKER, "y"]
-    (leftover).mkdir()
-    (leftover / MARKER).write_text(json.dumps({"command": "export-metric", "partial": True}))
-    with pytest.raises(OutputFolderError, match="is in the way"), replace_output_dir(tmp_path / "other", "export"):
-        pass  # another command's unfinished folder is not this one's to remove
+    assert sorted(p.name for p in (tmp_path / "crossomni").iterdir()) == [MARKER, "y"]
+    assert intact(files) and (leftover / MARKER).is_file()  # neither is this run's to delete
+    assert oct((tmp_path / "crossomni").stat().st_mode & 0o777) == oct(0o777 & ~_umask())  # not mkdtemp's 0700
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_overwrite_never_reaches_an_input_or_a_folder_holding_one(tmp_path: Path, monkeypatch) -> None:
@@ -154,10 +156,10 @@ def test_export_refuses_a_users_folder_and_overwrite_refuses_the_inputs(
     release_files = {path: path.read_bytes() for path in release.rglob("*") if path.is_file()}
     files = user_folder(tmp_path / "thesis")
     refused(invoke(["export", str(release), "--out", str(tmp_path / "thesis")]), "did not write")
-    assert intact(files) and not (tmp_path / "thesis.partial").exists()
-    partial = user_folder(tmp_path / "new.partial")
-    refused(invoke(["export", str(release), "--out", str(tmp_path / "new")]), "is in the way")
-    assert intact(partial)
+    assert intact(files) and not list(tmp_path.glob("thesis.partial*"))
+    partial = user_folder(tmp_path / "new.partial")  # was wiped by every export to new/
+    assert invoke(["export", str(release), "--out", str(tmp_path / "new")]).exit_code == 0
+    assert intact(partial) and not list(tmp_path.glob("new.partial-*"))
     for out, what in (
         (release, "is the release"),
         (tmp_path / "build", "contains the release"),
