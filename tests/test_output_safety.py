@@ -207,7 +207,7 @@ def test_build_refuses_a_users_folder_before_writing_anything(sample_tvqa_root: 
     assert intact(files)
 
 
-def test_eval_and_compare_refuse_a_users_folder(sample_release: Path, tmp_path: Path) -> None:
+def test_eval_compare_and_lmms_tasks_refuse_a_users_folder(sample_release: Path, tmp_path: Path) -> None:
     files = user_folder(tmp_path / "mine")
     dataset = tmp_path / "dataset"
     dataset.mkdir()
@@ -217,6 +217,8 @@ def test_eval_and_compare_refuse_a_users_folder(sample_release: Path, tmp_path: 
     refused(invoke([*base, "--out", str(dataset), "--overwrite"]), "is the dataset")
     refused(invoke([*base, "--out", str(tmp_path), "--overwrite"]), "contains the dataset")
     refused(invoke(["eval", "compare", str(tmp_path / "run"), "--out", str(tmp_path / "mine")]))
+    # lmms-eval reads every YAML of its task folder: never written into a folder of the user's either
+    refused(invoke(["lmms-tasks", "--dataset", str(dataset), "--out", str(tmp_path / "mine")]), "did not write")
     assert intact(files)
 
 
