@@ -10,14 +10,22 @@ if TYPE_CHECKING:
 
 
 def _options(pairs: list[str]) -> dict[str, object]:
-    from model_calls.store import load_yaml
+    """``-o KEY=VALUE`` pairs, each VALUE read as YAML (``32``, ``true``, ``{a: 1}``; quote a string YAML
+    would misread); an invalid one is a usage error naming its key."""
+    from model_calls.redaction import shown
+    from model_calls.store import YamlError, load_yaml
 
     options: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--backend-option")
-        options[key.replace("-", "_")] = load_yaml(value)
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {shown(pair)}", param_hint="--backend-option")
+        try:
+            options[key.strip().replace("-", "_")] = load_yaml(value, f"-o {key.strip()}")
+        except YamlError as err:
+            raise typer.BadParameter(
+                f"{err} (the value is read as YAML: quote it, e.g. {key.strip()}='...')", param_hint="--backend-option"
+            ) from None
     return options
 
 
@@ -73,9 +81,14 @@ def _proportions(text: str | None) -> dict[str, float] | None:
     out = {}
     for part in text.split(","):
         task, sep, weight = part.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected TASK=WEIGHT, got {part!r}", param_hint="--task-proportions")
-        out[task.strip()] = float(weight)
+        try:
+            if not sep:
+                raise ValueError
+            out[task.strip()] = float(weight)
+        except ValueError:
+            raise typer.BadParameter(
+                f"expected TASK=WEIGHT with a number, got {part!r}", param_hint="--task-proportions"
+            ) from None
     return out
 
 
@@ -192,6 +205,13 @@ def build(
         int,
         typer.Option(min=0, help="K > 0: drop instances the text-only model answers under K option orders."),
     ] = 0,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Build into an --out folder that is not a build folder (its files are kept, same-named ones "
+            "replaced; never the TVQA root or a folder holding it)."
+        ),
+    ] = False,
 ) -> None:
     """Build a CrossOmni annotation release from TVQA: preprocess, caption, describe, biography, voice,
     align, qa, verify, split, rationale, release + report. Re-running resumes where it stopped."""
@@ -203,19 +223,28 @@ def build(
         raise typer.BadParameter(f"expected one of {', '.join(STAGE_NAMES)}, got {until!r}", param_hint="--until")
 
     options = _options(backend_option or [])
+    # every setting read before the sample is generated or anything written: a bad one costs no work
+    try:
+        models_config, shard_config = ModelsConfig.load(models), Shard.parse(shard)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--models" if models else "--shard") from None
+    layout_config, show_prefixes = _layout(layout or [], layout_file), _shows(shows)
+    proportions = _proportions(task_proportions)
+    spec = None
+    sample_option = "--tvqa-root" if tvqa_root else "--out"
     if sample:
-        from builder.sample.generate import generate_sample_tvqa, sample_spec, write_spec
+        from builder.sample.generate import sample_spec
 
         spec = sample_spec(clips, seed) if clips else None
-        tvqa_root = generate_sample_tvqa(tvqa_root or out / "sample_tvqa", spec=spec)
+        tvqa_root = tvqa_root or out / "sample_tvqa"  # generated there once the settings are checked
         if spec is not None:  # a generated sample has no recordings: its spec answers as the models
             backend = backend or "scripted"
-            options.setdefault("spec_path", str(write_spec(spec, tvqa_root)))
+            options.setdefault("spec_path", str(tvqa_root / "spec.yaml"))
     elif clips:
         raise typer.BadParameter("--clips needs --sample", param_hint="--clips")
     if tvqa_root is None:
         raise typer.BadParameter("pass --tvqa-root PATH (or --sample)", param_hint="--tvqa-root")
-    if not tvqa_root.is_dir():
+    if not sample and not tvqa_root.is_dir():
         raise typer.BadParameter(f"{tvqa_root} is not a folder", param_hint="--tvqa-root")
     try:
         config = BuildConfig(
@@ -223,15 +252,15 @@ def build(
             out=out,
             backend=backend or ("replay" if sample else "vllm"),
             backend_options=options,
-            models=ModelsConfig.load(models),
-            layout=_layout(layout or [], layout_file),
-            shows=_shows(shows),
+            models=models_config,
+            layout=layout_config,
+            shows=show_prefixes,
             limit=limit,
-            shard=Shard.parse(shard),
+            shard=shard_config,
             qa_generator=qa,
             seed=seed,
             test_fraction=test_fraction,
-            task_proportions=_proportions(task_proportions),
+            task_proportions=proportions,
             per_task_per_clip=per_task_per_clip,
             frames_per_segment=frames_per_segment,
             batch_size=batch_size,
@@ -240,9 +269,18 @@ def build(
             name=SAMPLE_NAME if sample else "crossomni",
             blind_filter=blind_filter,
             max_shortcut_accuracy=max_shortcut_accuracy,
+            overwrite=overwrite,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+    if sample:
+        from builder.sample.generate import generate_sample_tvqa, write_spec
+        from model_calls.outputs import claim_output_dir
+
+        claim_output_dir(out, "build", overwrite=overwrite)  # before its TVQA root is generated inside OUT
+        generate_sample_tvqa(tvqa_root, spec=spec, option=sample_option)
+        if spec is not None:
+            write_spec(spec, tvqa_root)
     from builder.warm import finished_report
 
     # nothing to do: answered from the finished build's report, without importing the stages
@@ -323,13 +361,26 @@ def media(
     out: Annotated[Path, typer.Option(help="The media root to write (pass it to resolve_media / data_dir).")],
     layout: Annotated[list[str] | None, typer.Option(help=LAYOUT_HELP)] = None,
     layout_file: Annotated[Path | None, typer.Option(help=LAYOUT_FILE_HELP)] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Write into an --out folder this command did not make (its files are kept, same-named clips "
+            "replaced; never the release, the TVQA root or a folder holding them)."
+        ),
+    ] = False,
 ) -> None:
     """Regenerate a release's derived media root from your own TVQA copy: each clip muxed again from its
-    frames and audio (or its mp4 linked) and checked against the release's durations."""
+    frames and audio (or its mp4 linked) and checked against the release's durations. --out must be new,
+    empty or a media root this command wrote."""
     from builder.media_root import regenerate_media_root
+    from model_calls.outputs import OutputFolderError
 
     try:
-        summary = regenerate_media_root(release, tvqa_root, out, _layout(layout or [], layout_file).media())
+        summary = regenerate_media_root(
+            release, tvqa_root, out, _layout(layout or [], layout_file).media(), overwrite=overwrite
+        )
+    except OutputFolderError:
+        raise
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--release") from None
     typer.echo(f"media root {out}: {summary.written} clips written, {summary.kept} already there")

@@ -7,6 +7,7 @@ import typer
 from builder.build_cli import build, inspect, media
 
 app = typer.Typer(help="Build, export and publish the CrossOmni dataset.", no_args_is_help=True)
+OVERWRITE_REFUSES = "never the release, the TVQA or media root, or a folder holding them"
 app.command("build")(build)
 app.command("inspect")(inspect)
 app.command("media")(media)
@@ -43,13 +44,20 @@ def export(
         "built from frames its derived media root (OUT/media, or what `crossomni media` writes).",
     ),
     media: str = typer.Option("reference", help="'reference': store paths (default); 'embed': store clip bytes."),
-    rows_per_shard: int = typer.Option(None, help="Rows per parquet shard (default 5000 reference, 200 embed)."),
+    rows_per_shard: int = typer.Option(None, min=1, help="Rows per parquet shard (default 5000 reference, 200 embed)."),
+    overwrite: bool = typer.Option(
+        False, help=f"Replace an --out folder that is not an earlier export ({OVERWRITE_REFUSES})."
+    ),
 ) -> None:
-    """Export an annotation release as a Hub-ready dataset folder (parquet + README.md card)."""
+    """Export an annotation release as a Hub-ready dataset folder (parquet + README.md card). --out must be new,
+    empty or an earlier export, which is replaced."""
     from builder.export import export_release
 
-    # a broken release, an unsafe path, a missing or corrupt clip: one `error:` line from the command root
-    summary = export_release(release, out, tvqa_root=tvqa_root, media=media, rows_per_shard=rows_per_shard)
+    # a broken release, an unsafe path, a missing or corrupt clip, an --out that is someone else's folder:
+    # one `error:` line from the command root
+    summary = export_release(
+        release, out, tvqa_root=tvqa_root, media=media, rows_per_shard=rows_per_shard, overwrite=overwrite
+    )
     totals = {split: sum(counts.values()) for split, counts in summary.counts.items()}
     typer.echo(f"exported {totals} ({media} media) to {summary.out_dir}")
     if summary.review is not None:
@@ -63,11 +71,12 @@ def export_metric_command(
     out: str = typer.Option(
         "crossomni_acc", help="Folder to write; evaluate.load('crossomni_acc') finds it in the cwd."
     ),
+    overwrite: bool = typer.Option(False, help="Replace an --out folder that is not an earlier copy of the metric."),
 ) -> None:
     """Copy the crossomni_acc metric module into a folder, so that evaluate.load("crossomni_acc") finds it by name."""
     from builder.export import export_metric
 
-    typer.echo(f"metric module written to {export_metric(out)}")
+    typer.echo(f"metric module written to {export_metric(out, overwrite=overwrite)}")
 
 
 @app.command()

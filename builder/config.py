@@ -10,7 +10,7 @@ from typing import Any
 
 from builder.tvqa.layout import MEDIA_KINDS, MediaLayout, check_fps, check_pattern, check_qa_glob, check_subtitles
 from crossomni import TASK_NAMES
-from model_calls.redaction import redact
+from model_calls.redaction import redact, shown
 from model_calls.store import load_yaml
 
 ROLES = ("caption", "text", "voice")
@@ -26,6 +26,19 @@ class RoleConfig:
     sampling: dict[str, Any] = field(default_factory=dict)
     backend_options: dict[str, Any] = field(default_factory=dict)  # e.g. base_url, tensor_parallel_size
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"model must be a model id (a non-empty string), got {shown(self.model)}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1, got {shown(self.batch_size)}")
+        for name in ("sampling", "backend_options"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+                raise ValueError(f"{name} must be a mapping of names to values, got {shown(value)}")
+
+
+ROLE_FIELDS = ("model", "batch_size", "sampling", "backend_options")
+
 
 @dataclass(frozen=True)
 class ModelsConfig:
@@ -35,37 +48,45 @@ class ModelsConfig:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> ModelsConfig:
-        """Read a models YAML (default: the packaged ``builder/models.yaml``)."""
+        """Read a models YAML (default: the packaged ``builder/models.yaml``); a bad one is a ``ValueError``
+        naming the file and the field."""
         if path is None:
             text = resources.files("builder").joinpath("models.yaml").read_text(encoding="utf-8")
             source = "builder/models.yaml"
         else:
-            text = Path(path).read_text(encoding="utf-8")
             source = str(path)
-        data = load_yaml(text) or {}
-        roles = data.get("roles")
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"{source}: not a UTF-8 text file") from None
+        data = load_yaml(text, source)
+        roles = data.get("roles") if isinstance(data, dict) else None
         if not isinstance(roles, dict):
-            raise ValueError(f"{source}: expected a top-level 'roles' mapping")
-        unknown = set(roles) - set(ROLES)
+            raise ValueError(f"{source}: expected a mapping with a top-level 'roles' mapping (caption, text, voice)")
+        unknown = set(map(str, roles)) - set(ROLES)
         missing = set(ROLES) - set(roles)
         if unknown or missing:
             raise ValueError(
-                f"{source}: roles must be exactly {ROLES} (unknown: {sorted(unknown)}, missing: {sorted(missing)})"
+                f"{source}: roles must be exactly {', '.join(ROLES)} "
+                f"(unknown: {shown(sorted(unknown))}, missing: {sorted(missing)})"
             )
         parsed = {}
         for role, spec in roles.items():
-            extra = set(spec) - {"model", "batch_size", "sampling", "backend_options"}
-            if extra or "model" not in spec:
+            where = f"{source}: roles.{role}"
+            if not isinstance(spec, dict) or "model" not in spec or set(spec) - set(ROLE_FIELDS):
+                keys = sorted(map(str, spec)) if isinstance(spec, dict) else shown(spec)
                 raise ValueError(
-                    f"{source}: role {role!r} needs 'model' and allows batch_size, sampling, backend_options "
-                    f"(got {sorted(spec)})"
+                    f"{where} must be a mapping with 'model' and optionally {', '.join(ROLE_FIELDS[1:])} (got {keys})"
                 )
-            parsed[role] = RoleConfig(
-                model=spec["model"],
-                batch_size=int(spec.get("batch_size", 32)),
-                sampling=dict(spec.get("sampling") or {}),
-                backend_options=dict(spec.get("backend_options") or {}),
-            )
+            try:
+                parsed[role] = RoleConfig(
+                    model=spec["model"],
+                    batch_size=spec.get("batch_size", 32),
+                    sampling={} if spec.get("sampling") is None else spec["sampling"],
+                    backend_options={} if spec.get("backend_options") is None else spec["backend_options"],
+                )
+            except ValueError as err:
+                raise ValueError(f"{where}.{err}") from None
         return cls(**parsed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +192,7 @@ class BuildConfig:
     name: str = "crossomni"
     blind_filter: int = 0  # K > 0: drop instances the text-only model answers under K option orders
     max_shortcut_accuracy: float = 0.40  # the audit fails the build when a large group's baseline exceeds it
+    overwrite: bool = False  # build into an ``out`` folder that is not a build folder (model_calls.outputs)
 
     def __post_init__(self) -> None:
         if self.qa_generator not in QA_GENERATORS:
@@ -178,7 +200,7 @@ class BuildConfig:
         if not 0.0 <= self.test_fraction <= 1.0:
             raise ValueError(f"test fraction must be in [0, 1], got {self.test_fraction}")
         for task, weight in (self.task_proportions or {}).items():
-            if task not in TASK_NAMES or weight < 0:
+            if task not in TASK_NAMES or not (isinstance(weight, int | float) and 0 <= weight < float("inf")):
                 raise ValueError(f"task proportion {task}={weight}: task must be one of {TASK_NAMES}, weight >= 0")
         if self.blind_filter < 0 or not 0.0 <= self.max_shortcut_accuracy <= 1.0:
             raise ValueError("blind filter must be >= 0 and max shortcut accuracy in [0, 1]")

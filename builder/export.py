@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import crossomni
 from builder.clip_probe import probe_clip, stream_copy
 from builder.review import review_summary
+from model_calls.outputs import check_output_dir, replace_output_dir
 from model_cards.dataset_card import DatasetCardFacts, write_dataset_card
 
 DEFAULT_EXPORT_DIR = "crossomni"
@@ -162,15 +163,22 @@ def export_release(
     media: str = "reference",
     rows_per_shard: int | None = None,
     configs: tuple[str, ...] = crossomni.CONFIG_NAMES,
+    overwrite: bool = False,
 ) -> ExportSummary:
-    """Write the Hub-ready folder for ``release_dir`` into ``out_dir`` (replacing an older export).
+    """Write the Hub-ready folder for ``release_dir`` into ``out_dir``, replacing an older export there.
 
-    ``tvqa_root`` is needed for ``embed`` (to read the clips) and is checked in ``reference`` mode
-    when given (every referenced file must exist, so a broken release is caught before upload).
+    ``out_dir`` must be new, empty or an export (``model_calls.outputs``); ``overwrite`` replaces any other
+    folder except the release, the media root and a folder holding them. ``tvqa_root`` is needed for
+    ``embed`` (to read the clips) and is checked in ``reference`` mode when given (every referenced file
+    must exist, so a broken release is caught before upload).
     """
     if media not in crossomni.MEDIA_MODES:
         raise ValueError(f"media must be one of {crossomni.MEDIA_MODES}, got {media!r}")
+    if rows_per_shard is not None and (isinstance(rows_per_shard, bool) or rows_per_shard < 1):
+        raise ValueError(f"rows per shard must be at least 1, got {rows_per_shard}")
     release_dir = Path(release_dir)
+    protected = {"the release": release_dir, "the media root": tvqa_root}
+    check_output_dir(out_dir, "export", overwrite=overwrite, protected=protected, replace=True)
     manifest = crossomni.validate_release(release_dir)
     if media == "reference" and manifest.get("media") == "embed":
         raise crossomni.ReleaseError(f"{release_dir}: an embed-mode release can only be exported with media='embed'")
@@ -179,17 +187,9 @@ def export_release(
     if root is not None:
         check_media(clips, root, media)
     out_dir = Path(out_dir)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
     summary = ExportSummary(out_dir=out_dir, media=media)
-    try:
+    with replace_output_dir(out_dir, "export", overwrite=overwrite, protected=protected) as staging:
         _write_export(staging, summary, release_dir, manifest, clips, root, rows_per_shard, configs)
-    except BaseException:  # a failed export leaves nothing behind: the staging folder is this call's own
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(staging, out_dir)
     return summary
 
 
@@ -254,14 +254,15 @@ def _write_export(
     write_dataset_card(staging, summary, manifest)
 
 
-def export_metric(out_dir: str | Path = "crossomni_acc") -> Path:
-    """Copy the ``crossomni_acc`` metric module into ``out_dir`` (replacing an older copy).
+def export_metric(out_dir: str | Path = "crossomni_acc", overwrite: bool = False) -> Path:
+    """Copy the ``crossomni_acc`` metric module into ``out_dir``, replacing an older copy there (``out_dir``
+    must be new, empty or such a copy unless ``overwrite``; see ``model_calls.outputs``).
 
     With the folder in the working directory, ``evaluate.load("crossomni_acc")`` finds it before
     the Hub; the same folder is what an ``evaluate`` Space ``ORG/crossomni_acc`` holds.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    shutil.copytree(METRIC_DIR, out_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    protected = {"the metric's source": METRIC_DIR}
+    with replace_output_dir(out_dir, "export-metric", overwrite=overwrite, protected=protected) as staging:
+        shutil.copytree(METRIC_DIR, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
     return out_dir

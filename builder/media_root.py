@@ -14,6 +14,7 @@ from pathlib import Path
 
 from builder.tvqa import MediaLayout, locate_media, mux_frames, probe_duration, safe_vid_name, show_prefix
 from crossomni import read_clips, read_release_manifest
+from model_calls.outputs import claim_output_dir
 
 DURATION_SLACK = 0.5  # seconds: containers round differently
 
@@ -33,12 +34,17 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def regenerate_media_root(release_dir: Path, tvqa_root: Path, out: Path, layout: MediaLayout) -> MediaRootSummary:
+def regenerate_media_root(
+    release_dir: Path, tvqa_root: Path, out: Path, layout: MediaLayout, overwrite: bool = False
+) -> MediaRootSummary:
     """Write every clip of ``release_dir`` under ``out`` from ``tvqa_root``; a clip that cannot be made
-    is recorded in ``problems`` (the others are still written)."""
+    is recorded in ``problems`` (the others are still written). ``out`` must be new, empty or a media root
+    this command wrote, unless ``overwrite`` (never the release, the TVQA root or a folder holding them)."""
     manifest = read_release_manifest(release_dir)
     if manifest.get("media_root", "tvqa") != "derived":
         raise ValueError(f"{release_dir}: its clip paths are relative to the TVQA root itself; nothing to regenerate")
+    protected = {"the release": release_dir, "the TVQA root": tvqa_root}
+    claim_output_dir(out, "media", overwrite=overwrite, protected=protected)
     summary = MediaRootSummary()
     for clip in read_clips(release_dir).values():
         target = out / clip.video

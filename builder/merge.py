@@ -18,6 +18,7 @@ from typing import Any
 
 from builder.stages.release import check_release
 from crossomni import SPLITS, ReleaseError, read_release_manifest
+from model_calls.outputs import claim_output_dir
 from model_calls.store import write_atomic, write_json_atomic
 
 
@@ -28,7 +29,7 @@ def merge_releases(shards: list[Path], out: Path) -> dict[str, Any]:
     settings = [{k: v for k, v in m.get("build", {}).items() if k != "shard"} for m in manifests]
     if any(s != settings[0] for s in settings) or len({m["media"] for m in manifests}) != 1:
         raise ReleaseError("shards were built with different settings or media modes; merge only shards of one build")
-    out.mkdir(parents=True, exist_ok=True)
+    claim_output_dir(out, "merge", option="OUT", flag=None)  # new, empty or an earlier merge
     seen: dict[str, set[str]] = {"clips.jsonl": set(), **{f"{s}.jsonl": set() for s in SPLITS}}
 
     def lines(name: str, key: str) -> Any:

@@ -37,6 +37,7 @@ from builder.warm import STAGE_NAMES as STAGE_NAMES  # re-exported: the stage or
 from crossomni import SPLITS, read_clips, read_instances
 from model_calls import CachedBackend, ResponseCache
 from model_calls.base import Backend
+from model_calls.outputs import claim_output_dir
 from model_calls.router import routed_backend
 from model_calls.store import write_json_atomic
 
@@ -100,7 +101,7 @@ def run_build(
     if until is not None and until not in STAGE_NAMES:
         raise ValueError(f"--until must be one of {', '.join(STAGE_NAMES)}, got {until!r}")
     started = time.perf_counter()
-    config.out.mkdir(parents=True, exist_ok=True)
+    claim_output_dir(config.out, "build", overwrite=config.overwrite, protected={"the TVQA root": config.tvqa_root})
     check_settings(config)
     backend = backend or open_backend(config, record)
     runner = StageRunner(config.stages_dir, backend, config.progress)

@@ -92,6 +92,10 @@ class StageRunner:
     def run(
         self, stage: Any, items: Iterable[tuple[str, Any]], batch_size: int | None = None, total: int | None = None
     ) -> StageStats:
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(f"stage {stage.name}: batch size must be a whole number >= 1, got {batch_size!r}")
         done_path = self.dir / f"{stage.name}.done.json"
         if done_path.exists():
             import json

@@ -116,7 +116,11 @@ def evaluate_model(
     mcq_columns: str = typer.Option(None, help=MCQ_HELP),
     media_root: str = typer.Option(None, help="Folder that relative media paths of a generic MCQ set are under."),
     quiet: bool = typer.Option(False, help="No progress bar."),
-    overwrite: bool = typer.Option(False, help="Discard a scored run with other settings in --out and start anew."),
+    overwrite: bool = typer.Option(
+        False,
+        help="Discard a scored run with other settings in --out and start anew; or write into an --out folder that "
+        "is not a run folder (its files are kept; never the dataset, model or media folders, or one holding them).",
+    ),
     baselines: bool = typer.Option(
         False, "--baselines", help="Score the no-media baselines (reading only) on --dataset/--split; no model."
     ),
@@ -137,7 +141,7 @@ def evaluate_model(
         check_choice("--config", config, crossomni.CONFIG_NAMES)
     from evaluation.inputs import InputMismatchError
     from evaluation.report import headline
-    from evaluation.runner import ADAPTER_BACKENDS, EvalConfig, run_eval
+    from evaluation.runner import ADAPTER_BACKENDS, EvalConfig, EvalConfigError, run_eval
 
     if adapter and backend not in (*ADAPTER_BACKENDS, "ray"):
         raise typer.BadParameter(f"--adapter needs --backend {' or '.join(ADAPTER_BACKENDS)}, got {backend!r}")
@@ -186,6 +190,8 @@ def evaluate_model(
     except InputMismatchError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(code=2) from None
+    except EvalConfigError as err:
+        raise typer.BadParameter(str(err)) from None
     if cfg.resolved.base_mismatch:
         typer.echo(f"warning: {cfg.resolved.base_mismatch}", err=True)
     if quiet:

@@ -17,6 +17,7 @@ from evaluation.report import (
     run_label,
     with_intervals,
 )
+from model_calls.outputs import claim_output_dir
 
 
 def derived_label(row: PaperRow) -> str:
@@ -71,8 +72,7 @@ def compare_runs(
         ]
     )
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = claim_output_dir(out_dir, "compare", flag=None)  # new, empty or an earlier comparison
         drawn = [
             plot_per_task(rows, out / "compare_per_task.png", title="Accuracy per task by run"),
             plot_fixed_groups(group_rows, out / "compare_fixed_groups.png"),

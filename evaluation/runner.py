@@ -7,6 +7,7 @@ and which modalities reached the model. A generation error is not scored: the it
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,8 @@ from evaluation.prompting import prompt_id, render_prompt
 from evaluation.runlog import METRICS, RUN, RunLog, read_json, write_json
 from model_calls import Backend, ModelRequest, ModelResponse, get_backend
 from model_calls.adapters import adapter_fingerprint, adapter_summary, model_label
+from model_calls.outputs import claim_output_dir
+from model_calls.redaction import redact
 from model_calls.sources import check_source
 
 # Answer-only prompting needs a few tokens; reasoning prompts need room for the thinking.
@@ -38,6 +41,14 @@ PADDED_BATCH_BACKENDS = ("transformers",)
 
 class RunConflictError(ValueError):
     """The output folder holds a run made with different settings."""
+
+
+class EvalConfigError(ValueError):
+    """A run setting out of its range (the message names the option)."""
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -78,6 +89,7 @@ class EvalConfig:
     resolved: ResolvedInputs | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self.check_numbers()
         self.resolved = resolve_inputs(
             self.model,
             self.adapter,
@@ -92,6 +104,28 @@ class EvalConfig:
             max_pixels=self.max_pixels,
         )
         self.prompting, self.prompt_version = self.resolved.prompting, self.resolved.prompt_version
+
+    def check_numbers(self) -> None:
+        """Refuse numbers no run can use (``EvalConfigError`` naming the option): counts below 1, a
+        temperature or frame rate that is NaN, infinite or negative, a confidence level outside (0, 1)."""
+        counts = {
+            "--batch-size": self.batch_size,
+            "--chunk-size": self.chunk_size,
+            "--max-new-tokens": self.max_new_tokens,
+            "--limit": self.limit,
+            "--max-frames": self.max_frames,
+            "--min-pixels": self.min_pixels,
+            "--max-pixels": self.max_pixels,
+        }
+        for option, value in counts.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise EvalConfigError(f"{option} must be a whole number >= 1, got {value!r}")
+        if not _finite(self.temperature) or self.temperature < 0:
+            raise EvalConfigError(f"--temperature must be a finite number >= 0, got {self.temperature!r}")
+        if self.fps is not None and (not _finite(self.fps) or self.fps <= 0):
+            raise EvalConfigError(f"--fps must be a finite number > 0, got {self.fps!r}")
+        if not _finite(self.confidence_level) or not 0 < self.confidence_level < 1:
+            raise EvalConfigError(f"confidence level must be in (0, 1), got {self.confidence_level!r}")
 
     @property
     def engine(self) -> str:
@@ -121,6 +155,16 @@ class EvalConfig:
 
     def sampling(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "max_tokens": self.new_tokens, "seed": self.seed}
+
+    def inputs_on_disk(self) -> dict[str, str | None]:
+        """The folders a run reads (an ``--out`` must never be or hold one of them)."""
+        return {
+            "the dataset": self.dataset,
+            "the model": self.model,
+            "the adapter": self.adapter,
+            "the TVQA root": self.tvqa_root,
+            "the media root": self.media_root,
+        }
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -322,9 +366,10 @@ def run_eval(
         check_source(cfg.dataset, "--dataset")
     if backend is None and cfg.backend in ADAPTER_BACKENDS:
         check_source(cfg.model, "--model")
+    claim_output_dir(cfg.out, "eval", overwrite=cfg.overwrite, protected=cfg.inputs_on_disk())
     log = RunLog(cfg.out)
     input_config = cfg.input_config()
-    identity = cfg.identity()
+    identity = redact(cfg.identity())  # as run.json records it: no password of a URL
     _check_identity(log, identity, cfg.overwrite)
     items = load_items(cfg, dataset, log.dir.resolve() / "media")
     if not items:
@@ -345,6 +390,7 @@ def run_eval(
         # where the clips came from: `crossomni view` serves the clips the records name under these, and only those
         "media_roots": cfg.media_roots(),
     }
+    meta = redact(meta)
     write_json(log.dir / RUN, {**meta, "status": "running"})
 
     seconds_backend = seconds_model = seconds_setup = 0.0

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from model_calls.redaction import redact_text
+
 # Content part types a message may carry besides text; their value is a local file path.
 MEDIA_PART_TYPES = ("image", "video", "audio")
 
@@ -94,6 +96,10 @@ class ModelResponse:
     error: str | None = None
     cached: bool = False
     usage: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.error:  # an error message may quote the server's URL with its password: kept out of every file
+            self.error = redact_text(self.error)
 
     @property
     def ok(self) -> bool:

@@ -12,23 +12,44 @@ from pathlib import Path
 from model_calls.base import Backend, ModelRequest, ModelResponse
 
 
+class CacheError(OSError):
+    """The response cache file cannot be opened, read or written (a folder, a device, not sqlite, a full disk)."""
+
+
 class ResponseCache:
-    """Responses keyed by ``ModelRequest.key()``; failures are stored too (with their error)."""
+    """Responses keyed by ``ModelRequest.key()``; failures are stored too (with their error).
+
+    A path that cannot hold the cache, or a write that fails (a full disk), raises ``CacheError`` naming it;
+    what was stored before stays stored."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, response TEXT NOT NULL)"
-        )
-        self._db.commit()
+        if self.path.is_dir():
+            raise CacheError(f"response cache {self.path} is a folder; pass a file path (such as FOLDER/cache.sqlite)")
+        if self.path.exists() and not self.path.is_file():
+            raise CacheError(f"response cache {self.path} is not a regular file; pass a file path")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+        except (OSError, sqlite3.Error) as err:
+            raise CacheError(f"response cache {self.path}: cannot open it ({_reason(err)})") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, response TEXT NOT NULL)"
+            )
+            self._db.commit()
+        except sqlite3.Error as err:
+            self._db.close()
+            raise CacheError(f"response cache {self.path}: not a usable sqlite file ({_reason(err)})") from None
 
     def get(self, key: str) -> ModelResponse | None:
-        with self._lock:
-            row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as err:
+            raise CacheError(f"response cache {self.path}: cannot read it ({_reason(err)})") from None
         if row is None:
             return None
         response = ModelResponse(**json.loads(row[0]))
@@ -37,9 +58,17 @@ class ResponseCache:
 
     def put_many(self, responses: Sequence[ModelResponse]) -> None:
         rows = [(r.key, r.model, json.dumps({**r.to_json(), "cached": False})) for r in responses]
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", rows)
-            self._db.commit()
+        try:
+            with self._lock:
+                self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", rows)
+                self._db.commit()
+        except sqlite3.Error as err:
+            with self._lock:
+                self._db.rollback()
+            raise CacheError(
+                f"response cache {self.path}: cannot store {len(rows)} replies ({_reason(err)}); "
+                "finished work is kept, free space (or pass another --cache) and run again"
+            ) from None
 
     def __len__(self) -> int:
         with self._lock:
@@ -47,6 +76,10 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _reason(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 class CachedBackend:

@@ -8,6 +8,7 @@ The builder's captions, every evaluation backend and the training collators samp
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -32,10 +33,14 @@ class InputPreset:
     audio_in_video: bool = True
 
     def __post_init__(self) -> None:
-        if self.fps <= 0:
-            raise ValueError(f"input preset {self.name!r}: fps must be > 0, got {self.fps}")
+        if not (isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"input preset {self.name!r}: fps must be a finite number > 0, got {self.fps}")
         if self.max_frames < TEMPORAL_PATCH or self.max_frames % TEMPORAL_PATCH:
             raise ValueError(f"input preset {self.name!r}: max_frames must be even and >= 2, got {self.max_frames}")
+        for name in ("min_pixels", "max_pixels", "sampling_rate"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"input preset {self.name!r}: {name} must be a whole number >= 1, got {value}")
         if self.min_pixels and self.max_pixels and self.min_pixels > self.max_pixels:
             raise ValueError(f"input preset {self.name!r}: min_pixels {self.min_pixels} > max_pixels {self.max_pixels}")
 

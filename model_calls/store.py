@@ -12,11 +12,74 @@ import yaml
 
 # libyaml's loader parses the shipped specs and configs ~10x faster; the pure-Python one is the fallback.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Nodes that aliases may add to a document when expanded (a 324-byte "billion laughs" expands to ~10**9).
+MAX_ALIAS_NODES = 100_000
 
 
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` through libyaml when it is there (same documents, same safe types)."""
-    return yaml.load(text, Loader=_SAFE_LOADER)
+class YamlError(ValueError):
+    """A YAML text that is not valid, or whose aliases expand too far or into themselves (names source and line)."""
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _check_aliases(root: yaml.Node, source: str) -> None:
+    """Refuse a document whose aliases make it recursive or expand it by more than ``MAX_ALIAS_NODES`` nodes."""
+    sizes: dict[int, int] = {}  # expanded node count of each node seen
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[key] - len(sizes) > MAX_ALIAS_NODES:
+                raise YamlError(
+                    f"{source}: line {_line(node)}: YAML aliases expand this document past {MAX_ALIAS_NODES} "
+                    "nodes; write the values out instead"
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise YamlError(f"{source}: line {_line(node)}: a YAML anchor refers to itself (a recursive alias)")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def load_yaml(text: str, source: str = "YAML") -> Any:
+    """``yaml.safe_load`` through libyaml when it is there (same documents, same safe types), refusing
+    aliases that recurse or expand the document past ``MAX_ALIAS_NODES`` nodes. A bad text raises
+    ``YamlError`` (a ``ValueError``) naming ``source`` and the line."""
+    loader = _SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if "&" in text:  # no anchor, no alias: nothing to check
+            _check_aliases(node, source)
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = " ".join(str(err.problem or err.context or "not valid YAML").split())
+        raise YamlError(f"{source}: {where}{problem}") from None
+    except yaml.YAMLError as err:
+        raise YamlError(f"{source}: not valid YAML ({' '.join(str(err).split())[:200]})") from None
+    finally:
+        loader.dispose()
 
 
 def dumps(record: dict[str, Any]) -> str:

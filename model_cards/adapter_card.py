@@ -16,6 +16,7 @@ from typing import Any
 
 import crossomni
 from model_calls.sources import is_repo_id
+from model_cards import save_card
 
 TEMPLATE = "adapter_card.md.jinja"
 LOSS_PLOT = "training_loss.png"
@@ -260,9 +261,7 @@ def render_adapter_card(info: AdapterCardInfo):
 
 def write_adapter_card(folder: str | Path, info: AdapterCardInfo) -> Path:
     """Render into ``folder/README.md``, replacing any card already there (e.g. one trl wrote)."""
-    path = Path(folder) / "README.md"
-    render_adapter_card(info).save(path)
-    return path
+    return save_card(render_adapter_card(info), Path(folder) / "README.md")
 
 
 def write_loss_plot(folder: str | Path, loss: LossSummary, title: str) -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 import datasets
 
 import crossomni
+from model_cards import save_card
 
 TEMPLATE = "dataset_card.md.jinja"
 FIELD_MEANINGS: dict[str, str] = {
@@ -159,6 +160,5 @@ def render_dataset_card(summary: DatasetCardFacts, manifest: dict[str, Any], rep
 
 def write_dataset_card(folder: str | Path, summary: DatasetCardFacts, manifest: dict[str, Any]) -> Path:
     """Render the card into ``folder/README.md`` (replacing an older one) and return its path."""
-    path = Path(folder) / "README.md"
-    render_dataset_card(summary, manifest, manifest.get("repo_id", "ORG/crossomni")).save(path)
-    return path
+    card = render_dataset_card(summary, manifest, manifest.get("repo_id", "ORG/crossomni"))
+    return save_card(card, Path(folder) / "README.md")

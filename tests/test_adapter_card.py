@@ -149,11 +149,13 @@ def test_usage_snippet_runs_with_the_tiny_model(
 def test_push_uploads_the_adapter_folder_at_the_hfapi_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub
 
+    from model_calls.outputs import MARKER
     from training.publish import push_adapter
 
     folder = tmp_path / "adapter"
     folder.mkdir()
-    for name in ("adapter_config.json", "adapter_model.safetensors", "README.md", "training_args.bin"):
+    # the run folder's marker (model_calls.outputs) is a .json file too: it stays home
+    for name in ("adapter_config.json", "adapter_model.safetensors", "README.md", "training_args.bin", MARKER):
         (folder / name).write_bytes(b"x")
     (folder / "checkpoint-1").mkdir()
     (folder / "checkpoint-1" / "optimizer.pt").write_bytes(b"x")
@@ -167,12 +169,13 @@ def test_push_uploads_the_adapter_folder_at_the_hfapi_boundary(tmp_path: Path, m
         def create_repo(self, repo_id, repo_type=None, private=False, exist_ok=False):
             made.append((repo_id, repo_type, exist_ok))
 
-        def upload_folder(self, repo_id, repo_type, folder_path, allow_patterns, commit_message):
+        def upload_folder(self, repo_id, repo_type, folder_path, allow_patterns, commit_message, ignore_patterns=()):
             import fnmatch
 
             for path in Path(folder_path).rglob("*"):
                 relative = path.relative_to(folder_path).as_posix()
-                if path.is_file() and any(fnmatch.fnmatch(relative, p) for p in allow_patterns):
+                ignored = any(fnmatch.fnmatch(relative, p) for p in ignore_patterns)
+                if path.is_file() and any(fnmatch.fnmatch(relative, p) for p in allow_patterns) and not ignored:
                     target = hub / repo_id / relative
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy(path, target)

@@ -177,6 +177,7 @@ def test_video_double_check_conflict_drops_the_clip(sample_tvqa_root, tmp_path) 
     from builder.pipeline import run_build
     from builder.sample.scripted import ScriptedBackend
     from model_calls import CachedBackend, ResponseCache
+    from model_calls.outputs import claim_output_dir
     from model_calls.store import iter_records
 
     class Conflicting(ScriptedBackend):
@@ -186,6 +187,7 @@ def test_video_double_check_conflict_drops_the_clip(sample_tvqa_root, tmp_path) 
             return super()._reply(request)
 
     config = BuildConfig(tvqa_root=sample_tvqa_root, out=tmp_path, backend="scripted", progress=False)
+    claim_output_dir(tmp_path, "build")  # a build folder: the cache below sits where run_build puts it
     run_build(config, backend=CachedBackend(Conflicting(), ResponseCache(tmp_path / "cache.sqlite")))
     dropped = [r for r in iter_records(tmp_path / "stages" / "describe.rejects.jsonl") if r["dropped"]]
     assert [(r["id"], r["reason"]) for r in dropped] == [("castle_s01e01_seg02_clip_00", "video-check")]

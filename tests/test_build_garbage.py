@@ -13,6 +13,7 @@ import pytest
 import crossomni
 from builder.config import BuildConfig, ModelsConfig
 from builder.pipeline import STAGE_NAMES, run_build
+from model_calls.outputs import claim_output_dir
 from model_calls.store import iter_records
 
 pytestmark = pytest.mark.slow
@@ -67,7 +68,7 @@ def replayed(sample_tvqa_root: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.mark.parametrize("stage", ["describe", "voice", "biography", "qa", "verify", "rationale"])
 def test_each_model_stage_records_every_junk_reply(replayed, sample_tvqa_root, tiny_omni_dir, tmp_path, stage) -> None:
-    out = tmp_path / "build"
+    out = claim_output_dir(tmp_path / "build", "build")  # a build folder, seeded with the finished stages
     (out / "stages").mkdir(parents=True)
     shutil.copytree(replayed / "work", out / "work")
     for earlier in STAGE_NAMES[: STAGE_NAMES.index(stage)]:

@@ -23,6 +23,7 @@ import sys, time
 from pathlib import Path
 from builder.config import BuildConfig
 from model_calls import CachedBackend, ResponseCache, get_backend
+from model_calls.outputs import claim_output_dir
 from builder.pipeline import run_build
 from builder.sample import SAMPLE_REPLAY
 
@@ -41,6 +42,7 @@ out = Path(sys.argv[2])
 config = BuildConfig(tvqa_root=Path(sys.argv[1]), out=out, backend="replay", progress=False, batch_size=2,
                      name="crossomni-sample")
 print("started", flush=True)
+claim_output_dir(out, "build")  # a build folder: the cache below sits where run_build puts it
 run_build(config, backend=CachedBackend(Slow(), ResponseCache(out / "cache.sqlite")))
 print("finished", flush=True)
 """

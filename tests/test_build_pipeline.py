@@ -16,6 +16,7 @@ from builder.records import AlignedClip, QACandidate
 from builder.sample import SAMPLE_REPLAY
 from builder.stages.verify import check_candidate
 from model_calls import CachedBackend, ResponseCache, get_backend
+from model_calls.outputs import claim_output_dir
 from model_calls.store import iter_records
 
 RELEASE_FILES = ("release.json", "clips.jsonl", "train.jsonl", "test.jsonl")
@@ -221,6 +222,7 @@ class CrashAfter:
 def test_resume_after_crash_gives_the_same_release(built, sample_tvqa_root, tmp_path, crash_at) -> None:
     reference, _ = built
     config = config_for(sample_tvqa_root, tmp_path, batch_size=3)
+    claim_output_dir(tmp_path, "build")  # a build folder: the cache below sits where run_build puts it
     backend = CachedBackend(get_backend("replay", path=SAMPLE_REPLAY), ResponseCache(tmp_path / "cache.sqlite"))
     with pytest.raises(Crash):
         run_build(config, backend=CrashAfter(backend, crash_at))

@@ -8,6 +8,7 @@ from builder.config import BuildConfig
 from builder.pipeline import run_build
 from builder.sample.scripted import ScriptedBackend
 from model_calls import CachedBackend, ModelRequest, ModelResponse, ResponseCache
+from model_calls.outputs import claim_output_dir
 from model_calls.router import ModelRouter, routed_backend
 
 
@@ -53,6 +54,7 @@ def test_local_engines_take_their_model_from_the_models_yaml() -> None:
 def test_build_loads_each_model_as_few_times_as_possible(sample_tvqa_root, tmp_path, qa, loads) -> None:
     config = BuildConfig(tvqa_root=sample_tvqa_root, out=tmp_path, backend="scripted", qa_generator=qa, progress=False)
     router = ModelRouter("scripted", lambda model: ScriptedBackend(), max_loaded=1)
+    claim_output_dir(tmp_path, "build")  # a build folder: the cache below sits where run_build puts it
     run_build(config, backend=CachedBackend(router, ResponseCache(tmp_path / "cache.sqlite")))
     role_of = {config.role(role).model: role for role in ("caption", "text", "voice")}
     assert [role_of[model] for model in router.loads] == loads

@@ -16,6 +16,7 @@ import crossomni
 from builder.config import BuildConfig
 from builder.stages.preprocess import clip_items
 from crossomni_cli import app
+from model_calls.outputs import MARKER
 from model_calls.store import iter_records
 from tests.helpers.tvqa_layouts import EVIL_CLIP, HOUSE_CLIP, make_legacy_root, make_today_root
 
@@ -340,7 +341,7 @@ def test_media_command_regenerates_a_derived_root_and_names_what_it_cannot(today
         "friends_s09e09_seg01_clip_01: FileNotFoundError: clip friends_s09e09_seg01_clip_01: no media" in result.output
     )
     assert "friends_s01e02_seg01_clip_03: 8." in result.output and "the release says 30.00s" in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["s01e01_seg01_clip_00.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "s01e01_seg01_clip_00.mp4"]  # MARKER: written by media
     again = RUNNER.invoke(app, ["media", "--release", str(release), "--tvqa-root", str(today.root), "--out", str(out)])
     assert "0 clips written, 1 already there" in again.output
     # a release whose clip path leaves the root is refused as a whole, naming the clip and the path

@@ -6,18 +6,39 @@ A recipe YAML is flat; unknown keys are an error (``TrlParser`` default), never 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import crossomni
 from model_calls.adapters import training_inputs_record
 from model_calls.presets import InputPreset, input_preset, preset_names, system_prompt_for
+from model_calls.redaction import shown
+from model_calls.store import load_yaml
 from training.data import DataSource
 from training.encoding import OmniEncoder
 from training.prompting import DEFAULT_PROMPT_TEMPLATE, REASONING_PROMPT_TEMPLATE, TrainingPrompt
 from training.rewards import REWARD_NAMES, THINKING_REWARDS
 
 COMPACT_PRESET = "qwen2.5-omni-compact"
+
+
+def check_recipe_file(args: Sequence[str] | None) -> None:
+    """Read the ``--config`` recipe YAML of ``args`` with the project's YAML reader first: a file trl's own
+    reader would choke on (not valid YAML, an alias bomb, a recursive anchor, not a mapping) is one
+    ``ValueError`` line naming it."""
+    args = list(args or [])
+    paths = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--config"]
+    paths += [arg.split("=", 1)[1] for arg in args if arg.startswith("--config=")]
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: the recipe is not a UTF-8 text file") from None
+        data = load_yaml(text, path)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a recipe is a mapping of argument names to values, got {shown(data)}")
 
 
 @dataclass
@@ -66,6 +87,23 @@ class CrossOmniArguments:
     eval_results: str | None = field(
         default=None, metadata={"help": "A `crossomni eval` results JSON to put in the card's results table."}
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train into an output_dir that an earlier run did not write (its files are kept, same-named "
+            "ones replaced; never the base model, the data or a folder holding them)."
+        },
+    )
+
+    def inputs_on_disk(self, model_name_or_path: str) -> dict[str, str | None]:
+        """The folders a run reads (its output_dir must never be or hold one of them)."""
+        return {
+            "the base model": model_name_or_path,
+            "the release": self.release_dir,
+            "the dataset": self.dataset_name,
+            "the TVQA root": self.tvqa_root,
+            "the start adapter": getattr(self, "sft_adapter", None),
+        }
 
     def data_source(self) -> DataSource:
         return DataSource(

@@ -30,8 +30,9 @@ def parse(args: Sequence[str] | None = None):
     """``(GRPOScriptArguments, GRPOConfig, ModelConfig)`` from ``--config`` YAML and command-line overrides."""
     from trl import GRPOConfig, ModelConfig, TrlParser
 
-    from training.arguments import GRPOScriptArguments
+    from training.arguments import GRPOScriptArguments, check_recipe_file
 
+    check_recipe_file(args)
     parser = TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
     return parser.parse_args_and_config(args=args)
 
@@ -94,6 +95,7 @@ def build_trainer(script_args: Any, training_args: Any, model_args: Any, judge: 
     from training.grpo_trainer import OmniGRPOTrainer
     from training.modeling import load_adapter_for_training, load_processor, load_thinker, lora_config
     from training.rewards import build_rewards
+    from training.run_files import RedactedArgumentsCallback
 
     if not script_args.sft_adapter:
         logger.warning("no sft_adapter given: GRPO starts a fresh LoRA adapter on the base model")
@@ -122,6 +124,7 @@ def build_trainer(script_args: Any, training_args: Any, model_args: Any, judge: 
         processing_class=processor,
         peft_config=peft_config,
         omni_encoder=encoder,
+        callbacks=[RedactedArgumentsCallback()],
     )
     return trainer, len(dataset)
 
@@ -130,7 +133,9 @@ def main(script_args: Any, training_args: Any, model_args: Any, judge: Any = Non
     """Train, save the adapter and its card to ``output_dir`` (and push when ``adapter_repo_id`` is set)."""
     from training.publish import finish_run
     from training.rewards import JudgeReward
+    from training.run_files import prepare_output_dir
 
+    hub_token = prepare_output_dir(script_args, training_args, model_args)
     trainer, size = build_trainer(script_args, training_args, model_args, judge=judge)
     trainer.train()
     for reward in trainer.reward_funcs:
@@ -144,7 +149,7 @@ def main(script_args: Any, training_args: Any, model_args: Any, judge: Any = Non
                 stats.skipped,
             )
     trainer.save_model(training_args.output_dir)
-    return finish_run("grpo", trainer, script_args, training_args, model_args, train_size=size)
+    return finish_run("grpo", trainer, script_args, training_args, model_args, train_size=size, hub_token=hub_token)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 from huggingface_hub.errors import StrictDataclassError
 
 from model_calls.adapters import read_adapter_config, write_training_inputs
+from model_calls.outputs import MARKER
 from model_cards.adapter_card import (
     LOSS_PLOT,
     STAGES,
@@ -26,6 +27,7 @@ from model_cards.adapter_card import (
     write_loss_plot,
 )
 from training.rewards import REWARD_NAMES, THINKING_REWARDS
+from training.run_files import save_redacted_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +253,7 @@ def push_adapter(folder: str | Path, repo_id: str, private: bool = False, token:
         repo_type="model",
         folder_path=str(folder),
         allow_patterns=UPLOAD_PATTERNS,
+        ignore_patterns=[MARKER],  # the run folder's own bookkeeping (model_calls.outputs)
         commit_message="Upload CrossOmni LoRA adapter and model card",
     )
     return str(getattr(info, "commit_url", info))
@@ -261,12 +264,21 @@ def base_record(model_name_or_path: str, hub_id: str | None) -> dict[str, str | 
     return {"loaded": model_name_or_path, "hub_id": hub_id}
 
 
-def finish_run(stage: str, trainer: Any, script_args: Any, training_args: Any, model_args: Any, train_size: int):
+def finish_run(
+    stage: str,
+    trainer: Any,
+    script_args: Any,
+    training_args: Any,
+    model_args: Any,
+    train_size: int,
+    hub_token: str | None = None,
+):
     """Record the training inputs, write the card and loss plot next to the saved adapter (main process only);
-    push when asked."""
+    push when asked (with ``hub_token``, else the arguments', else the environment's login)."""
     folder = Path(training_args.output_dir)
     if not trainer.is_world_process_zero():
         return folder
+    save_redacted_arguments(training_args, folder)
     loaded = model_args.model_name_or_path
     hub_id, why = confirmed_hub_base(loaded, script_args.base_model_id)
     record = {**script_args.training_inputs(loaded), "base_model": base_record(loaded, hub_id)}
@@ -283,7 +295,8 @@ def finish_run(stage: str, trainer: Any, script_args: Any, training_args: Any, m
         logger.warning("no training loss was logged: the card has no loss summary and no %s", LOSS_PLOT)
     write_adapter_card(folder, info)
     if script_args.adapter_repo_id:
-        url = push_adapter(folder, script_args.adapter_repo_id, token=getattr(training_args, "hub_token", None))
+        token = hub_token or getattr(training_args, "hub_token", None)
+        url = push_adapter(folder, script_args.adapter_repo_id, token=token)
         logger.info("pushed adapter to %s", url)
     return folder
 
@@ -292,7 +305,11 @@ def saved_summary(folder: str | Path, since: float) -> str:
     """One line on what a run wrote into ``folder`` (files modified since ``since``, a ``time.time()``)."""
     folder = Path(folder)
     written = (
-        sorted(path.name for path in folder.iterdir() if path.is_file() and path.stat().st_mtime >= since)
+        sorted(
+            path.name
+            for path in folder.iterdir()
+            if path.is_file() and path.name != MARKER and path.stat().st_mtime >= since
+        )
         if folder.is_dir()
         else []
     )

@@ -28,8 +28,9 @@ def parse(args: Sequence[str] | None = None):
     """``(SFTScriptArguments, SFTConfig, ModelConfig)`` from ``--config`` YAML and command-line overrides."""
     from trl import ModelConfig, SFTConfig, TrlParser
 
-    from training.arguments import SFTScriptArguments
+    from training.arguments import SFTScriptArguments, check_recipe_file
 
+    check_recipe_file(args)
     parser = TrlParser((SFTScriptArguments, SFTConfig, ModelConfig))
     return parser.parse_args_and_config(args=args)
 
@@ -50,7 +51,9 @@ def main(script_args: Any, training_args: Any, model_args: Any) -> Path:
     from training.data import load_split
     from training.modeling import load_processor, load_thinker, lora_config
     from training.publish import finish_run
+    from training.run_files import RedactedArgumentsCallback, prepare_output_dir
 
+    hub_token = prepare_output_dir(script_args, training_args, model_args)
     training_args = prepare_config(training_args)
     processor = load_processor(model_args.model_name_or_path)
     model = load_thinker(model_args.model_name_or_path, model_args.dtype, model_args.attn_implementation)
@@ -67,10 +70,13 @@ def main(script_args: Any, training_args: Any, model_args: Any) -> Path:
         data_collator=collator,
         processing_class=processor,
         peft_config=lora_config(model_args),
+        callbacks=[RedactedArgumentsCallback()],
     )
     trainer.train()
     trainer.save_model(training_args.output_dir)
-    return finish_run("sft", trainer, script_args, training_args, model_args, train_size=len(dataset))
+    return finish_run(
+        "sft", trainer, script_args, training_args, model_args, train_size=len(dataset), hub_token=hub_token
+    )
 
 
 if __name__ == "__main__":

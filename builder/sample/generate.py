@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from model_calls.outputs import claim_output_dir
 from model_calls.store import load_yaml
 
 if TYPE_CHECKING:  # numpy is imported where clips are drawn: a rebuild with the clips on disk needs none
@@ -323,15 +324,18 @@ def _is_complete(root: Path, digest: str) -> bool:
         return False
 
 
-def generate_sample_tvqa(out_dir: str | Path, spec: dict[str, Any] | None = None) -> Path:
+def generate_sample_tvqa(out_dir: str | Path, spec: dict[str, Any] | None = None, option: str = "--out") -> Path:
     """Write the sample TVQA root to ``out_dir`` (skipping clips already there) and return it.
 
     A root already complete for this spec (its marker file names every file with its size) is left as it
-    is, so a rebuild of the sample does no sample work."""
+    is, so a rebuild of the sample does no sample work. Any other folder must be new, empty or a sample
+    root (``model_calls.outputs``): a real TVQA root is never written over (``option`` names the folder)."""
     root = Path(out_dir)
     digest = _spec_digest(spec)
     if _is_complete(root, digest):
         return root
+    if not (root / SAMPLE_MARKER).is_file():  # a root generated before has the sample's own marker
+        claim_output_dir(root, "sample", option=option, flag=None)
     spec = spec or load_spec()
     (root / SUBTITLE_DIR).mkdir(parents=True, exist_ok=True)
     (root / QA_DIR).mkdir(parents=True, exist_ok=True)

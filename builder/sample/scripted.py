@@ -69,7 +69,7 @@ class ScriptedBackend:
 
     def __init__(self, spec: dict[str, Any] | None = None, spec_path: str | None = None, **_: Any) -> None:
         if spec is None and spec_path is not None:
-            spec = load_yaml(Path(spec_path).read_text(encoding="utf-8"))
+            spec = load_yaml(Path(spec_path).read_text(encoding="utf-8"), str(spec_path))
         self.spec = spec or load_spec()
         self.calls = 0
         self.clips = {clip["vid_name"]: clip for clip in self.spec["clips"]}

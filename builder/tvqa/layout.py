@@ -226,13 +226,9 @@ class MediaLayout:
         except (OSError, UnicodeDecodeError) as err:
             raise ValueError(f"{path}: cannot read the layout file ({type(err).__name__})") from None
         try:
-            data = load_yaml(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-            raise ValueError(
-                f"{where}: not valid YAML ({getattr(err, 'problem', None) or type(err).__name__})"
-            ) from None
+            data = load_yaml(text, str(path))
+        except yaml.YAMLError as err:  # load_yaml's own errors (YamlError) name the file and line already
+            raise ValueError(f"{path}: not valid YAML ({type(err).__name__})") from None
         try:
             return cls.parse(data)
         except LayoutError as err:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from evaluation.lmms_tasks import TASKS_DIR, write_task_folder
+from model_calls.outputs import claim_output_dir
 from model_calls.sources import is_repo_id
 
 
@@ -37,4 +38,6 @@ def lmms_tasks(
     if not local.is_dir() and not is_repo_id(dataset):
         raise typer.BadParameter(f"{dataset!r} is neither an exported dataset folder nor a Hub id ORG/NAME")
     key = str(local.resolve()) if local.is_dir() else dataset
+    if out:  # a folder the user named: new, empty or an earlier copy (lmms-eval reads every YAML in it)
+        claim_output_dir(out, "lmms-tasks", flag=None)
     typer.echo(str(write_task_folder(Path(out) if out else default_copy_dir(key), dataset)))
