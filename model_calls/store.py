@@ -38,14 +38,14 @@ def _check_aliases(root: yaml.Node, source: str) -> None:
             sizes[key] = 1 + sum(sizes[id(child)] for child in children)
             if sizes[key] - len(sizes) > MAX_ALIAS_NODES:
                 raise YamlError(
-                    f"{source}: line {_line(node)}: YAML aliases expand this document past {MAX_ALIAS_NODES} "
+                    f"{source}:{_line(node)}: YAML aliases expand this document past {MAX_ALIAS_NODES} "
                     "nodes; write the values out instead"
                 )
             continue
         if key in sizes:
             continue
         if key in on_path:
-            raise YamlError(f"{source}: line {_line(node)}: a YAML anchor refers to itself (a recursive alias)")
+            raise YamlError(f"{source}:{_line(node)}: a YAML anchor refers to itself (a recursive alias)")
         on_path.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
@@ -73,9 +73,9 @@ def load_yaml(text: str, source: str = "YAML") -> Any:
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = " ".join(str(err.problem or err.context or "not valid YAML").split())
-        raise YamlError(f"{source}: {where}{problem}") from None
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = " ".join(str(err.problem or err.context or "a syntax error").split())
+        raise YamlError(f"{where}: not valid YAML ({problem[:200]})") from None
     except yaml.YAMLError as err:
         raise YamlError(f"{source}: not valid YAML ({' '.join(str(err).split())[:200]})") from None
     finally:

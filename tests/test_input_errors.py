@@ -3,6 +3,7 @@ usage, 1 otherwise), never a traceback, a hang or a silently different setting."
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -74,7 +75,8 @@ def test_a_hostile_yaml_file_is_refused_fast(tmp_path: Path, text: str) -> None:
     path = models_file(tmp_path, None, text)
     started = time.perf_counter()
     result = invoke(["build", "--sample", "--out", str(tmp_path / "b"), "--models", str(path)])
-    short_error(result, 2, str(path), "line")
+    flat = short_error(result, 2, str(path))
+    assert re.search(re.escape(str(path)) + r":\d+: ", flat), flat  # file:line:
     layout = tmp_path / "layout.yaml"
     layout.write_text(text.replace("roles", "defaults"))
     result = invoke(["inspect", "--tvqa-root", str(tmp_path), "--layout-file", str(layout)])
