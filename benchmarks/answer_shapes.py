@@ -30,7 +30,10 @@ def load_table(path: Path = TABLE) -> list[dict]:
 
 
 def letters_of(row: dict) -> tuple[str, ...]:
-    return tuple(string.ascii_uppercase[: len(row["options"])]) if row["options"] else ("A", "B", "C", "D")
+    """The question's letters: one per option text, else the row's ``letters`` (its options unknown), else A-D."""
+    if row["options"]:
+        return tuple(string.ascii_uppercase[: len(row["options"])])
+    return tuple(row.get("letters") or "ABCD")
 
 
 def ours(row: dict) -> str | None:
@@ -71,7 +74,7 @@ def main() -> None:
         readers["lmms-eval"] = read_lmms_eval
     except ImportError:
         print("lmms-eval is not installed: only our reader is measured")
-    groups = {"all": rows} | {part: [r for r in rows if r["part"] == part] for part in ("design", "held_out")}
+    groups = {"all": rows} | {part: [r for r in rows if r["part"] == part] for part in ("design", "held_out", "fresh")}
     groups |= {f"kind={k}": [r for r in rows if r["kind"] == k] for k in sorted({r["kind"] for r in rows})}
     groups["non-English"] = [r for r in rows if r["lang"] != "en"]
     for label, subset in groups.items():
