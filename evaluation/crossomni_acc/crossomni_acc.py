@@ -37,15 +37,17 @@ _CITATION = """\
 _DESCRIPTION = """\
 Accuracy on CrossOmni, the cross-modal coreference benchmark: a model finds a person in a source
 modality (audio, vision or text) and answers a four-option question from a target modality.
-Predictions may be letters or raw model output; the chosen letter is read with a format-ranked
-extractor (thinking blocks removed, only valid letters, optional option-text matching), and a
-response that cannot be read counts as wrong and is reported in `parse_failure_rate`.
+Predictions may be letters or raw model output in any of ten languages; the chosen letter is read with a
+format-ranked extractor (reasoning blocks and model tokens removed, LaTeX and markdown unwrapped, only valid
+letters, optional option-text matching), and a response that cannot be read counts as wrong and is reported
+in `parse_failure_rate`.
 As in the paper, `single` and `cross` are unweighted means of the task accuracies (3 and 6 tasks),
 while `overall` is the accuracy over all instances, so it is not the mean of the nine tasks.
 """
 
 _KWARGS_DESCRIPTION = """
 Args:
+    Columns may be lists, tuples, numpy arrays or pandas Series (read by position); sets and dicts are refused.
     predictions (`list` of `str`): the chosen letter ("A"-"D") or the model's raw answer text, one per instance.
         `None` (no output) counts as a parse failure, wherever it is.
     references (`list` of `str`): the correct letter of each instance, "A"-"D" (case and spaces ignored).
@@ -59,7 +61,7 @@ Args:
         `overall`; `None` leaves the `ci_*` keys out.
     n_bootstrap (`int`, *optional*, defaults to 1000): bootstrap replicates, at least 1 (none are drawn where every
         instance is its own cluster: that interval is exact).
-    seed (`int`, *optional*, defaults to 0): seed of the bootstrap, so intervals are reproducible.
+    seed (`int`, *optional*, defaults to 0): seed of the bootstrap (an integer >= 0), so intervals are reproducible.
 
 Returns:
     A flat dict; accuracies are fractions in [0, 1], NaN where they are undefined.
