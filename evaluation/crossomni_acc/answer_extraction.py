@@ -704,6 +704,8 @@ def extract_choice(
     """
     if text is None:
         return None
+    if options is not None and not isinstance(options, list | tuple):
+        options = list(options)  # a numpy array or Series of option texts
     if letters is None:
         letters = tuple(string.ascii_uppercase[: len(options)]) if options else DEFAULT_LETTERS
     keys = tuple(letters)
