@@ -148,9 +148,12 @@ def _final_channel(text: str) -> str:
 
 def _answer_text(text: str) -> str:
     """The part of a raw output that is the answer, in one normal form (see the module rules)."""
-    if not text.isascii():
+    ascii_text = text.isascii()
+    if not ascii_text:
         text = unicodedata.normalize("NFKC", text)
-    text = strip_thinking(_final_channel(text))
+    text = _final_channel(text)
+    if "<" in text or not ascii_text:
+        text = strip_thinking(text)
     for pattern, mark in ((_END_TOKEN, "<"), (_NEXT_TURN, ":")):
         end = pattern.search(text) if mark in text else None
         if end:
@@ -165,8 +168,13 @@ def _answer_text(text: str) -> str:
     if "<|" in text or "<｜" in text:
         text = text.replace(_BOX_OPEN, "<answer>").replace(_BOX_CLOSE, "</answer>")
         text = _SPECIAL_TOKEN.sub(" ", text)
-    text = _MARKUP.sub("", text)
-    return _LINE_BREAKS.sub("\n", _SPACES.sub(" ", text)).strip()
+    if "*" in text or "_" in text or "`" in text or "#" in text:
+        text = _MARKUP.sub("", text)
+    if not ascii_text or "  " in text or "\t" in text or "\r" in text or "\f" in text or "\v" in text:
+        text = _SPACES.sub(" ", text)
+    if "\n" in text:
+        text = _LINE_BREAKS.sub("\n", text)
+    return text.strip()
 
 
 def strict_choice(text: str | None, letters: Sequence[str] = DEFAULT_LETTERS) -> str | None:
@@ -212,10 +220,10 @@ _WORLD_CUE = re.compile(
     r"|(?:правильный|верный)\s+(?:ответ|вариант)|ответ|я\s+выбираю"
     r"|(?:ال)?[إا]جابة(?:\s+(?:ال)?صحيحة)?|(?:ال)?جواب(?:\s+(?:ال)?صحيح)?|(?:ال)?خيار\s+(?:ال)?صحيح)\b)"
 )
-_WORLD_STEMS = (
-    "respuesta", "opci", "elijo", "escojo", "selecciono", "resposta", "alternativa", "escolho", "ponse", "choisis",
-    "antwort", "hle", "ответ", "вариант", "выбираю", "جابة", "جواب", "خيار",
-)  # fmt: skip
+_WORLD_STEM = re.compile(
+    "respuesta|opci|elijo|escojo|selecciono|resposta|alternativa|escolho|ponse|choisis|antwort|hle|ответ|вариант"
+    "|выбираю|جابة|جواب|خيار"
+)
 _CJK_CUE = re.compile(
     r"(?P<final>最终答案|最終答案|最終的な答え|최종\s*(?:정답|답변|답))"
     r"|(?:正确|正確)(?:答案|选项|選項)|答案|(?:所以|故|因此)答|(?<![回解])答(?=\s*[:])|(?:回答|解答)(?=\s*[:])"
@@ -227,11 +235,12 @@ _CJK_CUE = re.compile(
 
 def _cues(text: str) -> list[re.Match[str]]:
     """Every answer cue in ``text``, in order of position."""
-    found = list(_CUE.finditer(text)) if _may_hold_cue(text) else []
     lowered = text.lower()
-    if any(stem in lowered for stem in _WORLD_STEMS):
+    ascii_text = text.isascii()
+    found = list(_CUE.finditer(text)) if not ascii_text or any(w in lowered for w in _CUE_WORDS) else []
+    if _WORLD_STEM.search(lowered):
         found += _WORLD_CUE.finditer(text)
-    if not text.isascii():
+    if not ascii_text:
         found += _CJK_CUE.finditer(text)
     if len(found) > 1:
         found.sort(key=lambda match: match.start())
@@ -507,6 +516,9 @@ def _tagged_values(body: str) -> list[tuple[int, str]]:
     return sorted(found, key=lambda pair: pair[0])
 
 
+_POST_WORDS = ("correct", "right", "best", "answer", "one")
+
+
 def _statements(body: str, letters: _Letters) -> list[tuple[int, int, str]]:
     """Every answer statement as ``(rank, position, value)``; rank 2 for "final answer", 1 otherwise."""
     found = []
@@ -516,7 +528,9 @@ def _statements(body: str, letters: _Letters) -> list[tuple[int, int, str]]:
         value = _stated_value(body, cue.end(), letters)
         if value is not None:
             found.append((2 if cue.group("final") else 1, cue.start(), value))
-    if "is" in body or "seems" in body:  # "option C is correct", "(B) is the right answer", "D is the one."
+    lowered = body.lower()
+    if ("is" in body or "seems" in body) and any(word in lowered for word in _POST_WORDS):
+        # "option C is correct", "(B) is the right answer", "D is the one."
         for match in letters.post_statement.finditer(body):
             if not _NEGATED_BEFORE.search(body[max(0, match.start() - _WINDOW) : match.start()]):
                 found.append((1, match.start(), (match.group(1) or match.group(2)).upper()))
