@@ -128,16 +128,22 @@ def _family(model: str) -> tuple[dict[str, Any], str]:
     return {"match": "default", **document["default"]}, "no family matched"
 
 
-def base_inputs(model: str) -> BaseInputs:
-    """The input preset and system prompt of ``model``'s family (by Hub id, path, or a local config.json).
+def base_inputs(model: str, *other_names: str | None) -> BaseInputs:
+    """The input preset and system prompt of the base model's family (by Hub id, path, or a local config.json).
 
     ``crossomni eval`` gives them to a base model, ``crossomni train`` records them for an adapter, so an
-    evaluation of the base and one of its adapter feed the model the same inputs.
+    evaluation of the base and one of its adapter feed the model the same inputs. ``other_names`` are other
+    names of the same base (training's Hub id and the folder it loads), tried in order when ``model`` matches
+    no family.
 
     >>> base_inputs("Qwen/Qwen2.5-Omni-7B").preset.name, base_inputs("Qwen/Qwen2.5-Omni-7B").family
     ('qwen2.5-omni-compact', 'qwen2.5-omni')
     """
-    entry, matched_by = _family(model)
+    for name in (model, *other_names):
+        if name:
+            entry, matched_by = _family(name)
+            if entry["match"] != "default":
+                break
     return BaseInputs(entry["match"], matched_by, input_preset(entry["preset"]), entry["system_prompt"])
 
 

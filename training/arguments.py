@@ -11,7 +11,7 @@ from typing import Any
 
 import crossomni
 from model_calls.adapters import training_inputs_record
-from model_calls.presets import InputPreset, base_inputs, input_preset, preset_names
+from model_calls.presets import BaseInputs, InputPreset, base_inputs, input_preset, preset_names
 from training.data import DataSource
 from training.encoding import OmniEncoder
 from training.prompting import DEFAULT_PROMPT_TEMPLATE, REASONING_PROMPT_TEMPLATE, TrainingPrompt
@@ -85,8 +85,8 @@ class CrossOmniArguments:
         then says what changed)."""
         if self.input_preset:
             named = input_preset(self.input_preset)
-        elif self._family(model_name_or_path):
-            named = base_inputs(self._family(model_name_or_path)).preset
+        elif self.base_model_id or model_name_or_path:
+            named = self.base_inputs(model_name_or_path).preset
         else:
             raise ValueError("input_preset: none given, and no base model to take its family's preset from")
         return named.with_overrides(
@@ -99,14 +99,17 @@ class CrossOmniArguments:
 
     def training_prompt(self, model_name_or_path: str) -> TrainingPrompt:
         """Template and system prompt of the conversations (the family is the base model's Hub id when given)."""
-        family = self._family(model_name_or_path)
-        system = base_inputs(family).system_prompt if self.system_prompt is None else (self.system_prompt or None)
+        if self.system_prompt is None:
+            system = self.base_inputs(model_name_or_path).system_prompt
+        else:
+            system = self.system_prompt or None  # "": no system turn
         template = self.prompt_template or (REASONING_PROMPT_TEMPLATE if self.reasoning else DEFAULT_PROMPT_TEMPLATE)
         return TrainingPrompt(template=template, system_prompt=system)
 
-    def _family(self, model_name_or_path: str | None) -> str:
-        """What names the base's family: its Hub id when given, else the folder or id it is loaded from."""
-        return self.base_model_id or model_name_or_path or ""
+    def base_inputs(self, model_name_or_path: str | None) -> BaseInputs:
+        """The base's family defaults (``model_calls.presets.base_inputs``): by its Hub id when given, else by the
+        folder or id it is loaded from (a local checkpoint by its config.json)."""
+        return base_inputs(self.base_model_id or "", model_name_or_path)
 
     @property
     def reasoning(self) -> bool:
