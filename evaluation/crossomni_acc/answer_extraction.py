@@ -100,6 +100,7 @@ _END_TOKEN = re.compile(
     r"<\|(?:im_end|endoftext|eot_id|end|return|end_of_text|endofturn|im_start|end▁of▁sentence)\|>|</s>"
     r"|<end_of_turn>|<eos>"
 )
+_ASSISTANT_HEADER = re.compile(r"\s*<\|im_start\|>\s*assistant\b")
 _NEXT_TURN = re.compile(r"(?m)^[ \t]*(?:Human|User|USER|HUMAN)[ \t]*:")
 _SPECIAL_TOKEN = re.compile(r"<\|[A-Za-z_▁]+\|>")
 _BOX_OPEN, _BOX_CLOSE = "<|begin_of_box|>", "<|end_of_box|>"
@@ -154,6 +155,9 @@ def _answer_text(text: str) -> str:
     text = _final_channel(text)
     if "<" in text or not ascii_text:
         text = strip_thinking(text)
+    header = _ASSISTANT_HEADER.match(text) if "<|im_start|>" in text else None
+    if header:  # a decode that kept the template's header: the turn starts after it
+        text = text[header.end() :]
     for pattern, mark in ((_END_TOKEN, "<"), (_NEXT_TURN, ":")):
         end = pattern.search(text) if mark in text else None
         if end:
@@ -313,7 +317,8 @@ _AMBIGUOUS = "?"  # a statement that names several letters
 _NOTHING = "-"  # a declaration that names no choice ("Final answer: E" of four, "Answer: none")
 # What a declaration may name instead of a letter that says it chose none: an invalid letter, "none"…
 _NO_CHOICE = re.compile(
-    r"(?i:(?:[a-z]|none|unknown|unclear|n/?a|null|nothing|not\s+sure|undetermined|cannot\s+be\s+determined))"
+    r"(?i:(?:[a-z]|none(?:\s+of\s+(?:the\s+above|them|these|the\s+options))?|unknown|unclear|n/?a|null|nothing"
+    r"|not\s+sure|undetermined|cannot\s+be\s+determined))"
     r"(?=\s*(?:[.!;\n)]|$))"
 )
 
@@ -560,9 +565,10 @@ def _last_line_letter(body: str, letters: _Letters) -> str | None:
 def _stated_answer(body: str, letters: _Letters, options: Sequence[str] | None, keys: Sequence[str]) -> str | None:
     """What the response's explicit evidence (answer containers, statements, a last lone letter) names.
 
-    The last answer container decides, unless it names no choice (then there is no answer) or a later statement
-    or last line names another letter (two answers: none). Without containers the best-ranked, last statement
-    decides; a last lone letter that disagrees with it makes the answer unreadable.
+    The last answer container decides, unless it names no choice (then there is no answer, or, when statements
+    follow it, they decide) or a later statement or last line names another letter (two answers: none).
+    Without containers the best-ranked, last statement decides; a last lone letter that disagrees with it
+    makes the answer unreadable.
     """
     containers = []
     for start, content in _tagged_values(body):
@@ -577,8 +583,13 @@ def _stated_answer(body: str, letters: _Letters, options: Sequence[str] | None, 
     last_line = _last_line_letter(body, letters)
     if containers:
         start, value = containers[-1]
+        later_statements = [(rank, pos, v) for rank, pos, v in statements if pos > start]
         if value is None or value in (_AMBIGUOUS, _NOTHING):
-            return _NOTHING
+            if not later_statements:
+                return _NOTHING  # "<answer>B</answer> <answer>Z</answer>": the final answer is no choice
+            statements = later_statements  # "\boxed{2} people, so the answer is B": the box was a count
+            containers = []
+    if containers:
         later = {v for _, pos, v in statements if pos > start and v not in (_NOTHING,)}
         if last_line is not None:
             later.add(last_line)
