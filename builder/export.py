@@ -254,13 +254,36 @@ def _write_export(
     write_dataset_card(staging, summary, manifest)
 
 
+def metric_taxonomy_problems() -> list[str]:
+    """Where the metric folder's own copy of the task taxonomy differs from ``crossomni.py`` (empty: none).
+
+    The metric holds the copy so that it loads without this project (``evaluation/crossomni_acc/taxonomy.py``).
+    """
+    from evaluation.crossomni_acc import taxonomy
+
+    problems = []
+    for name in ("LETTERS", "MODALITIES", "TASK_NAMES", "SINGLE_TASKS", "CROSS_TASKS"):
+        if tuple(getattr(taxonomy, name)) != tuple(getattr(crossomni, name)):
+            problems.append(f"{name}: metric {getattr(taxonomy, name)} vs crossomni.py {getattr(crossomni, name)}")
+    schema = {t.name: (t.source, t.target) for t in crossomni.TASK_TYPES}
+    held = {t.name: (t.source, t.target) for t in taxonomy.TASKS.values()}
+    if held != schema:
+        problems.append(f"task sources/targets: metric {held} vs crossomni.py {schema}")
+    return problems
+
+
 def export_metric(out_dir: str | Path = "crossomni_acc", overwrite: bool = False) -> Path:
     """Copy the ``crossomni_acc`` metric module into ``out_dir``, replacing an older copy there (``out_dir``
     must be new, empty or such a copy unless ``overwrite``; see ``model_calls.outputs``).
 
     With the folder in the working directory, ``evaluate.load("crossomni_acc")`` finds it before
-    the Hub; the same folder is what an ``evaluate`` Space ``ORG/crossomni_acc`` holds.
+    the Hub; the same folder is what an ``evaluate`` Space ``ORG/crossomni_acc`` holds. It imports only
+    ``evaluate``, ``datasets``, ``numpy`` and the standard library; a copy of the taxonomy that differs from
+    ``crossomni.py`` is refused before anything is written.
     """
+    problems = metric_taxonomy_problems()
+    if problems:
+        raise RuntimeError("the metric's taxonomy.py differs from crossomni.py: " + "; ".join(problems))
     out_dir = Path(out_dir)
     protected = {"the metric's source": METRIC_DIR}
     with replace_output_dir(out_dir, "export-metric", overwrite=overwrite, protected=protected) as staging:

@@ -214,11 +214,19 @@ def compare(
         typer.Option(help="Published rows to add, MODEL:METHOD, e.g. Qwen2.5-Omni-7B:default or Average:icl."),
     ] = None,
     out: str = typer.Option(None, help="Folder for compare.md and the plots."),
+    allow_different_items: bool = typer.Option(
+        False, help="Compare runs that scored different items (the table says so; a Δ only where items agree)."
+    ),
 ) -> None:
-    """Put several runs (and paper rows) side by side with differences."""
-    from evaluation.compare import compare_runs
+    """Put several runs (and paper rows) side by side with differences; runs must have scored the same items."""
+    from evaluation.compare import DifferentItemsError, compare_runs
 
-    typer.echo(compare_runs(runs, out_dir=out, paper=paper or ()))
+    try:
+        text = compare_runs(runs, out_dir=out, paper=paper or (), allow_different_items=allow_different_items)
+    except DifferentItemsError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(text)
 
 
 @app.command()

@@ -21,7 +21,7 @@ from typing import Any
 
 from crossomni import SAMPLING_RATE
 from model_calls.adapters import read_adapter_config, read_training_inputs
-from model_calls.presets import InputPreset, family_preset, input_preset, system_prompt_for
+from model_calls.presets import InputPreset, base_inputs, input_preset
 
 INPUT_PRESETS: dict[str, tuple[str, ...]] = {
     "full": ("video", "audio"),
@@ -80,6 +80,7 @@ class ResolvedInputs:
     trained: dict[str, Any] | None = None
     mismatches: tuple[str, ...] = ()
     base_mismatch: str | None = None  # --model is not the base the adapter records (a warning, not an error)
+    source: str = ""  # where the defaults came from: the adapter's record, or the base model's family (run.json)
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -117,7 +118,8 @@ def resolve_inputs(
     allow_mismatch: bool = False,
     **media: Any,
 ) -> ResolvedInputs:
-    """Settle a run's inputs: the adapter's record, else the model family's; explicit values override.
+    """Settle a run's inputs: the adapter's record, else the base model family's (``model_calls.presets.base_inputs``:
+    the preset and system prompt training on that base records); explicit values override.
 
     A ``model`` other than the base the adapter records is kept in ``base_mismatch`` (a warning).
 
@@ -131,13 +133,16 @@ def resolve_inputs(
     trained = read_training_inputs(adapter) if adapter else None
     base_mismatch = base_model_mismatch(model, adapter, trained) if adapter else None
     if trained is None:
-        chosen = input_preset(preset) if preset else family_preset(model)
+        defaults = base_inputs(model)
+        chosen = input_preset(preset) if preset else defaults.preset
+        explicit = [name for name, value in (("input preset", preset), ("system prompt", system_prompt)) if value]
         return ResolvedInputs(
             preset=chosen.with_overrides(**media),
             prompting=prompting or "default",
             prompt_version=prompt_version or "v1",
-            system_prompt=system_prompt_for(model) if system_prompt is None else system_prompt,
+            system_prompt=defaults.system_prompt if system_prompt is None else system_prompt,
             base_mismatch=base_mismatch,
+            source=defaults.describe() + (f"; {' and '.join(explicit)} given explicitly" if explicit else ""),
         )
     trained_preset = InputPreset.from_json(trained["input_preset"])
     mode, version = str(trained["prompt_template"]["id"]).rsplit(".", 1)
@@ -149,6 +154,7 @@ def resolve_inputs(
         system_prompt=trained["system_prompt"] if system_prompt is None else system_prompt,
         trained=trained,
         base_mismatch=base_mismatch,
+        source=f"adapter {adapter}: what it records it was trained on (crossomni_inputs.json)",
     )
     mismatches = []
     if chosen.settings() != trained_preset.settings():

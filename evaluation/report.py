@@ -6,6 +6,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,13 @@ def percent(value: Any) -> str:
     return f"{100 * float(value):.2f}"
 
 
-def paper_table(rows: Sequence[Row], deltas_against: int | None = None) -> str:
+def paper_table(
+    rows: Sequence[Row], deltas_against: int | None = None, delta_keys: Sequence[AbstractSet[str] | None] = ()
+) -> str:
     """Markdown table with the paper's columns: audio-, text-, visual-centric groups, then overall/single/cross.
 
-    With ``deltas_against`` set, every other row is followed by its difference (percentage points).
+    With ``deltas_against`` set, every other row is followed by its difference (percentage points); where
+    ``delta_keys[i]`` is a set, row ``i``'s difference is shown only for those keys (– elsewhere).
     """
     groups = " · ".join(
         f"{name}: {', '.join(TASKS[t].short for t in tasks)}" for name, tasks in PAPER_COLUMN_GROUPS.items()
@@ -58,7 +62,8 @@ def paper_table(rows: Sequence[Row], deltas_against: int | None = None) -> str:
         lines.append("| " + " | ".join([label, *(percent(metrics.get(k)) for k in keys)]) + " |")
         if deltas_against is not None and index != deltas_against:
             base = rows[deltas_against][1]
-            cells = [_delta(metrics.get(k), base.get(k)) for k in keys]
+            allowed = delta_keys[index] if index < len(delta_keys) else None
+            cells = [_delta(metrics.get(k), base.get(k)) if allowed is None or k in allowed else "–" for k in keys]
             lines.append("| " + " | ".join([f"Δ vs {rows[deltas_against][0]}", *cells]) + " |")
     return "\n".join(lines) + "\n"
 

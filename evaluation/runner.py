@@ -384,6 +384,7 @@ def run_eval(
         "peft_adapter": adapter_summary(cfg.adapter) if cfg.adapter else None,
         "media_order": "media before text" if input_config.media_first else "text before media",
         "audio_in_video": input_config.audio_in_video,
+        "inputs_from": cfg.resolved.source,  # the adapter's record, or the base family's (= what training records)
         "training_inputs": cfg.resolved.trained,  # what the adapter recorded it was trained on (None: nothing)
         "input_mismatches": list(cfg.resolved.mismatches),
         "base_model_mismatch": cfg.resolved.base_mismatch,  # --model differs from the adapter's recorded base

@@ -8,6 +8,7 @@ The builder's captions, every evaluation backend and the training collators samp
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
@@ -93,17 +94,67 @@ def input_preset(name: str) -> InputPreset:
     return InputPreset(name=name, **presets[name])
 
 
-def _family(model: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BaseInputs:
+    """What a base model gets by default, in evaluation and in training alike: its family's preset and prompt."""
+
+    family: str  # the family's ``match`` in presets.yaml, or "default"
+    matched_by: str  # how the family was found: "name", "config.json model_type ...", or "no family matched"
+    preset: InputPreset
+    system_prompt: str | None
+
+    def describe(self) -> str:
+        """One line for run.json and logs: which family's defaults, and why."""
+        return (
+            f"base model family {self.family} ({self.matched_by}): input preset {self.preset.name} and its "
+            "system prompt, the inputs `crossomni train` records for an adapter trained on it"
+        )
+
+
+def _local_model_type(model: str) -> str | None:
+    """The ``model_type`` of a local checkpoint folder's config.json (None: no such folder or field)."""
+    path = Path(model).expanduser() / "config.json"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _family(model: str) -> tuple[dict[str, Any], str]:
     document = _document()
     for entry in document["families"]:
         if entry["match"].lower() in model.lower():
-            return entry
-    return document["default"]
+            return entry, "matched by name"
+    model_type = _local_model_type(model)
+    for entry in document["families"]:
+        if model_type and model_type in entry.get("model_types", ()):
+            return entry, f"matched by config.json model_type {model_type}"
+    return {"match": "default", **document["default"]}, "no family matched"
+
+
+def base_inputs(model: str, *other_names: str | None) -> BaseInputs:
+    """The input preset and system prompt of the base model's family (by Hub id, path, or a local config.json).
+
+    ``crossomni eval`` gives them to a base model, ``crossomni train`` records them for an adapter, so an
+    evaluation of the base and one of its adapter feed the model the same inputs. ``other_names`` are other
+    names of the same base (training's Hub id and the folder it loads), tried in order when ``model`` matches
+    no family.
+
+    >>> base_inputs("Qwen/Qwen2.5-Omni-7B").preset.name, base_inputs("Qwen/Qwen2.5-Omni-7B").family
+    ('qwen2.5-omni-compact', 'qwen2.5-omni')
+    """
+    for name in (model, *other_names):
+        if name:
+            entry, matched_by = _family(name)
+            if entry["match"] != "default":
+                break
+    return BaseInputs(entry["match"], matched_by, input_preset(entry["preset"]), entry["system_prompt"])
 
 
 def family_preset(model: str) -> InputPreset:
-    """The input preset a model family gets by default (e.g. ``qwen2.5-omni`` for Qwen/Qwen2.5-Omni-7B)."""
-    return input_preset(_family(model)["preset"])
+    """The input preset a model family gets by default (e.g. ``qwen2.5-omni-compact`` for Qwen/Qwen2.5-Omni-7B)."""
+    return base_inputs(model).preset
 
 
 def system_prompt_for(model: str) -> str | None:
@@ -114,4 +165,4 @@ def system_prompt_for(model: str) -> str | None:
     >>> system_prompt_for("Qwen/Qwen3-Omni-30B-A3B-Instruct") is None
     True
     """
-    return _family(model)["system_prompt"]
+    return base_inputs(model).system_prompt

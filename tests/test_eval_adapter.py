@@ -293,6 +293,31 @@ def test_adapter_card_shows_the_eval_command():
     assert "crossomni eval --model Qwen/Qwen2.5-Omni-3B --adapter me/sft" in card
 
 
+def test_a_base_is_evaluated_on_the_inputs_training_on_it_records(tmp_path):
+    """One rule for a base model's inputs: plain eval uses the preset and system prompt training records."""
+    from evaluation.inputs import resolve_inputs
+    from training.arguments import GRPOScriptArguments, SFTScriptArguments
+
+    local = tmp_path / "my-checkpoint"  # a local Qwen2.5-Omni whose path does not say so
+    local.mkdir()
+    (local / "config.json").write_text('{"model_type": "qwen2_5_omni"}')
+    for base in ("Qwen/Qwen2.5-Omni-3B", "Qwen/Qwen2.5-Omni-7B", str(local)):
+        evaluated = resolve_inputs(base)
+        for recipe in (SFTScriptArguments(), GRPOScriptArguments()):
+            record = recipe.training_inputs(base)
+            assert evaluated.preset.to_json() == record["input_preset"], base
+            assert evaluated.system_prompt == record["system_prompt"] and "Qwen Team" in record["system_prompt"]
+        assert evaluated.preset.name == "qwen2.5-omni-compact" and "family qwen2.5-omni" in evaluated.source
+    assert "config.json model_type qwen2_5_omni" in resolve_inputs(str(local)).source
+    # an explicit choice is kept, and said
+    chosen = resolve_inputs(str(local), preset="qwen2.5-omni")
+    assert chosen.preset.name == "qwen2.5-omni" and "input preset given explicitly" in chosen.source
+    other = resolve_inputs(str(tmp_path))  # no family: the generic preset and prompt, said as such
+    assert other.preset.name == "generic" and "no family matched" in other.source
+    with pytest.raises(ValueError, match="no base model"):
+        SFTScriptArguments().preset()
+
+
 def test_recorded_inputs_are_the_default_and_a_mismatch_is_refused(adapter_dir, tmp_path):
     import shutil
 

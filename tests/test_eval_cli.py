@@ -66,7 +66,10 @@ def test_eval_command_end_to_end(tmp_path, tiny_omni_dir, embedded_export):
     assert result.exit_code == 0, result.output
     assert "nan%" not in result.output and "cross –" in result.output  # 4 items cannot cover 6 cross tasks
     assert all(json.loads(line)["modalities"] == ["text"] for line in (ablation / "predictions.jsonl").open())
-    compared = CliRunner().invoke(app, ["eval", "compare", str(run), str(ablation), "--out", str(tmp_path / "cmp")])
+    refused = CliRunner().invoke(app, ["eval", "compare", str(run), str(ablation)])
+    assert refused.exit_code == 2 and "different items" in refused.output  # 18 items against 4
+    args = ["eval", "compare", str(run), str(ablation), "--out", str(tmp_path / "cmp"), "--allow-different-items"]
+    compared = CliRunner().invoke(app, args)
     assert compared.exit_code == 0, compared.output
     assert "Δ vs default (default.v1, full)" in compared.output
     assert (tmp_path / "cmp" / "compare_per_task.png").stat().st_size > 0

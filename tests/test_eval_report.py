@@ -94,6 +94,44 @@ def test_compare_two_runs(tmp_path, sample_dataset):
         compare_runs([tmp_path / "a"], paper=["GPT-9:default"])
 
 
+def test_compare_refuses_runs_over_different_items_unless_allowed(tmp_path, sample_dataset):
+    from typer.testing import CliRunner
+
+    from crossomni_cli import app
+    from evaluation.compare import DifferentItemsError
+
+    full = EvalConfig(model="m", out=str(tmp_path / "full"))
+    part = EvalConfig(model="m", out=str(tmp_path / "part"), prompting="icl", limit=7)
+    run_eval(full, sample_dataset, EchoBackend(lambda r: "A"), progress=False)
+    run_eval(part, sample_dataset, EchoBackend(lambda r: "B"), progress=False)
+    with pytest.raises(DifferentItemsError, match=r"full 18, part 7; 7 in common"):
+        compare_runs([tmp_path / "full", tmp_path / "part"])
+    refused = CliRunner().invoke(app, ["eval", "compare", str(tmp_path / "full"), str(tmp_path / "part")])
+    assert refused.exit_code == 2 and "--allow-different-items" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and "Traceback" not in refused.output
+
+    text = compare_runs([tmp_path / "full", tmp_path / "part"], allow_different_items=True)
+    assert "**The runs score different items**" in text and "part (icl.v1, full) [7 items]" in text
+    records = [json.loads(line) for line in (tmp_path / "part" / "predictions.jsonl").read_text().splitlines()]
+    header = next(line for line in text.splitlines() if line.startswith("| Run |")).split(" | ")
+    delta = next(line for line in text.splitlines() if line.startswith("| Δ")).split(" | ")
+    full_items = {r["task_type"]: 0 for r in records}
+    for line in (tmp_path / "full" / "predictions.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        full_items[record["task_type"]] = full_items.get(record["task_type"], 0) + 1
+    part_items = {t: sum(r["task_type"] == t for r in records) for t in {r["task_type"] for r in records}}
+    from crossomni import TASKS
+
+    for task, count in full_items.items():
+        cell = delta[header.index(TASKS[task].short)]
+        # a Δ only where both runs scored the same items of the task
+        assert (cell != "–") == (part_items.get(task) == count), (task, cell)
+    assert delta[header.index("Overall")] == "–"
+    # the same items: compared as before, no note
+    same = compare_runs([tmp_path / "full", tmp_path / "full"])
+    assert "different items" not in same and "[18 items]" not in same
+
+
 def _generic(clip: str, answers=("(b)", "the woman", "C")) -> datasets.Dataset:
     return datasets.Dataset.from_dict(
         {

@@ -79,6 +79,7 @@ def test_run_records_and_scores(tmp_path, sample_dataset, scripted):
     assert recompute_metrics(records) == pytest.approx(metrics)
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert "Qwen Team" in meta["identity"]["input_config"]["system_prompt"]
+    assert "family qwen2.5-omni" in meta["inputs_from"] and "crossomni train" in meta["inputs_from"]
     assert meta["audio_in_video"] is True and meta["media_order"] == "media before text"
     assert (tmp_path / "run" / "report.md").exists()
 

@@ -232,3 +232,37 @@ def test_letters_follow_the_number_of_options():
 def test_strip_thinking_keeps_only_the_answer_part():
     assert strip_thinking("<think>x</think>B").strip() == "B"
     assert strip_thinking("<THINK>x</THINK> y <think>z").strip() == "y"
+
+
+# Probes written while extending the reader to other languages and formats: negations and second answers in
+# each, and the cases where a container, a statement and a last line disagree.
+PROBES = [
+    ("选B，不选A", "B"),
+    ("我不选A，选B", "B"),
+    ("正确答案不是C，是D", "D"),
+    ("答案可能是B或C", None),
+    ("A不是正确答案", None),
+    ("정답은 A가 아닙니다.", None),
+    ("答えはAではありません。", None),
+    ("La respuesta no es la A.", None),
+    ("Die Antwort ist nicht A.", None),
+    ("Réponse : (B) ou (C)", None),
+    ("Ответ: вариант B", "B"),
+    ("الإجابة بالتأكيد", None),
+    ("(A)(B)", None),
+    ("(A) (B)", None),
+    ("(A)(A)", "A"),
+    ("Option A: no. Option B: yes.", None),
+    ("Answer: B\n\nA", None),
+    ("The answer is B. This answer is based on the audio.", "B"),
+    ("The answer is B. Actually the answer is none of the above.", None),
+    ("The count is \\boxed{2}. So the answer is B.", "B"),
+    ("<answer>B</answer>\n\nThe answer is B.", "B"),
+    ("<|im_start|>assistant\nC<|im_end|>", "C"),  # a decode that kept the template's header
+    ("C<|im_end|>\n<|im_start|>user\nAnd the man in red? A", "C"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PROBES)
+def test_probes_of_the_multilingual_reader(text, expected):
+    assert extract_choice(text) == expected

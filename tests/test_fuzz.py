@@ -10,7 +10,9 @@ The counts per category are printed (``pytest -s``) and must reach the floor bel
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import random
 import shutil
 import string
@@ -227,10 +229,15 @@ def test_release_files(release_copy: Callable[[], Path]) -> None:
 # --- metric inputs ---------------------------------------------------------------------------------
 
 
-def test_metric_inputs() -> None:
+@functools.cache
+def _metric() -> object:
     import evaluate
 
-    metric = evaluate.load(str(Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"))
+    return evaluate.load(str(Path(__file__).resolve().parents[1] / "evaluation" / "crossomni_acc"))
+
+
+def test_metric_inputs() -> None:
+    metric = _metric()
     rng = random.Random(SEED + 4)
     valid = {
         "predictions": ["A", "The answer is (B).", "C"],
@@ -256,6 +263,91 @@ def test_metric_inputs() -> None:
             assert isinstance(kwargs["references"], list) and all(r in "ABCD" for r in kwargs["references"])
         # a failed call never poisons the next one
         assert metric.compute(**valid)["overall"] == pytest.approx(2 / 3)  # A and (B) right, C for D wrong
+
+
+def _same_scores(got: dict, expected: dict) -> bool:
+    return got.keys() == expected.keys() and all(
+        (math.isnan(v) and math.isnan(got[k])) if isinstance(v, float) and math.isnan(v) else got[k] == v
+        for k, v in expected.items()
+    )
+
+
+def test_metric_columns_of_any_kind() -> None:
+    """numpy arrays, tuples and pandas Series (any index, shuffled too) score as the same lists do; sets, dicts and
+    other unordered columns, seeds that are not integers >= 0 and task indices that are not ASCII digits are refused."""
+    import numpy as np
+    import pandas as pd
+
+    from evaluation.crossomni_acc.scoring import score
+
+    metric = _metric()
+    rng = random.Random(SEED + 6)
+    outputs = ["A", "b", "(C)", "The answer is D.", None, "", "答案是B", "\\boxed{\\text{C}}", "(A)(B)", "x" * 300]
+    for _ in range(CASES_PER_CATEGORY // 2):
+        n = rng.randint(1, 9)
+        columns = {
+            "predictions": [rng.choice(outputs) for _ in range(n)],
+            "references": [rng.choice("ABCD") for _ in range(n)],
+            "task_types": [rng.choice(crossomni.TASK_NAMES) for _ in range(n)],
+            "clip_ids": [f"clip_{rng.randrange(3)}" for _ in range(n)],
+            "options": [rng.choice([None, ["a nurse", "a chef", "an actor", "a pilot"]]) for _ in range(n)],
+        }
+        settings = {"confidence_level": 0.9, "n_bootstrap": 20, "seed": rng.randrange(5)}
+        expected = score(**columns, **settings)
+        index = rng.sample(range(100, 100 + n), n)  # a Series after a shuffle keeps its labels: positions count
+        kind = rng.choice(["numpy", "series", "tuple"])
+        wrapped = {}
+        for name, values in columns.items():
+            if kind == "series":
+                wrapped[name] = pd.Series(values, index=index, dtype=object)
+            elif kind == "numpy":
+                items = [np.array(v) if isinstance(v, list) else v for v in values] if name == "options" else values
+                wrapped[name] = np.array([*items, None], dtype=object)[:-1]
+            else:
+                wrapped[name] = tuple(values)
+        assert _same_scores(_record("metric", lambda w=wrapped, s=settings: score(**w, **s)), expected), kind
+        assert _same_scores(_record("metric", lambda w=wrapped, s=settings: metric.compute(**w, **s)), expected), kind
+        unordered = dict(wrapped, **{rng.choice(["predictions", "references", "task_types"]): set("AB")})
+        with pytest.raises(ValueError, match=r"ordered|expected"):
+            _record("metric", lambda u=unordered: metric.compute(**u))
+    odd_seeds = [1.5, -1, True, "0", None, float("nan"), [1], 2**70 * -1]
+    odd_tasks = ["０", "٣", "３", "²", "1.0", " 1 ", "+1", "-0", "9", "١"]
+    for value in odd_seeds + odd_tasks:
+        kwargs = {"predictions": ["A", "B"], "references": ["A", "C"], "task_types": ["audio", "text"]}
+        if value in odd_tasks:
+            kwargs["task_types"] = [value, "text"]
+        else:
+            kwargs |= {"seed": value, "clip_ids": ["c1", "c2"]}
+        try:
+            result = _record("metric", lambda k=kwargs: metric.compute(**k))
+        except ValueError:
+            continue
+        assert value == " 1 ", value  # only a class index with spaces around it is one
+        assert result["vision"] == 1.0
+
+
+def test_metric_reader_on_hostile_text() -> None:
+    """Mutated answers never crash the reader nor give a letter outside the choices; two bracketed letters in a
+    row, and repeated reasoning tags, read as no answer."""
+    from evaluation.crossomni_acc.answer_extraction import extract_choice
+
+    rng = random.Random(SEED + 7)
+    pieces = [
+        "<think>", "</think>", "<answer>", "</answer>", "\\boxed{", "}", "$", "(A)", "(B)", "答案是", "C", "or", " ",
+        "\n", "<|im_end|>", "Human:", "not ", "Final answer: ", "◁think▷", "<|channel|>final<|message|>",
+    ]  # fmt: skip
+    for _ in range(CASES_PER_CATEGORY // 2):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 60)))
+        for mutated in (text, text * rng.randint(2, 30)):
+            assert _record("metric", lambda t=mutated: extract_choice(t)) in (None, "A", "B", "C", "D")
+        first, second = rng.sample("ABCD", 2)
+        gap = rng.choice(["", " ", "  ", "\n"])
+        wrap = rng.choice([("(", ")"), ("[", "]")])
+        pair = f"{wrap[0]}{first}{wrap[1]}{gap}{wrap[0]}{second}{wrap[1]}"
+        assert _record("metric", lambda p=pair: extract_choice(p)) is None, pair
+        assert _record("metric", lambda p=pair: extract_choice("Answer: " + p)) is None, pair
+        tags = rng.choice(["<think>", "◁think▷", "<answer>", "<|channel>"]) * rng.randint(100, 2000)
+        assert _record("metric", lambda t=tags: extract_choice(t)) is None
 
 
 # --- model replies ---------------------------------------------------------------------------------

@@ -286,3 +286,108 @@ def test_compute_scores_as_the_arrow_cache_path_does(metric):
     metric.add_batch(predictions=["A"], references=["A"], task_types=["audio"])
     combined = metric.compute(predictions=["B"], references=["A"], task_types=["audio"], confidence_level=None)
     assert combined["count"] == 2 and combined["audio"] == 0.5
+
+
+def test_the_metric_folder_imports_only_evaluate_datasets_numpy_and_the_stdlib():
+    import ast
+
+    allowed = {"evaluate", "datasets", "numpy", "__future__"} | set(sys.stdlib_module_names)
+    siblings = {path.stem for path in METRIC_DIR.glob("*.py")}
+    for path in METRIC_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if not node.level else []
+                assert node.level == 0 or (node.module or "").split(".")[0] in siblings, (path.name, node.module)
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+def test_the_metric_taxonomy_equals_the_schema():
+    from builder.export import metric_taxonomy_problems
+    from evaluation.crossomni_acc import taxonomy
+
+    assert metric_taxonomy_problems() == []
+    assert taxonomy.TASK_NAMES == TASK_NAMES and taxonomy.LETTERS == LETTERS
+    assert taxonomy.SINGLE_TASKS == SINGLE_TASKS and taxonomy.CROSS_TASKS == CROSS_TASKS
+
+
+def test_export_refuses_a_metric_whose_taxonomy_drifted(tmp_path, monkeypatch):
+    from builder.export import export_metric
+    from evaluation.crossomni_acc import taxonomy
+
+    monkeypatch.setattr(taxonomy, "TASK_NAMES", (*taxonomy.TASK_NAMES[1:], taxonomy.TASK_NAMES[0]))
+    with pytest.raises(RuntimeError, match="TASK_NAMES"):
+        export_metric(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# A process where this project cannot be imported, as on a machine with only `pip install evaluate`.
+_WITHOUT_PROJECT = r"""
+import importlib.abc, json, sys
+BLOCKED = {"crossomni", "crossomni_cli", "builder", "evaluation", "model_calls", "training", "model_cards"}
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked)")
+        return None
+
+sys.meta_path.insert(0, Block())
+sys.path = [p for p in sys.path if p not in ("", ".", sys.argv[1])]
+import evaluate
+try:
+    import crossomni
+except ModuleNotFoundError:
+    pass
+else:
+    raise SystemExit("crossomni is importable")
+inputs = json.loads(open(sys.argv[2], encoding="utf-8").read())
+results = [evaluate.load(folder).compute(**inputs) for folder in sys.argv[3:]]
+print(json.dumps(results))
+"""
+
+
+def test_the_exported_metric_loads_and_scores_without_this_project(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from builder.export import export_metric
+    from tests.test_answer_shapes import ROWS
+    from tests.test_extraction import TABLE
+
+    exported = export_metric(tmp_path / "crossomni_acc")
+    # both answer tables: this project's shapes and the public ones (those of four-option questions)
+    table = [(text, options) for text, options, _ in TABLE]
+    table += [(r["text"], r["options"]) for r in ROWS if len(r["options"] or r.get("letters") or "ABCD") == 4]
+    inputs = {
+        "predictions": [text for text, _ in table],
+        "references": ["ABCD"[i % 4] for i in range(len(table))],
+        "task_types": [TASK_NAMES[i % 9] for i in range(len(table))],
+        "clip_ids": [f"clip_{i // 3}" for i in range(len(table))],
+        "options": [list(options) if options else None for _, options in table],
+    }
+    (tmp_path / "inputs.json").write_text(json.dumps(inputs), encoding="utf-8")
+    repo = str(METRIC_DIR.parents[1])
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env |= {"HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_PROJECT, repo, str(tmp_path / "inputs.json"), str(exported), str(METRIC_DIR)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    from_export, from_repo = json.loads(run.stdout.strip().splitlines()[-1])
+    expected = score(**inputs)
+    assert expected["parse_failures"] < len(table) and expected["overall"] > 0
+    for results in (from_export, from_repo):
+        assert results.keys() == expected.keys()
+        for key, value in expected.items():
+            assert results[key] == pytest.approx(value, nan_ok=True), key

@@ -204,12 +204,13 @@ def test_sft_two_steps_then_lora_round_trip(
     # The adapter records what it was trained on: the preset's values, the template, the family's system prompt.
     record = json.loads((folder / "crossomni_inputs.json").read_text())
     preset = record["input_preset"]
-    assert preset == script.preset().to_json()
-    assert preset["name"] == "qwen2.5-omni-compact+fps=1.0+max_frames=8+max_pixels=6272"
+    assert preset == script.preset(model_args.model_name_or_path).to_json()
+    assert preset["name"] == "qwen2.5-omni-compact+fps=1.0+max_frames=8+max_pixels=6272"  # the family's preset
     assert (preset["fps"], preset["max_frames"], preset["audio_in_video"]) == (1.0, 8, True)
     # rationale SFT asks for the shape it teaches: reasoning in <think>, then the letter
     assert record["prompt_template"] == {"id": "think.v1", "name": "think", "version": "v1"}
-    assert record["system_prompt"] == system_prompt_for(HUB_ID)
+    # the tiny base is a Qwen2.5-Omni checkpoint by its config.json: its family's prompt, as eval of it sends
+    assert record["system_prompt"] == system_prompt_for(str(tiny_omni_dir)) and "Qwen Team" in record["system_prompt"]
     assert record["base_model"] == {"loaded": str(tiny_omni_dir), "hub_id": HUB_ID}
     assert f"| input preset | `{preset['name']}` |" in card and "| prompt template | `think.v1` |" in card
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import crossomni
 from model_calls.adapters import training_inputs_record
-from model_calls.presets import InputPreset, input_preset, preset_names, system_prompt_for
+from model_calls.presets import BaseInputs, InputPreset, base_inputs, input_preset, preset_names
 from model_calls.redaction import shown
 from model_calls.store import load_yaml
 from training.data import DataSource
@@ -57,9 +57,12 @@ class CrossOmniArguments:
     )
     tvqa_root: str | None = field(default=None, metadata={"help": "TVQA root for reference-mode media."})
     data_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
-    input_preset: str = field(
-        default=COMPACT_PRESET,
-        metadata={"help": f"Input preset of model_calls/presets.yaml ({', '.join(preset_names())}); recorded."},
+    input_preset: str | None = field(
+        default=None,
+        metadata={
+            "help": f"Input preset of model_calls/presets.yaml ({', '.join(preset_names())}); recorded. Default: the "
+            f"base model family's, the one `crossomni eval` gives the base ({COMPACT_PRESET} for Qwen2.5-Omni)."
+        },
     )
     video_fps: float | None = field(default=None, metadata={"help": "Override the preset's frames per second."})
     max_frames: int | None = field(default=None, metadata={"help": "Override the preset's frame cap."})
@@ -115,9 +118,16 @@ class CrossOmniArguments:
             cache_dir=self.data_cache_dir,
         )
 
-    def preset(self) -> InputPreset:
-        """The named preset with any explicit overrides (the name then says what changed)."""
-        return input_preset(self.input_preset).with_overrides(
+    def preset(self, model_name_or_path: str | None = None) -> InputPreset:
+        """The named preset (default: the base family's, see ``base_inputs``) with any explicit overrides (the name
+        then says what changed)."""
+        if self.input_preset:
+            named = input_preset(self.input_preset)
+        elif self.base_model_id or model_name_or_path:
+            named = self.base_inputs(model_name_or_path).preset
+        else:
+            raise ValueError("input_preset: none given, and no base model to take its family's preset from")
+        return named.with_overrides(
             fps=self.video_fps,
             max_frames=self.max_frames,
             min_pixels=self.video_min_pixels,
@@ -127,10 +137,17 @@ class CrossOmniArguments:
 
     def training_prompt(self, model_name_or_path: str) -> TrainingPrompt:
         """Template and system prompt of the conversations (the family is the base model's Hub id when given)."""
-        family = self.base_model_id or model_name_or_path
-        system = system_prompt_for(family) if self.system_prompt is None else (self.system_prompt or None)
+        if self.system_prompt is None:
+            system = self.base_inputs(model_name_or_path).system_prompt
+        else:
+            system = self.system_prompt or None  # "": no system turn
         template = self.prompt_template or (REASONING_PROMPT_TEMPLATE if self.reasoning else DEFAULT_PROMPT_TEMPLATE)
         return TrainingPrompt(template=template, system_prompt=system)
+
+    def base_inputs(self, model_name_or_path: str | None) -> BaseInputs:
+        """The base's family defaults (``model_calls.presets.base_inputs``): by its Hub id when given, else by the
+        folder or id it is loaded from (a local checkpoint by its config.json)."""
+        return base_inputs(self.base_model_id or "", model_name_or_path)
 
     @property
     def reasoning(self) -> bool:
@@ -140,11 +157,12 @@ class CrossOmniArguments:
     def training_inputs(self, model_name_or_path: str) -> dict[str, Any]:
         """What ``crossomni_inputs.json`` beside the adapter records (evaluation reads it back)."""
         prompt = self.training_prompt(model_name_or_path)
-        return training_inputs_record(self.preset().to_json(), prompt.template, prompt.system_prompt)
+        preset = self.preset(model_name_or_path)
+        return training_inputs_record(preset.to_json(), prompt.template, prompt.system_prompt)
 
-    def omni_encoder(self, processor: Any) -> OmniEncoder:
+    def omni_encoder(self, processor: Any, model_name_or_path: str | None = None) -> OmniEncoder:
         """The processor wrapper that turns a row's clip segment and prompt into model inputs."""
-        return OmniEncoder(processor, self.preset())
+        return OmniEncoder(processor, self.preset(model_name_or_path))
 
 
 @dataclass

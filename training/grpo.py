@@ -113,7 +113,7 @@ def build_trainer(script_args: Any, training_args: Any, model_args: Any, judge: 
     dataset = load_split(script_args.data_source())
     dataset = balanced_sample(dataset, script_args.num_train_instances, script_args.sample_seed, script_args.balance_by)
     media_cache = Path(training_args.output_dir) / "media_cache"
-    encoder = script_args.omni_encoder(processor)
+    encoder = script_args.omni_encoder(processor, model_args.model_name_or_path)
     prompt = script_args.training_prompt(model_args.model_name_or_path)
     dataset = with_prompts(dataset, media_cache, prompt, encoder.preset)
     trainer = OmniGRPOTrainer(

@@ -161,7 +161,7 @@ def recipe_summary(stage: str, script_args: Any, training_args: Any, model_args:
             "learning rate": training_args.learning_rate,
             **(length or {"epochs": training_args.num_train_epochs}),
             **lora_rows(stage, script_args, model_args),
-            "input preset": script_args.preset().name,
+            "input preset": script_args.preset(model_args.model_name_or_path).name,
             "dataset config": script_args.dataset_config,
         }
     )

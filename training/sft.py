@@ -58,7 +58,7 @@ def main(script_args: Any, training_args: Any, model_args: Any) -> Path:
     processor = load_processor(model_args.model_name_or_path)
     model = load_thinker(model_args.model_name_or_path, model_args.dtype, model_args.attn_implementation)
     dataset = load_split(script_args.data_source())
-    encoder = script_args.omni_encoder(processor)
+    encoder = script_args.omni_encoder(processor, model_args.model_name_or_path)
     prompt = script_args.training_prompt(model_args.model_name_or_path)
     collator = OmniSFTCollator(
         encoder, supervision=script_args.supervision, max_length=training_args.max_length, prompt=prompt

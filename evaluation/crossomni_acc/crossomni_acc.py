@@ -7,9 +7,20 @@ import evaluate
 from datasets.utils.py_utils import temp_seed
 
 # evaluate copies only the sibling modules this file imports directly, and it reads any comment on an
-# import line as a download URL: keep both imports here and comment-free.
+# import line as a download URL: keep the three imports here and comment-free. The folder imports nothing
+# of this project (the taxonomy is held in taxonomy.py), so it loads where only evaluate is installed.
 from .answer_extraction import extract_choice
-from .scoring import LETTERS, TASK_NAMES, check_inputs, check_options, cluster_codes, reference_codes, score, task_codes
+from .scoring import (
+    as_column,
+    check_inputs,
+    check_options,
+    check_seed,
+    cluster_codes,
+    reference_codes,
+    score,
+    task_codes,
+)
+from .taxonomy import LETTERS, TASK_NAMES
 
 __all__ = ["CrossomniAcc", "extract_choice"]
 
@@ -26,15 +37,17 @@ _CITATION = """\
 _DESCRIPTION = """\
 Accuracy on CrossOmni, the cross-modal coreference benchmark: a model finds a person in a source
 modality (audio, vision or text) and answers a four-option question from a target modality.
-Predictions may be letters or raw model output; the chosen letter is read with a format-ranked
-extractor (thinking blocks removed, only valid letters, optional option-text matching), and a
-response that cannot be read counts as wrong and is reported in `parse_failure_rate`.
+Predictions may be letters or raw model output in any of ten languages; the chosen letter is read with a
+format-ranked extractor (reasoning blocks and model tokens removed, LaTeX and markdown unwrapped, only valid
+letters, optional option-text matching), and a response that cannot be read counts as wrong and is reported
+in `parse_failure_rate`.
 As in the paper, `single` and `cross` are unweighted means of the task accuracies (3 and 6 tasks),
 while `overall` is the accuracy over all instances, so it is not the mean of the nine tasks.
 """
 
 _KWARGS_DESCRIPTION = """
 Args:
+    Columns may be lists, tuples, numpy arrays or pandas Series (read by position); sets and dicts are refused.
     predictions (`list` of `str`): the chosen letter ("A"-"D") or the model's raw answer text, one per instance.
         `None` (no output) counts as a parse failure, wherever it is.
     references (`list` of `str`): the correct letter of each instance, "A"-"D" (case and spaces ignored).
@@ -48,7 +61,7 @@ Args:
         `overall`; `None` leaves the `ci_*` keys out.
     n_bootstrap (`int`, *optional*, defaults to 1000): bootstrap replicates, at least 1 (none are drawn where every
         instance is its own cluster: that interval is exact).
-    seed (`int`, *optional*, defaults to 0): seed of the bootstrap, so intervals are reproducible.
+    seed (`int`, *optional*, defaults to 0): seed of the bootstrap (an integer >= 0), so intervals are reproducible.
 
 Returns:
     A flat dict; accuracies are fractions in [0, 1], NaN where they are undefined.
@@ -105,15 +118,12 @@ Examples:
 
 def _normalised_batch(predictions, references, task_types) -> dict[str, list[str]]:
     """The feature columns checked and in the one declared format: strings, task names, ``None`` as ""."""
-    lengths = {}
-    for name, column in (("predictions", predictions), ("references", references), ("task_types", task_types)):
-        if column is None or isinstance(column, str) or not hasattr(column, "__len__"):
-            raise ValueError(f"{name}: expected a list, got {type(column).__name__}")
-        lengths[name] = len(column)
-    if lengths["references"] != lengths["predictions"] or lengths["task_types"] != lengths["predictions"]:
+    predictions = as_column(predictions, "predictions")
+    references = as_column(references, "references")
+    task_types = as_column(task_types, "task_types")
+    if len(references) != len(predictions) or len(task_types) != len(predictions):
         raise ValueError(
-            f"got {lengths['predictions']} predictions but {lengths['references']} references "
-            f"and {lengths['task_types']} task_types"
+            f"got {len(predictions)} predictions but {len(references)} references and {len(task_types)} task_types"
         )
     bad = next((i for i, p in enumerate(predictions) if p is not None and not isinstance(p, str)), None)
     if bad is not None:
@@ -166,18 +176,25 @@ class CrossomniAcc(evaluate.Metric):
     def compute(self, *, predictions=None, references=None, **kwargs):
         """Score the given (or added) predictions; see the arguments below."""
         # what add_batch does not see is checked here, before evaluate touches its cache
-        count = len(predictions) if hasattr(predictions, "__len__") and not isinstance(predictions, str) else None
-        extra = {name: kwargs[name] for name in ("clip_ids", "options") if kwargs.get(name) is not None}
-        lengths = {name: len(column) if hasattr(column, "__len__") else -1 for name, column in extra.items()}
-        probe = predictions if count else [None]
+        given = predictions is not None
+        if given:
+            predictions = as_column(predictions, "predictions")
+        optional = [name for name in ("clip_ids", "options") if kwargs.get(name) is not None]
+        extra = {name: as_column(kwargs[name], name) for name in optional}
+        kwargs.update(extra)
+        lengths = {name: len(column) for name, column in extra.items()}
         check_inputs(
-            probe, lengths if count else {}, kwargs.get("confidence_level", 0.95), kwargs.get("n_bootstrap", 1000)
+            predictions if given else [None],
+            lengths if given else {},
+            kwargs.get("confidence_level", 0.95),
+            kwargs.get("n_bootstrap", 1000),
         )
+        check_seed(kwargs.get("seed", 0))
         if "options" in extra:
             check_options(extra["options"])
         if "clip_ids" in extra:
             cluster_codes(extra["clip_ids"])
-        if self.num_process == 1 and self.writer is None and count is not None:
+        if self.num_process == 1 and self.writer is None and given:
             # One process, nothing added before: evaluate would write the columns to an Arrow cache file
             # (a Python call per value) and read them back unchanged; score them as they are instead.
             batch = _normalised_batch(predictions, references, kwargs.get("task_types"))

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
 import numpy as np
 
-from crossomni import CROSS_TASKS, LETTERS, MODALITIES, SINGLE_TASKS, TASK_NAMES, TASKS, get_task
-
 from .answer_extraction import extract_choice
+from .taxonomy import CROSS_TASKS, LETTERS, MODALITIES, SINGLE_TASKS, TASK_NAMES, TASKS, get_task
 
 NAN = float("nan")
 # bootstrap replicates drawn at once: bounds the index matrix to about this many cells
@@ -30,7 +30,7 @@ def task_name(value: Any, index: int) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | np.integer):
         raise ValueError(f"task_types[{index}]: expected a task name or class index, got {value!r}")
     text = str(value).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "０" or "٣" is no class index: only what ClassLabel writes
         position = int(text)
         if position < len(TASK_NAMES):
             return TASK_NAMES[position]
@@ -47,6 +47,42 @@ def reference_letter(value: Any, index: int, letters: Sequence[str] = LETTERS) -
     if letter not in letters:
         raise ValueError(f"references[{index}]: expected one of {', '.join(letters)}, got {value!r}")
     return letter
+
+
+def as_column(values: Any, name: str) -> list[Any]:
+    """``values`` as a list in positional order: a list or tuple, a numpy array, a pandas Series (its index is
+    ignored: the n-th value is the n-th instance) or another sized, ordered collection.
+
+    A set (or dict keys, or a mapping), whose order is not the instances' order and can change from run to
+    run, a string, a table or an unsized iterator is a ``ValueError``.
+    """
+    if isinstance(values, list):
+        return values
+    if values is None or isinstance(values, str | bytes) or not hasattr(values, "__len__"):
+        raise ValueError(f"{name}: expected a list, got {type(values).__name__}")
+    if isinstance(values, AbstractSet | Mapping):
+        raise ValueError(
+            f"{name}: expected an ordered list, got a {type(values).__name__} (its order is not the instances' order)"
+        )
+    tolist = getattr(values, "tolist", None)
+    if callable(tolist):  # numpy arrays, pandas Series and Index: Python values in positional order
+        listed = tolist()
+        if not isinstance(listed, list):
+            raise ValueError(f"{name}: expected a list, got a 0-dimensional {type(values).__name__}")
+        return listed
+    if getattr(values, "ndim", 1) != 1:
+        raise ValueError(f"{name}: expected a list (one column), got a {type(values).__name__}")
+    return list(values)
+
+
+def _optional_column(values: Any, name: str) -> list[Any] | None:
+    return None if values is None else as_column(values, name)
+
+
+def check_seed(seed: Any) -> None:
+    """A bootstrap seed is an integer >= 0 (numpy's generators take nothing else); else a ``ValueError``."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
 
 
 def _factorise(values: Sequence[Any], name: str) -> tuple[np.ndarray, list[Any]]:
@@ -67,6 +103,7 @@ def _first_index(values: Sequence[Any], value: Any) -> int:
 
 def task_codes(task_types: Sequence[Any]) -> np.ndarray:
     """Each instance's position in ``TASK_NAMES``; the first bad value is a ``ValueError`` naming its index."""
+    task_types = as_column(task_types, "task_types")
     codes, distinct = _factorise(task_types, "task_types")
     if any(isinstance(v, int | np.integer) for v in distinct):  # True == 1 as a dict key: find bools by type
         flag = next((i for i, v in enumerate(task_types) if isinstance(v, bool | np.bool_)), None)
@@ -78,6 +115,7 @@ def task_codes(task_types: Sequence[Any]) -> np.ndarray:
 
 def reference_codes(references: Sequence[Any], letters: Sequence[str] = LETTERS) -> np.ndarray:
     """Each reference's position in ``letters``; the first bad value is a ``ValueError`` naming its index."""
+    references = as_column(references, "references")
     codes, distinct = _factorise(references, "references")
     positions = [letters.index(reference_letter(v, _first_index(references, v), letters)) for v in distinct]
     return np.asarray(positions, dtype=np.int64)[codes]
@@ -102,16 +140,29 @@ def bare_letters(letters: str) -> dict[str, str]:
     return table
 
 
-def check_options(options: Sequence[Sequence[str] | None]) -> None:
-    """Each entry ``None`` or a list of option texts (strings); anything else is a ``ValueError``."""
-    for i, texts in enumerate(options):
+def options_column(options: Any) -> list[list[str] | None]:
+    """``options`` checked and in one form: per instance ``None`` or a list of option texts (strings), in
+    positional order (an entry may be a list, a tuple or a numpy array); anything else is a ``ValueError``."""
+    column = as_column(options, "options")
+    normalised: list[list[str] | None] = []
+    for i, texts in enumerate(column):
         if texts is None:
+            normalised.append(None)
             continue
-        if isinstance(texts, str) or not isinstance(texts, Sequence):
-            raise ValueError(f"options[{i}]: expected a list of option texts or None, got {texts!r}")
+        try:
+            texts = as_column(texts, f"options[{i}]")
+        except ValueError:
+            raise ValueError(f"options[{i}]: expected a list of option texts or None, got {texts!r}") from None
         for j, text in enumerate(texts):
             if not isinstance(text, str):
                 raise ValueError(f"options[{i}][{j}]: expected an option text (a string), got {text!r}")
+        normalised.append(texts)
+    return normalised
+
+
+def check_options(options: Any) -> None:
+    """Each entry ``None`` or a list of option texts (strings); anything else is a ``ValueError``."""
+    options_column(options)
 
 
 def _strip(text: Any) -> str:
@@ -129,6 +180,9 @@ def read_choices(
     ``letters=None`` lets the reader pick them per item (A–D, or one per option). With ``fast``, a bare
     letter is looked up instead of read by ``extract_choice``; the result is the same either way.
     """
+    predictions = as_column(predictions, "predictions")
+    if options is not None:
+        options = options_column(options)
     kinds = set(map(type, predictions))
     if not all(issubclass(kind, str) or kind is type(None) for kind in kinds):
         bad = next(i for i, text in enumerate(predictions) if text is not None and not isinstance(text, str))
@@ -175,15 +229,13 @@ def check_inputs(
         raise ValueError(f"n_bootstrap must be an integer >= 1, got {n_bootstrap!r}")
 
 
-def _lengths(**columns: Sequence[Any] | None) -> dict[str, int]:
-    lengths = {}
-    for name, column in columns.items():
-        if column is None:
-            continue
-        if isinstance(column, str) or not hasattr(column, "__len__"):
-            raise ValueError(f"{name}: expected a list, got {type(column).__name__}")
-        lengths[name] = len(column)
-    return lengths
+def _columns(**columns: Any) -> dict[str, list[Any] | None]:
+    """Each given column as a positional list (``None`` stays ``None``), checked by ``as_column``."""
+    return {name: _optional_column(column, name) for name, column in columns.items()}
+
+
+def _lengths_of(columns: dict[str, list[Any] | None]) -> dict[str, int]:
+    return {name: len(column) for name, column in columns.items() if column is not None}
 
 
 def _mean_or_nan(values: Sequence[float]) -> float:
@@ -297,7 +349,11 @@ def task_intervals(
     interval (and of the aggregates needing it). A figure without items, or with all of them in one clip,
     gets ``(nan, nan)``.
     """
-    check_inputs(correct, _lengths(task_types=task_types, clip_ids=clip_ids), confidence_level, n_bootstrap)
+    correct = as_column(correct, "correct")
+    columns = _columns(task_types=task_types, clip_ids=clip_ids)
+    task_types, clip_ids = columns["task_types"], columns["clip_ids"]
+    check_inputs(correct, _lengths_of(columns), confidence_level, n_bootstrap)
+    check_seed(seed)
     hit = np.asarray(correct, dtype=bool)
     tasks = task_codes(task_types)
     clusters = cluster_codes(clip_ids) if clip_ids is not None else np.arange(len(hit))
@@ -332,6 +388,7 @@ def cluster_codes(clip_ids: Sequence[Any] | None) -> np.ndarray | None:
     """Each instance's cluster (clip) as an integer code; a missing or unhashable id is a ``ValueError``."""
     if clip_ids is None:
         return None
+    clip_ids = as_column(clip_ids, "clip_ids")
     missing = next((i for i, clip in enumerate(clip_ids) if clip is None), None)
     if missing is not None:
         raise ValueError(f"clip_ids[{missing}]: missing clip id (None)")
@@ -354,14 +411,14 @@ def score(
     seed: int = 0,
 ) -> dict[str, float | int]:
     """Score CrossOmni predictions; see ``crossomni_acc._KWARGS_DESCRIPTION`` for the returned keys."""
-    lengths = _lengths(
-        predictions=predictions, references=references, task_types=task_types, clip_ids=clip_ids, options=options
-    )
-    lengths.pop("predictions")
-    check_inputs(predictions, lengths, confidence_level, n_bootstrap)
+    predictions = as_column(predictions, "predictions")
+    columns = _columns(references=references, task_types=task_types, clip_ids=clip_ids, options=options)
+    references, task_types, clip_ids = columns["references"], columns["task_types"], columns["clip_ids"]
+    check_inputs(predictions, _lengths_of(columns), confidence_level, n_bootstrap)
+    check_seed(seed)
     n = len(predictions)
     if options is not None:
-        check_options(options)
+        options = options_column(options)
     tasks = task_codes(task_types)
     gold = reference_codes(references)
     clusters = cluster_codes(clip_ids)
@@ -405,14 +462,14 @@ def score_by_category(
     For the generic omni MCQ adapter (Daily-Omni, WorldSense, AVUT, ...); same extraction and
     bootstrap as ``score``. References may use more letters than A–D when ``options`` say so.
     """
-    lengths = _lengths(
-        predictions=predictions, references=references, categories=categories, options=options, clip_ids=clip_ids
-    )
-    lengths.pop("predictions")
-    check_inputs(predictions, lengths, confidence_level, n_bootstrap)
+    predictions = as_column(predictions, "predictions")
+    columns = _columns(references=references, categories=categories, options=options, clip_ids=clip_ids)
+    references, categories, clip_ids = columns["references"], columns["categories"], columns["clip_ids"]
+    check_inputs(predictions, _lengths_of(columns), confidence_level, n_bootstrap)
+    check_seed(seed)
     n = len(predictions)
     if options is not None:
-        check_options(options)
+        options = options_column(options)
     chosen = read_choices(predictions, options, letters=None)
     gold = [value.strip().upper() if isinstance(value, str) else None for value in references]
     bad = next((i for i, letter in enumerate(gold) if not letter), None)
