@@ -607,7 +607,7 @@ def read_review(release_dir: str | Path) -> dict[str, dict[str, str]]:
             continue
         try:
             record = _loads(line, f"{path}:{number}")
-            decision = _review_decision(record)
+            decision = check_review_record(record)
         except ReleaseError:
             if number == len(lines):  # the last line has no newline: torn by a crash mid-write
                 break
@@ -620,7 +620,7 @@ def read_review(release_dir: str | Path) -> dict[str, dict[str, str]]:
     return decisions
 
 
-def _review_decision(record: Any) -> dict[str, str]:
+def check_review_record(record: Any) -> dict[str, str]:
     """One ``review.jsonl`` record, checked field by field (``ValueError`` naming the field)."""
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")

@@ -51,8 +51,10 @@ def append_decision(release_dir: str | Path, instance_id: str, decision: str, re
     if decision == "reject" and not reason:
         raise ValueError("a rejection needs a reason")
     made = Decision(instance_id, decision, reason, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    record = {"id": instance_id, **made.to_json()}
+    crossomni.check_review_record(record)  # never write a line the reader would refuse
     path = review_path(release_dir)
-    line = json.dumps({"id": instance_id, **made.to_json()}, ensure_ascii=False) + "\n"
+    line = json.dumps(record, ensure_ascii=False) + "\n"
     with open(path, "a+b") as handle:
         _drop_torn_tail(handle)
         handle.write(line.encode("utf-8"))
