@@ -1,4 +1,4 @@
-"""The builder's commands (build, inspect, media, sample, export, export-metric, push, demo).
+"""The builder's commands (build, inspect, media, sample, tiny-model, export, export-metric, push, demo).
 
 ``crossomni_cli`` mounts them."""
 
@@ -29,6 +29,18 @@ def sample(
     typer.echo(
         f"sample TVQA root written to {root}" + (f" ({clips} clips, spec {root / 'spec.yaml'})" if clips else "")
     )
+
+
+@app.command("tiny-model")
+def tiny_model(
+    out: str = typer.Option("tiny-omni", help="Folder to write (new, or an earlier tiny model's)."),
+) -> None:
+    """Write a tiny random-weight Qwen2.5-Omni thinker and its processor (offline, seconds): a model to try
+    `crossomni eval --model DIR`, `crossomni view` and `crossomni train` with before any download (junk answers)."""
+    from model_calls.tiny_omni import build_tiny_omni
+
+    folder = build_tiny_omni(out)
+    typer.echo(f"tiny random Qwen2.5-Omni thinker written to {folder} (random weights: its answers are junk)")
 
 
 @app.command()
