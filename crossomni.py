@@ -78,6 +78,8 @@ LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 NUM_OPTIONS = len(LETTERS)
 SPLITS: tuple[str, ...] = ("train", "test")
 MEDIA_MODES: tuple[str, ...] = ("reference", "embed")
+# The dataset card tag of an export of the generated sample (release.json ``synthetic``: no TVQA data in it).
+SYNTHETIC_TAG = "synthetic"
 MODALITIES: tuple[str, ...] = ("audio", "vision", "text")
 _MODALITY_ABBREV = {"audio": "Au", "vision": "Vi", "text": "Te"}
 
