@@ -381,9 +381,7 @@ def test_sft_card_counts_the_instances_seen_and_says_synthetic_sample(tmp_path: 
     assert "**synthetic" not in str(render_adapter_card(info()))
 
 
-def test_synthetic_data_is_recognised_from_the_release_or_the_export_card(
-    sample_release: Path, tmp_path: Path
-) -> None:
+def test_synthetic_data_is_recognised_from_the_release_or_the_export_card(sample_release: Path, tmp_path: Path) -> None:
     from builder.export import export_release
     from training.data import DataSource, is_synthetic
 
