@@ -48,6 +48,20 @@ def test_trl_private_methods_are_as_pinned() -> None:
     assert "shuffle_sequence_dict(generation_batch)" in inspect.getsource(GRPOTrainer._prepare_inputs)
 
 
+def test_a_batch_without_reward_variance_is_warned(caplog: pytest.LogCaptureFixture) -> None:
+    import torch
+
+    from training.grpo_trainer import RewardSignal
+
+    signal = RewardSignal()
+    with caplog.at_level("WARNING", logger="training.grpo_trainer"):
+        signal.note(torch.zeros(8), step=1)  # e.g. a random model: every rollout earns 0
+        signal.note(torch.tensor([0.5, -0.5, 0.0, 0.0]), step=2)  # one group split: a signal
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert warning.startswith("step 1: every group's rollouts got the same reward") and "no learning signal" in warning
+    assert signal.summary() == "1 of 2 generation batches had no reward variance in any group (no signal)"
+
+
 def lora(rank: int = 8):
     from types import SimpleNamespace
 
