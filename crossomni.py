@@ -489,6 +489,30 @@ def release_fingerprint(release_dir: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def check_not_release(name: str | Path, what: str = "--dataset") -> None:
+    """Raise ``ReleaseError`` (one line: how to export it) when ``name``, given where an exported dataset is
+    expected, is an annotation release or a build folder holding one; anything else passes."""
+    folder = Path(name).expanduser()
+    release = folder if (folder / "release.json").is_file() else folder / "release"
+    if not (release / "release.json").is_file() or (folder / "README.md").is_file():
+        return
+    try:
+        derived = read_release_manifest(release).get("media_root") == "derived"
+    except ReleaseError:
+        derived = False
+    if derived:
+        root = f"--media-root {release.parent / 'media'}"
+    elif (release.parent / "sample_tvqa").is_dir():
+        root = f"--tvqa-root {release.parent / 'sample_tvqa'}"
+    else:
+        root = "--tvqa-root /path/to/tvqa"
+    kind = "an annotation release" if release == folder else "a build folder"
+    raise ReleaseError(
+        f"{what} {name} is {kind} ({release / 'release.json'}), not an exported dataset: export it first, "
+        f"`crossomni export {release} --out DIR {root}`, then pass DIR"
+    )
+
+
 def media_root(release_dir: str | Path, tvqa_root: str | Path | None) -> Path:
     """Where the clip paths of a release are relative to (release folder or TVQA root)."""
     manifest = read_release_manifest(release_dir)

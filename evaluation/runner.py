@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import crossomni
 from evaluation.crossomni_acc.answer_extraction import extract_choice
 from evaluation.crossomni_acc.scoring import score, score_by_category
 from evaluation.inputs import InputConfig, ResolvedInputs, build_messages, resolve_inputs
@@ -152,6 +153,7 @@ def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[It
             raise ValueError("pass --dataset (an exported folder or a Hub dataset id)")
         import datasets
 
+        crossomni.check_not_release(cfg.dataset)
         dataset = datasets.load_dataset(cfg.dataset, cfg.config, split=cfg.split)
     elif hasattr(dataset, "keys") and cfg.split in dataset:
         dataset = dataset[cfg.split]
@@ -160,8 +162,6 @@ def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[It
     if cfg.mcq is not None:
         return mcq_items(dataset, cfg.mcq, media_dir, root=cfg.media_root)
     if cfg.tvqa_root:
-        import crossomni
-
         try:
             dataset = crossomni.resolve_media(dataset, cfg.tvqa_root)
         except FileNotFoundError as err:

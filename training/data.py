@@ -76,6 +76,7 @@ def load_split(source: DataSource):
         builder.download_and_prepare()
         dataset = builder.as_dataset(split=source.split)
     elif source.dataset_name:
+        crossomni.check_not_release(source.dataset_name, "dataset_name")
         dataset = datasets.load_dataset(
             source.dataset_name, source.dataset_config, split=source.split, cache_dir=source.cache_dir
         )
