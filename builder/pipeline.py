@@ -160,7 +160,7 @@ def audit_release(config: BuildConfig, blind_answers: dict[str, str | None]) -> 
         rows,
         blind_answers,
         max_accuracy=config.max_shortcut_accuracy,
-        blind_model=config.blind_role().model,
+        blind_model=config.answered_by("text"),
         blind_filter=config.blind_filter,
     )
     record_in_manifest(config.release_dir, "shortcut_audit", audit)
