@@ -53,7 +53,7 @@ class LazyCommand:
 LAZY_COMMANDS: dict[str, LazyCommand] = {
     "lmms-tasks": LazyCommand(
         "evaluation.lmms_tasks.cli:lmms_tasks",
-        "Print the lmms-eval task folder for `lmms_eval --include_path` (media root: CROSSOMNI_MEDIA_ROOT).",
+        "Print the lmms-eval task folder for `lmms-eval --include_path` (media root: CROSSOMNI_MEDIA_ROOT).",
     ),
     # `crossomni view RUN` beside `crossomni review RELEASE` (also `crossomni eval view`)
     "view": LazyCommand(
