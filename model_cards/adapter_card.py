@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -329,22 +330,51 @@ def write_adapter_card(folder: str | Path, info: AdapterCardInfo) -> Path:
     return path
 
 
-def write_loss_plot(folder: str | Path, loss: LossSummary, title: str) -> Path:
-    """The logged training loss against the optimizer step, as ``folder/training_loss.png``."""
+def loss_axis(losses: Sequence[float]) -> tuple[float, float, str]:
+    """The loss plot's y range and how the axis says it: from 0 when every loss is >= 0 (a flat loss then looks
+    flat), else the data's own range, stated in the axis label.
+
+    >>> loss_axis([6.42, 6.375])[:2], loss_axis([0.0, 0.0])[:2]
+    ((0.0, 7.062), (0.0, 1.0))
+    >>> loss_axis([-0.5, 0.25])[2]
+    'training loss (axis from -0.5 to 0.25, not from 0)'
+    """
+    low, high = min(losses), max(losses)
+    if low >= 0:
+        return 0.0, round(1.1 * high, 4) if high > 0 else 1.0, "training loss"
+    return low, high, f"training loss (axis from {low:.4g} to {high:.4g}, not from 0)"
+
+
+def loss_figure(loss: LossSummary, title: str):
+    """The logged training loss against the optimizer step (a matplotlib figure; the y axis from 0 when it can)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=120)
+    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=120, layout="constrained")
     axes.plot(loss.steps, loss.losses, marker="o", markersize=3, linewidth=1.5, color="tab:blue")
     axes.scatter([loss.min_step], [min(loss.losses)], color="tab:red", zorder=3, label=f"lowest {min(loss.losses):.4g}")
+    low, high, ylabel = loss_axis(loss.losses)
+    if low < 0:
+        margin = 0.05 * (high - low or 1.0)
+        low, high = low - margin, high + margin
+    axes.set_ylim(low, high)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("optimizer step")
-    axes.set_ylabel("training loss")
+    axes.set_ylabel(ylabel)
     axes.set_title(f"{title}: {len(loss.losses)} logged points over {loss.total_steps} steps", fontsize=10)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    axes.legend(fontsize=8, loc="lower left")
+    return figure
+
+
+def write_loss_plot(folder: str | Path, loss: LossSummary, title: str) -> Path:
+    """``loss_figure`` as ``folder/training_loss.png``."""
+    import matplotlib.pyplot as plt
+
+    figure = loss_figure(loss, title)
     path = Path(folder) / LOSS_PLOT
     figure.savefig(path)
     plt.close(figure)
