@@ -72,14 +72,15 @@ def export(
 
 @app.command("export-metric")
 def export_metric_command(
-    out: str = typer.Option(
-        "crossomni_acc", help="Folder to write; evaluate.load('crossomni_acc') finds it in the cwd."
-    ),
+    folder: str = typer.Argument(None, help="Folder to write (default crossomni_acc; the same as --out)."),
+    out: str = typer.Option(None, help="Folder to write; evaluate.load('crossomni_acc') finds ./crossomni_acc."),
 ) -> None:
     """Copy the crossomni_acc metric module into a folder, so that evaluate.load("crossomni_acc") finds it by name."""
     from builder.export import export_metric
 
-    typer.echo(f"metric module written to {export_metric(out)}")
+    if folder and out and folder != out:
+        raise typer.BadParameter(f"two folders given ({folder} and --out {out}): give one")
+    typer.echo(f"metric module written to {export_metric(folder or out or 'crossomni_acc')}")
 
 
 @app.command()
