@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 READMES = ("README.md", "evaluation/README.md", "training/README.md", "builder/README.md")
@@ -51,20 +50,20 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 # (file, first line of the block) -> category: blocks that need what this machine has not.
 EXCLUDED: dict[tuple[str, str], str] = {
-    ("README.md", "make demo   # the main job on the embedded sample: generate → export → load_dataset → score baselines → table"): "install",
-    ("README.md", "crossomni inspect --tvqa-root /data/tvqa                    # what the root holds, per show, before any GPU hour"): "tvqa",
-    ("README.md", "crossomni eval --model Qwen/Qwen2.5-Omni-7B --dataset crossomni --tvqa-root /data/tvqa \\"): "gpu",
-    ("README.md", "pip install -e '.[lmms]' && pip install lmms-eval==0.7.3 --no-deps    # lmms-eval's own requirements pull far more"): "install",
-    ("README.md", "crossomni train sft  --config training/configs/sft_qwen2.5-omni-3b.yaml --tvqa_root /data/tvqa"): "tvqa",
-    ("evaluation/README.md", "pip install -e '.[vllm]'            # vllm>=0.16 (audio-in-video fix for Qwen-Omni)"): "gpu",
+    ("README.md", "make demo"): "install",
+    ("README.md", "crossomni inspect --tvqa-root /data/tvqa"): "tvqa",
+    ("README.md", "crossomni eval --model Qwen/Qwen2.5-Omni-7B --dataset crossomni --tvqa-root /data/tvqa"): "gpu",
+    ("README.md", "pip install -e '.[lmms]' && pip install lmms-eval==0.7.3 --no-deps"): "install",
+    ("README.md", "crossomni train sft  --config training/configs/sft_qwen2.5-omni-3b.yaml --tvqa_root /data/tvqa"): "tvqa",  # noqa: E501
+    ("evaluation/README.md", "pip install -e '.[vllm]'"): "gpu",
     ("evaluation/README.md", "pip install -e '.[lmms]' && pip install lmms-eval==0.7.3 --no-deps"): "install",
-    ("training/README.md", "# judge (separate GPUs; 80B MoE in bf16 ≈ 160 GB of weights → 4 × 80 GB, or FP8 on 2)"): "gpu",
-    ("builder/README.md", "python -m builder.sample.record      # also rewrites builder/sample/release/ from the recordings"): "source-tree",
+    ("training/README.md", "# judge (separate GPUs; 80B MoE in bf16 ≈ 160 GB of weights → 4 × 80 GB, or FP8 on 2)"): "gpu",  # noqa: E501
+    ("builder/README.md", "python -m builder.sample.record"): "source-tree",
     ("builder/README.md", "crossomni inspect --tvqa-root /data/tvqa"): "tvqa",
-    ("builder/README.md", "crossomni build --tvqa-root /data/tvqa --out build/crossomni --backend vllm --qa llm"): "gpu",
+    ("builder/README.md", "crossomni build --tvqa-root /data/tvqa --out build/crossomni --backend vllm --qa llm"): "gpu",  # noqa: E501
     ("builder/README.md", "vllm serve Qwen/Qwen2.5-VL-7B-Instruct --port 8001 &"): "gpu",
-    ("builder/README.md", "ray start --head --port 6379                       # head node"): "gpu",
-    ("builder/README.md", "crossomni media --release build/crossomni/release --tvqa-root /data/tvqa --out /data/crossomni_media"): "tvqa",
+    ("builder/README.md", "ray start --head --port 6379"): "gpu",
+    ("builder/README.md", "crossomni media --release build/crossomni/release --tvqa-root /data/tvqa --out /data/crossomni_media"): "tvqa",  # noqa: E501
 }  # fmt: skip
 # (file, text in a block, replacement, what the README says that tells the user to make it)
 SUBSTITUTIONS: list[tuple[str, str, str, str]] = [
@@ -84,7 +83,9 @@ class Block:
 
     @property
     def first(self) -> str:
-        return next(line for line in self.text.splitlines() if line.strip()).rstrip()
+        """The block's first line without its comment (the comment itself when the line is one)."""
+        line = next(line for line in self.text.splitlines() if line.strip()).strip()
+        return line if line.startswith("#") else re.sub(r"\s+#.*$", "", line).rstrip(" \\")
 
     @property
     def key(self) -> tuple[str, str]:
@@ -117,6 +118,10 @@ def _classify(lang: str, text: str) -> str:
     return "bash" if _command_word(text) in COMMANDS else "text"
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
 def read_blocks(name: str) -> list[Block]:
     """Fenced blocks (```lang) and indented ones (4+ spaces after a blank line, also inside list items)."""
     lines = (REPO / name).read_text(encoding="utf-8").splitlines()
@@ -135,10 +140,10 @@ def read_blocks(name: str) -> list[Block]:
             index = end + 1
             continue
         previous_blank = index == 0 or not lines[index - 1].strip()
-        indent = len(line) - len(line.lstrip(" "))
+        indent = _indent(line)
         if previous_blank and line.strip() and indent >= 4 and not re.match(r"^\s*([-*]|\d+\.)\s", line):
             end = index
-            while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip(" ")) >= indent):
+            while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) >= indent):
                 end += 1
             while not lines[end - 1].strip():
                 end -= 1
@@ -224,9 +229,8 @@ def _parse(command, args: list[str], name: str) -> None:
     """Parse ``args`` as the real command line would (options, arguments, subcommands), running nothing."""
     context = command.make_context(name, list(args))
     rest = [*getattr(context, "_protected_args", []), *context.args]
-    if hasattr(command, "get_command") and rest and not command.invoke_without_command or (
-        hasattr(command, "get_command") and rest and rest[0] in command.list_commands(context)
-    ):
+    is_group = hasattr(command, "get_command")
+    if is_group and rest and (rest[0] in command.list_commands(context) or not command.invoke_without_command):
         sub = command.get_command(context, rest[0])
         assert sub is not None, f"no command {rest[0]!r} in `{name}`"
         _parse(sub, rest[1:], f"{name} {rest[0]}")
