@@ -306,6 +306,8 @@ def test_grpo_two_steps_with_all_four_rewards(
     card = (folder / "README.md").read_text()
     assert f"base_model: {hub_id}" in card and "license" not in card.split("---")[1]  # no licence known for it
     assert "| consistency | 1.0 |" in card and "| rollouts per prompt | 2 |" in card
+    # 4 completions per step / 2 rollouts = 2 prompts per step, over 2 steps: 4 of the 9 sampled
+    assert "| training prompts seen | 4 (2 optimizer steps; 9 sampled from the split) |" in card
     assert "| judge | judge-model (replay) |" in card  # the thinking rewards were on
     assert (
         "| start adapter | a local SFT adapter (path not published) |" in card and str(script.sft_adapter) not in card
