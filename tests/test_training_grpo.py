@@ -48,7 +48,9 @@ def test_trl_private_methods_are_as_pinned() -> None:
     assert "shuffle_sequence_dict(generation_batch)" in inspect.getsource(GRPOTrainer._prepare_inputs)
 
 
-def test_a_batch_without_reward_variance_is_warned(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_batch_without_reward_variance_is_warned_and_counted_in_the_card(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     import torch
 
     from training.grpo_trainer import RewardSignal
@@ -60,6 +62,15 @@ def test_a_batch_without_reward_variance_is_warned(caplog: pytest.LogCaptureFixt
     (warning,) = [record.getMessage() for record in caplog.records]
     assert warning.startswith("step 1: every group's rollouts got the same reward") and "no learning signal" in warning
     assert signal.summary() == "1 of 2 generation batches had no reward variance in any group (no signal)"
+
+    from tests.test_adapter_card import _grpo_args, _trainer_with_log
+    from training.publish import card_info
+
+    trainer = _trainer_with_log([{"loss": 0.0, "step": 1}, {"loss": 0.0, "step": 2}], global_step=2)
+    trainer.signal = signal
+    args = _grpo_args(tmp_path, "--thinking_rewards", "false")
+    card = card_info("grpo", trainer, *args, train_size=9)
+    assert card.recipe["batches with a learning signal"] == "1 of 2 (the others: equal rewards in every group)"
 
 
 def lora(rank: int = 8):

@@ -242,13 +242,19 @@ def card_info(
         rewards = [(n, w, REWARD_DEFINITIONS[n]) for n, w in zip(names, weights, strict=True) if n in REWARD_NAMES]
     dataset = script_args.dataset_name if script_args.dataset_name and is_hub_id(script_args.dataset_name) else None
     loss = loss_summary(trainer)
+    recipe = recipe_summary(stage, script_args, training_args, model_args, train_size, trainer.state.global_step)
+    signal = getattr(trainer, "signal", None)  # GRPO: batches whose groups all had equal rewards
+    if signal is not None and signal.batches:
+        recipe["batches with a learning signal"] = (
+            f"{signal.batches - signal.flat} of {signal.batches} (the others: equal rewards in every group)"
+        )
     return AdapterCardInfo(
         stage=stage,
         base_model=base_model,
         repo_id=script_args.adapter_repo_id or f"ORG/{Path(training_args.output_dir).name}",
         dataset=dataset,
         dataset_config=script_args.dataset_config,
-        recipe=recipe_summary(stage, script_args, training_args, model_args, train_size, trainer.state.global_step),
+        recipe=recipe,
         rewards=rewards,
         results=load_results(script_args.eval_results),
         inputs=script_args.training_inputs(model_args.model_name_or_path),
