@@ -81,6 +81,8 @@ LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 NUM_OPTIONS = len(LETTERS)
 SPLITS: tuple[str, ...] = ("train", "test")
 MEDIA_MODES: tuple[str, ...] = ("reference", "embed")
+# The dataset card tag of an export of the generated sample (release.json ``synthetic``: no TVQA data in it).
+SYNTHETIC_TAG = "synthetic"
 MODALITIES: tuple[str, ...] = ("audio", "vision", "text")
 _MODALITY_ABBREV = {"audio": "Au", "vision": "Vi", "text": "Te"}
 
@@ -691,6 +693,30 @@ def release_fingerprint(release_dir: str | Path) -> str:
                 for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
                     digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def check_not_release(name: str | Path, what: str = "--dataset") -> None:
+    """Raise ``ReleaseError`` (one line: how to export it) when ``name``, given where an exported dataset is
+    expected, is an annotation release or a build folder holding one; anything else passes."""
+    folder = Path(name).expanduser()
+    release = folder if (folder / "release.json").is_file() else folder / "release"
+    if not (release / "release.json").is_file() or (folder / "README.md").is_file():
+        return
+    try:
+        derived = read_release_manifest(release).get("media_root") == "derived"
+    except ReleaseError:
+        derived = False
+    if derived:
+        root = f"--media-root {release.parent / 'media'}"
+    elif (release.parent / "sample_tvqa").is_dir():
+        root = f"--tvqa-root {release.parent / 'sample_tvqa'}"
+    else:
+        root = "--tvqa-root /path/to/tvqa"
+    kind = "an annotation release" if release == folder else "a build folder"
+    raise ReleaseError(
+        f"{what} {name} is {kind} ({release / 'release.json'}), not an exported dataset: export it first, "
+        f"`crossomni export {release} --out DIR {root}`, then pass DIR"
+    )
 
 
 def media_root(release_dir: str | Path, tvqa_root: str | Path | None) -> Path:

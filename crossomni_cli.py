@@ -7,7 +7,8 @@ help: ``crossomni --help`` lists them from ``LAZY_COMMANDS`` (a test holds each 
 command's own).
 
 Errors with a known cause (a bad value, a missing file, an unreachable Hub, a missing extra) are
-printed as one short ``error:`` line and exit 1; usage errors exit 2. The traceback is shown only
+printed as one short ``error:`` line and exit 1; usage errors exit 2; Ctrl-C prints one line (``interrupted;
+rerun the same command to resume`` for the resumable commands) and exits 130. The traceback is shown only
 with ``--debug`` or ``CROSSOMNI_DEBUG=1``.
 """
 
@@ -52,7 +53,7 @@ class LazyCommand:
 LAZY_COMMANDS: dict[str, LazyCommand] = {
     "lmms-tasks": LazyCommand(
         "evaluation.lmms_tasks.cli:lmms_tasks",
-        "Print the lmms-eval task folder for `lmms_eval --include_path` (media root: CROSSOMNI_MEDIA_ROOT).",
+        "Print the lmms-eval task folder for `lmms-eval --include_path` (media root: CROSSOMNI_MEDIA_ROOT).",
     ),
     # `crossomni view RUN` beside `crossomni review RELEASE` (also `crossomni eval view`)
     "view": LazyCommand(
@@ -108,10 +109,32 @@ class FullHelpGroup(TyperGroup):
                 formatter.write_dl(rows)
 
 
+# What Ctrl-C leaves behind, per command (the line printed before exit status 130).
+RESUMABLE = "rerun the same command to resume"
+INTERRUPTED: dict[str, str] = {
+    "build": RESUMABLE,  # every stage logs each finished item
+    "eval": RESUMABLE,  # each scored item is on disk
+    "media": RESUMABLE,  # clips already written are kept
+    "train": "the adapter was not saved; rerun the same command to train again",
+}
+INTERRUPTED_STATUS = 130  # 128 + SIGINT, what shells report
+
+
 class RootGroup(FullHelpGroup):
     """The ``crossomni`` group: the builder's commands, then the lazily imported ones."""
 
     lazy = LAZY_COMMANDS
+
+    def invoke(self, ctx: Context) -> Any:
+        """Run the command; Ctrl-C ends it with one line saying what to do next, and status 130."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if os.environ.get(DEBUG_ENV) == "1":
+                raise
+            what = INTERRUPTED.get(ctx.invoked_subcommand or "", "rerun the same command to start again")
+            typer.echo(f"\ninterrupted; {what}", err=True)
+            raise typer.Exit(INTERRUPTED_STATUS) from None
 
 
 class CrossOmniApp(typer.Typer):

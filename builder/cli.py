@@ -1,4 +1,4 @@
-"""The builder's commands (build, inspect, media, sample, export, export-metric, push, demo).
+"""The builder's commands (build, inspect, media, sample, tiny-model, export, export-metric, push, demo).
 
 ``crossomni_cli`` mounts them."""
 
@@ -30,6 +30,18 @@ def sample(
     typer.echo(
         f"sample TVQA root written to {root}" + (f" ({clips} clips, spec {root / 'spec.yaml'})" if clips else "")
     )
+
+
+@app.command("tiny-model")
+def tiny_model(
+    out: str = typer.Option("tiny-omni", help="Folder to write (new, or an earlier tiny model's)."),
+) -> None:
+    """Write a tiny random-weight Qwen2.5-Omni thinker and its processor (offline, seconds): a model to try
+    `crossomni eval --model DIR`, `crossomni view` and `crossomni train` with before any download (junk answers)."""
+    from model_calls.tiny_omni import build_tiny_omni
+
+    folder = build_tiny_omni(out)
+    typer.echo(f"tiny random Qwen2.5-Omni thinker written to {folder} (random weights: its answers are junk)")
 
 
 @app.command()
@@ -68,15 +80,16 @@ def export(
 
 @app.command("export-metric")
 def export_metric_command(
-    out: str = typer.Option(
-        "crossomni_acc", help="Folder to write; evaluate.load('crossomni_acc') finds it in the cwd."
-    ),
-    overwrite: bool = typer.Option(False, help="Replace an --out folder that is not an earlier copy of the metric."),
+    folder: str = typer.Argument(None, help="Folder to write (default crossomni_acc; the same as --out)."),
+    out: str = typer.Option(None, help="Folder to write; evaluate.load('crossomni_acc') finds ./crossomni_acc."),
+    overwrite: bool = typer.Option(False, help="Replace a folder that is not an earlier copy of the metric."),
 ) -> None:
     """Copy the crossomni_acc metric module into a folder, so that evaluate.load("crossomni_acc") finds it by name."""
     from builder.export import export_metric
 
-    typer.echo(f"metric module written to {export_metric(out, overwrite=overwrite)}")
+    if folder and out and folder != out:
+        raise typer.BadParameter(f"two folders given ({folder} and --out {out}): give one")
+    typer.echo(f"metric module written to {export_metric(folder or out or 'crossomni_acc', overwrite=overwrite)}")
 
 
 @app.command()

@@ -14,6 +14,13 @@ from model_calls.redaction import redact, shown
 from model_calls.store import load_yaml
 
 ROLES = ("caption", "text", "voice")
+# Backends whose replies come from the role's model; any other (the sample's scripted backend, a replay of recorded
+# replies, a user's own class) answers in its place, and the report and release.json say so.
+MODEL_BACKENDS = ("vllm", "openai", "transformers", "ray")
+STAND_INS = {
+    "scripted": "the scripted sample backend (answers from the sample spec)",
+    "replay": "replayed recorded replies",
+}
 QA_GENERATORS = ("template", "llm")
 
 
@@ -216,6 +223,24 @@ class BuildConfig:
     def blind_role(self) -> RoleConfig:
         """The text-only model of the shortcut audit: the text role's model."""
         return self.role("text")
+
+    def answered_by(self, role: str) -> str:
+        """What answers a role's requests in this build: its model on a model backend, else the stand-in that
+        replied in its place (``scripted backend``/``replay``: no model ran).
+
+        >>> BuildConfig(Path("t"), Path("o"), backend="scripted").answered_by("text")
+        'the scripted sample backend (answers from the sample spec), no model: requests named Qwen/Qwen3-8B'
+        >>> BuildConfig(Path("t"), Path("o"), backend="vllm").answered_by("text")
+        'Qwen/Qwen3-8B'
+        """
+        model = self.role(role).model
+        if self.backend in MODEL_BACKENDS:
+            return model
+        stand_in = STAND_INS.get(self.backend, f"the {self.backend} backend")
+        return f"{stand_in}, no model: requests named {model}"
+
+    def answered_by_roles(self) -> dict[str, str]:
+        return {role: self.answered_by(role) for role in ROLES}
 
     @property
     def stages_dir(self) -> Path:

@@ -182,7 +182,7 @@ def audit_release(config: BuildConfig, blind_answers: dict[str, str | None]) -> 
         (row for split in SPLITS for row in rows[split]),
         blind_answers,
         max_accuracy=config.max_shortcut_accuracy,
-        blind_model=config.blind_role().model,
+        blind_model=config.answered_by("text"),
         blind_filter=config.blind_filter,
         learned=learned,
     )

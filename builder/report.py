@@ -37,6 +37,36 @@ def drop_reasons(config: BuildConfig, stats: list[StageStats]) -> list[dict[str,
     return sorted(found.values(), key=lambda e: (-e["count"], e["stage"], e["reason"]))
 
 
+CANDIDATE_STAGES: tuple[str, ...] = ("verify", "blind", "split", "rationale")
+
+
+def candidate_flow(stats: list[StageStats]) -> list[dict[str, Any]]:
+    """Where the QA candidates went, stage by stage from verify on: in = kept + dropped (by reason) + not selected
+    (a cap chose others) + unaccounted (0 unless a whole item failed before its candidates were counted)."""
+    by_name = {stage.name: stage for stage in stats}
+    if "qa" not in by_name:
+        return []
+    flow, count = [], by_name["qa"].outputs
+    for name in CANDIDATE_STAGES:
+        stage = by_name.get(name)
+        if stage is None:
+            break
+        dropped = dict(stage.dropped)
+        accounted = stage.outputs + sum(dropped.values()) + stage.not_selected
+        flow.append(
+            {
+                "stage": name,
+                "in": count,
+                "kept": stage.outputs,
+                "dropped": dropped,
+                "not_selected": stage.not_selected,
+                "unaccounted": count - accounted,
+            }
+        )
+        count = stage.outputs
+    return flow
+
+
 def build_report(
     config: BuildConfig,
     stats: list[StageStats],
@@ -64,10 +94,13 @@ def build_report(
         "seed": config.seed,
         "shard": f"{config.shard.index}/{config.shard.count}",
         "models": config.models.to_dict(),
+        "answered_by": config.answered_by_roles(),
         "stages": stage_dicts,
         "released": released,
         "until": None if released or not stats else stats[-1].name,
         "drops": drop_reasons(config, stats),
+        "candidates": candidate_flow(stats),
+        "per_task_per_clip": config.per_task_per_clip,
         "model_calls": {
             "backend_calls": sum(s.backend_calls for s in stats),
             "requests": sum(s.requests for s in stats),

@@ -32,9 +32,18 @@ class Stage(Protocol):
     unit: str
 
 
+NOT_SELECTED = "not-selected"
+
+
 def reject(item_id: str, reason: str, detail: str = "", **extra: Any) -> dict[str, Any]:
     """A reject record: ``reason`` is a short code counted in the report, ``detail`` says what exactly."""
     return {"id": item_id, "reason": reason, "detail": detail, **extra}
+
+
+def not_selected(item_id: str, count: int, detail: str, **extra: Any) -> dict[str, Any]:
+    """``count`` candidates of one item that passed every check but were not kept (a cap chose others): kept in
+    ``<stage>.rejects.jsonl`` so that the report accounts for every candidate, counted apart from the rejects."""
+    return reject(item_id, NOT_SELECTED, detail, count=count, dropped=False, **extra)
 
 
 @dataclass
@@ -50,6 +59,8 @@ class StageStats:
     batch_size: int | None = None
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rejects that dropped their item
+    not_selected: int = 0  # candidates that passed but a cap left out (``not_selected`` records' counts)
     skipped: bool = False  # finished in an earlier run
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,7 +139,7 @@ class StageRunner:
                     outputs, rejects = self._guard(entry.item_id, lambda e=entry: stage.process(e.item))
                 log.record(entry.item_id, outputs, rejects)
                 stats.outputs += len(outputs)
-                stats.rejects += len(rejects)
+                stats.rejects += sum(r.get("reason") != NOT_SELECTED for r in rejects)
                 bar.update(1)
                 bar.set_postfix(out=stats.outputs, rejects=stats.rejects, refresh=False)
 
@@ -188,14 +199,25 @@ class StageRunner:
 
     def _finalize(self, name: str, log: CompletionLog, stats: StageStats) -> None:
         reasons: Counter[str] = Counter()
+        dropped: Counter[str] = Counter()
+        unselected = {"records": 0, "candidates": 0}
 
         def lines(kind: str) -> Iterable[str]:
             for entry in log.entries():
                 if kind in entry:
                     if kind == "reject":
-                        reasons[entry[kind].get("reason", "unknown")] += 1
+                        record = entry[kind]
+                        reason = record.get("reason", "unknown")
+                        if reason == NOT_SELECTED:
+                            unselected["records"] += 1
+                            unselected["candidates"] += int(record.get("count", 1))
+                        else:
+                            reasons[reason] += 1
+                            dropped[reason] += bool(record.get("dropped"))
                     yield dumps(entry[kind])
 
         stats.outputs = write_atomic(self.output(name), lines("out"))
-        stats.rejects = write_atomic(self.dir / f"{name}.rejects.jsonl", lines("reject"))
+        stats.rejects = write_atomic(self.dir / f"{name}.rejects.jsonl", lines("reject")) - unselected["records"]
         stats.reasons = dict(sorted(reasons.items()))
+        stats.dropped = {reason: count for reason, count in sorted(dropped.items()) if count}
+        stats.not_selected = unselected["candidates"]

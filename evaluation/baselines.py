@@ -100,6 +100,7 @@ def dataset_baselines(dataset: str, split: str = "test", config: str = "all") ->
     """The no-media baselines on one split of an exported folder or Hub dataset (text columns only)."""
     from datasets import load_dataset
 
+    crossomni.check_not_release(dataset)
     loaded = load_dataset(dataset, config, split=split)
     rows = loaded.select_columns(["task_type", "biography", "question", "options", "answer"])
     task_names = rows.features["task_type"].names

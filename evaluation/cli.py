@@ -24,6 +24,28 @@ MCQ_HELP = (
 )
 
 
+# What `crossomni eval --backend` runs on, and what each needs. The builder's `scripted` backend answers only the
+# sample build's requests from its spec: it cannot answer a benchmark question, so it is not offered here.
+EVAL_BACKENDS: dict[str, str] = {
+    "transformers": "a local model folder or Hub id, CPU or GPU",
+    "vllm": "GPU, pip install 'crossomni[vllm]'",
+    "openai": "an OpenAI-compatible server: --backend-option base_url=URL",
+    "ray": "engines across a Ray cluster: --backend-option engine=vllm",
+    "replay": "recorded answers: --backend-option path=FILE.jsonl",
+}
+TRY_OFFLINE = "no model downloaded yet? `crossomni tiny-model --out tiny-omni`, then --model tiny-omni"
+
+
+def check_backend(backend: str, options: dict[str, Any]) -> None:
+    """A usage error for a backend eval cannot run on (listing those it can), or replay without its recording."""
+    if backend not in EVAL_BACKENDS and ":" not in backend:  # "package.module:Class" is a user's own backend
+        valid = "; ".join(f"{name} ({need})" for name, need in EVAL_BACKENDS.items())
+        message = f"{backend!r} cannot run an evaluation; use {valid}; {TRY_OFFLINE}"
+        raise typer.BadParameter(message, param_hint="--backend")
+    if backend == "replay" and "path" not in options:
+        raise typer.BadParameter("replay needs the recording: --backend-option path=FILE.jsonl", param_hint="--backend")
+
+
 def check_choice(option: str, value: str, valid: tuple[str, ...] | list[str]) -> None:
     """A usage error listing the valid names when ``value`` is not one of them."""
     if value not in valid:
@@ -85,7 +107,9 @@ def evaluate_model(
     split: str = typer.Option("test", help="Split to evaluate."),
     prompting: str = typer.Option(None, help="default | cot | icl (default: the adapter's template, else default)."),
     prompt_version: str = typer.Option(None, help="Version of the prompt templates (evaluation/prompts; v1)."),
-    backend: str = typer.Option("transformers", help="transformers | vllm (or any registered backend)."),
+    backend: str = typer.Option(
+        "transformers", help=f"{' | '.join(EVAL_BACKENDS)} (or package.module:Class); see --backend-option."
+    ),
     out: str = typer.Option(None, help="Run folder (predictions.jsonl, metrics.json, report.md, plots/)."),
     tvqa_root: str = typer.Option(None, help="TVQA root for reference-mode exports (media paths are relative)."),
     inputs: str = typer.Option("full", help="full (frames + audio track) | no-audio | audio-only | text-only."),
@@ -155,6 +179,7 @@ def evaluate_model(
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
+    check_backend(backend, options)
     try:
         cfg = EvalConfig(
             model=model,

@@ -296,14 +296,31 @@ def _count(metrics: Mapping[str, Any], key: str) -> int | None:
     return None if any(c is None for c in counts) else int(sum(counts))
 
 
-def _bars(axes, positions: Sequence[float], keys: Sequence[str], metrics: Mapping[str, Any], width: float, **style):
-    """One row's bars with value labels, n, 95% whiskers where known, and hatched "not evaluated" slots."""
+NOT_EVALUATED = "not evaluated"
+NO_INTERVAL = "no interval published"
+LABEL_SIZE = 6  # points: value labels and "not evaluated" marks
+
+
+def _published(metrics: Mapping[str, Any]) -> bool:
+    """A row without item counts is a published (paper) row: its numbers come without n or interval."""
+    return "count" not in metrics and not any(str(key).startswith("count_") for key in metrics)
+
+
+def _legend_label(label: str, metrics: Mapping[str, Any]) -> str:
+    return f"{label} — {NO_INTERVAL}" if _published(metrics) else label
+
+
+def _bars(
+    axes, positions: Sequence[float], keys: Sequence[str], metrics: Mapping[str, Any], width: float, **style
+) -> bool:
+    """One row's bars with value labels and 95% whiskers where known; a slot without a value gets a small
+    "not evaluated" label standing on the axis (never a bar). Returns whether the row drew any bar."""
+    label = style.pop("label", None)
+    vertical = style.pop("vertical_labels", False)
     values = [metrics.get(k) for k in keys]
     known = [(x, 100 * float(v), k) for x, v, k in zip(positions, values, keys, strict=True) if not _is_nan(v)]
     unknown = [x for x, v in zip(positions, values, strict=True) if _is_nan(v)]
-    label = style.pop("label", None)
-    colour = style.get("color")
-    if known:  # the row's legend entry: its bars, or its hatched slots when it has no value at all
+    if known:
         axes.bar([x for x, _, _ in known], [v for _, v, _ in known], width, label=label, **style)
     for x, value, key in known:
         low, high = metrics.get(f"ci_low_{key}"), metrics.get(f"ci_high_{key}")
@@ -319,88 +336,172 @@ def _bars(axes, positions: Sequence[float], keys: Sequence[str], metrics: Mappin
                 capsize=2,
             )
             top = 100 * high
-        axes.text(x, top + 1.5, f"{value:.1f}", ha="center", va="bottom", fontsize=6)
-    for index, x in enumerate(unknown):
-        entry = label if not known and index == 0 else None
-        axes.bar(x, 100, width, facecolor="none", edgecolor=colour, hatch="///", linewidth=0.0, alpha=0.35, label=entry)
-        axes.text(x, 50, "not evaluated", ha="center", va="center", rotation=90, fontsize=6, color="dimgrey")
+        axes.text(
+            x,
+            top + 1.5,
+            f"{value:.1f}",
+            ha="center",
+            va="bottom",
+            fontsize=LABEL_SIZE,
+            rotation=90 if vertical else 0,
+        )
+    for x in unknown:  # in the row's colour, so that it reads as that row's
+        colour = style.get("color")
+        axes.text(x, 1.0, NOT_EVALUATED, ha="center", va="bottom", rotation=90, fontsize=LABEL_SIZE, color=colour)
     return bool(known)
 
 
 def _tick_labels(names: Sequence[str], keys: Sequence[str], rows: Sequence[Row]) -> list[str]:
-    """Tick labels with the item counts of the rows that have them ("Au\\nn=12", "Au\\nn=12 | 4")."""
+    """Tick labels with the item counts of the runs ("Au\nn=12"; runs with different counts: "Au\nn=12 | 4", in
+    legend order). Published rows have no n: their count is never shown under their bars."""
+    counted = [metrics for _, metrics in rows if not _published(metrics)]
     labels = []
     for name, key in zip(names, keys, strict=True):
-        counts = [_count(metrics, key) for _, metrics in rows]
-        known = [str(c) for c in counts if c is not None]
-        labels.append(f"{name}\nn={' | '.join(known)}" if known else name)
+        counts = [str(c) for c in (_count(metrics, key) for metrics in counted) if c is not None]
+        shown = counts[:1] if len(set(counts)) == 1 else counts
+        labels.append(f"{name}\nn={' | '.join(shown)}" if shown else name)
     return labels
 
 
-def _finish(axes, title: str) -> None:
-    from matplotlib.patches import Patch
+TICK_SIZE = 8
+CHAR_INCHES = 0.075  # width of one tick-label character at TICK_SIZE, with room to spare
 
-    chance = axes.axhline(25, color="firebrick", linestyle="--", linewidth=0.8)
-    handles, labels = axes.get_legend_handles_labels()
-    handles += [chance, Patch(facecolor="none", edgecolor="grey", hatch="///")]
-    labels += ["chance (25%, 4 options)", "not evaluated (no items)"]
-    axes.legend(handles, labels, fontsize=6, loc="upper right")
+
+def _slot_inches(labels: Sequence[str]) -> float:
+    """Width each group of bars needs so that no two tick labels touch."""
+    return max(1.1, CHAR_INCHES * max(len(line) for label in labels for line in label.splitlines()) + 0.2)
+
+
+def _axis_note(axes, rows: Sequence[Row]) -> None:
+    if any(_published(metrics) for _, metrics in rows):
+        axes.set_xlabel("n: items scored in the run(s); published rows: the paper's full test set", fontsize=7)
+
+
+def _span_slots(axes, slots: int, rows: int, width: float) -> None:
+    """Every slot in view, also a row's first one when it has no bar (its "not evaluated" label stays inside)."""
+    axes.set_xlim(-width / 2 - 0.2, slots - 1 + width * (rows - 0.5) + 0.2)
+
+
+def _style(axes, title: str) -> None:
+    axes.axhline(25, color="firebrick", linestyle="--", linewidth=0.8, label="chance (25%, 4 options)")
     axes.set_ylim(0, 118)
     axes.set_yticks(range(0, 101, 20))
     axes.set_title(title, fontsize=9)
 
 
-def plot_per_task(rows: Sequence[Row], path: Path, title: str = "Accuracy per task") -> Path | None:
-    """Grouped bars: the nine tasks in the paper's order, then overall/single/cross, one bar per row.
+def _legend(figure, panels: Sequence[Any], silent: Sequence[tuple[int, str]] = ()) -> None:
+    """One legend outside the plotting area (it never covers a bar or a label): each row once, the chance line,
+    and the rows with no bar anywhere in the figure (``silent``: index and label), marked as such."""
+    from matplotlib.patches import Patch
 
-    Bars carry their value, their n (rows with counts), and 95% whiskers (rows with intervals);
-    a task a row has no figure for is a hatched "not evaluated" slot. Nothing drawn: no file, ``None``.
-    """
+    entries: dict[str, Any] = {}
+    for panel in panels:
+        for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    for index, label in silent:
+        entries[f"{label} — {NOT_EVALUATED} here"] = Patch(color=f"C{index}")
+    labels = sorted(entries, key=lambda label: label.startswith("chance"))  # the rows first
+    figure.legend(
+        [entries[label] for label in labels],
+        labels,
+        fontsize=7,
+        loc="outside lower center",
+        ncol=min(len(labels), 3),
+        frameon=False,
+    )
+
+
+def _draw_rows(axes, keys: Sequence[str], rows: Sequence[Row], width: float, drew: set[int]) -> None:
+    """Every row's bars in one panel; ``drew`` collects the rows that drew a bar (each labelled once)."""
+    for index, (label, metrics) in enumerate(rows):
+        positions = [k + index * width for k in range(len(keys))]
+        style = {"color": f"C{index}", "vertical_labels": len(rows) > 2}
+        legend_label = None if index in drew else _legend_label(label, metrics)
+        if _bars(axes, positions, keys, metrics, width, label=legend_label, **style):
+            drew.add(index)
+
+
+def _silent(rows: Sequence[Row], drew: set[int]) -> list[tuple[int, str]]:
+    return [(index, label) for index, (label, _) in enumerate(rows) if index not in drew]
+
+
+def per_task_figure(rows: Sequence[Row], title: str = "Accuracy per task"):
+    """The per-task figure (``None``: nothing to draw); ``plot_per_task`` saves it."""
     keys = [*PAPER_COLUMNS, *SUMMARY_COLUMNS]
     if all(_is_nan(metrics.get(k)) for _, metrics in rows for k in keys):
-        _unlink(path)
         return None
     plt = _pyplot()
     labels = [TASKS[k].short if k in TASKS else k.capitalize() for k in keys]
     width = 0.8 / max(len(rows), 1)
-    figure, axes = plt.subplots(figsize=(max(9, 1.1 * len(keys)), 4.4))
-    for index, (label, metrics) in enumerate(rows):
-        positions = [k + index * width for k in range(len(keys))]
-        _bars(axes, positions, keys, metrics, width, label=label, color=f"C{index}")
-    axes.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(keys))], _tick_labels(labels, keys, rows))
+    ticks = _tick_labels(labels, keys, rows)
+    figure, axes = plt.subplots(figsize=(max(9, _slot_inches(ticks) * len(keys) + 1), 4.8), layout="constrained")
+    drew: set[int] = set()
+    _draw_rows(axes, keys, rows, width, drew)
+    axes.set_xticks([k + width * (len(rows) - 1) / 2 for k in range(len(keys))], ticks, fontsize=TICK_SIZE)
+    _axis_note(axes, rows)
+    _span_slots(axes, len(keys), len(rows), width)
     axes.set_ylabel("accuracy (%)")
     axes.axvline(len(PAPER_COLUMNS) - 0.5 + width * (len(rows) - 1) / 2, color="grey", linewidth=0.8)
-    _finish(axes, title + " — whiskers: 95% clip-clustered bootstrap")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    _style(axes, title + " — whiskers: 95% clip-clustered bootstrap")
+    _legend(figure, [axes], _silent(rows, drew))
+    return figure
+
+
+def plot_per_task(rows: Sequence[Row], path: Path, title: str = "Accuracy per task") -> Path | None:
+    """Grouped bars: the nine tasks in the paper's order, then overall/single/cross, one bar per row.
+
+    Bars carry their value, their n (rows with counts), and 95% whiskers (rows with intervals; a published
+    row's legend entry says it has none); a task a row has no figure for is labelled "not evaluated" at the
+    axis. Nothing drawn: no file, ``None``.
+    """
+    return _save(per_task_figure(rows, title), path)
+
+
+def fixed_groups_figure(rows: Sequence[Row]):
+    """The fixed-source / fixed-target figure, one panel per kind that any row has a value for (``None``: none)."""
+    kinds = [
+        kind
+        for kind in ("source", "target")
+        if any(not _is_nan(metrics.get(f"fixed_{kind}_{m}")) for _, metrics in rows for m in MODALITIES)
+    ]
+    if not kinds:
+        return None
+    plt = _pyplot()
+    labels = {kind: _tick_labels(list(MODALITIES), [f"fixed_{kind}_{m}" for m in MODALITIES], rows) for kind in kinds}
+    slot = max(_slot_inches(ticks) for ticks in labels.values())
+    size = (max(5.0, slot * len(MODALITIES) + 1.5) * len(kinds), 4.4)
+    figure, panels = plt.subplots(1, len(kinds), figsize=size, sharey=True, layout="constrained")
+    panels = list(panels) if len(kinds) > 1 else [panels]
+    width = 0.8 / max(len(rows), 1)
+    drew: set[int] = set()
+    for panel, kind in zip(panels, kinds, strict=True):
+        keys = [f"fixed_{kind}_{m}" for m in MODALITIES]
+        _draw_rows(panel, keys, rows, width, drew)
+        ticks = [k + width * (len(rows) - 1) / 2 for k in range(len(MODALITIES))]
+        panel.set_xticks(ticks, labels[kind], fontsize=TICK_SIZE)
+        _axis_note(panel, rows)
+        _span_slots(panel, len(MODALITIES), len(rows), width)
+        _style(panel, f"fixed {kind} (mean of its 2 cross tasks)")
+    panels[0].set_ylabel("accuracy (%)")
+    _legend(figure, panels, _silent(rows, drew))
+    return figure
 
 
 def plot_fixed_groups(rows: Sequence[Row], path: Path) -> Path | None:
-    """Two panels like the paper's Figure 3: fixed-source and fixed-target group accuracies per modality.
+    """Panels like the paper's Figure 3: fixed-source and fixed-target group accuracies per modality.
 
-    Same marks as ``plot_per_task``; when no row has any group value, no file is written (``None``).
+    Same marks as ``plot_per_task``; a kind no row has a value for gets no panel, and when no row has any
+    group value no file is written (``None``).
     """
-    if all(_is_nan(metrics.get(k)) for _, metrics in rows for k in GROUP_KEYS):
+    return _save(fixed_groups_figure(rows), path)
+
+
+def _save(figure, path: Path) -> Path | None:
+    if figure is None:
         _unlink(path)
         return None
-    plt = _pyplot()
-    figure, panels = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    width = 0.8 / max(len(rows), 1)
-    for panel, kind in zip(panels, ("source", "target"), strict=True):
-        keys = [f"fixed_{kind}_{m}" for m in MODALITIES]
-        for index, (label, metrics) in enumerate(rows):
-            positions = [k + index * width for k in range(len(MODALITIES))]
-            _bars(panel, positions, keys, metrics, width, label=label, color=f"C{index}")
-        ticks = [k + width * (len(rows) - 1) / 2 for k in range(len(MODALITIES))]
-        panel.set_xticks(ticks, _tick_labels(list(MODALITIES), keys, rows))
-        _finish(panel, f"fixed {kind} (mean of its 2 cross tasks)")
-    panels[0].set_ylabel("accuracy (%)")
-    panels[0].get_legend().remove()
-    figure.tight_layout()
     figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _pyplot().close(figure)
     return path
 
 

@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import crossomni
 from evaluation.crossomni_acc.answer_extraction import extract_choice
 from evaluation.crossomni_acc.scoring import score, score_by_category
 from evaluation.inputs import InputConfig, ResolvedInputs, build_messages, resolve_inputs
@@ -203,6 +204,7 @@ def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[It
             raise ValueError("pass --dataset (an exported folder or a Hub dataset id)")
         import datasets
 
+        crossomni.check_not_release(cfg.dataset)
         dataset = datasets.load_dataset(cfg.dataset, cfg.config, split=cfg.split)
     elif hasattr(dataset, "keys") and cfg.split in dataset:
         dataset = dataset[cfg.split]
@@ -212,8 +214,6 @@ def load_items(cfg: EvalConfig, dataset: Any | None, media_dir: Path) -> list[It
     if cfg.mcq is not None:
         return mcq_items(dataset, cfg.mcq, media_dir, root=roots["media_root"])
     if roots["tvqa_root"]:
-        import crossomni
-
         try:
             dataset = crossomni.resolve_media(dataset, roots["tvqa_root"])
         except FileNotFoundError as err:

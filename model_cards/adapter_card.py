@@ -9,6 +9,8 @@ snippet loads processor + base thinker + adapter and answers one prompt.
 from __future__ import annotations
 
 import importlib.metadata
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -37,23 +39,39 @@ STAGES: dict[str, str] = {
 }
 VERSIONED_PACKAGES: tuple[str, ...] = ("crossomni", "peft", "trl", "transformers", "torch", "datasets")
 
-USAGE = """\
+# The card's Python example: the class of the checkpoint the card names (a full Qwen2.5-Omni repo loses its talker;
+# a thinker-only folder, what `crossomni train` loads from a local base, loads as is), the frames the adapter was
+# trained on, and one answer. Replace the base, the adapter id and clip.mp4 by yours.
+OMNI_CLASS = "Qwen2_5OmniForConditionalGeneration"
+THINKER_CLASS = "Qwen2_5OmniThinkerForConditionalGeneration"
+USAGE_IMPORTS = """\
 import torch
 from peft import PeftModel
-from transformers import AutoProcessor, Qwen2_5OmniForConditionalGeneration
-
-processor = AutoProcessor.from_pretrained("{base_model}")
+from transformers import AutoProcessor, {model_class}
+"""
+LOAD_OMNI = """\
 omni = Qwen2_5OmniForConditionalGeneration.from_pretrained("{base_model}", dtype=torch.bfloat16, device_map="auto")
 omni.disable_talker()  # text answers only: the adapter lives on the thinker
 model = PeftModel.from_pretrained(omni.thinker, "{repo_id}").eval()
-
+"""
+LOAD_THINKER = """\
+thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+    "{base_model}", dtype=torch.bfloat16, device_map="auto"
+)  # the thinker alone, as it was trained
+model = PeftModel.from_pretrained(thinker, "{repo_id}").eval()
+"""
+USAGE = """\
+{imports}
+processor = AutoProcessor.from_pretrained("{base_model}")
+{load}
 messages = [{system_turn}{{"role": "user", "content": [
-    {{"type": "video", "video": "clip.mp4"}},
+    {{"type": "video", "video": "clip.mp4"}},  # the question's segment of a clip, with its audio track
     {{"type": "text", "text": "Who is wearing the red shirt? A. Rachel B. Joey C. Monica D. Ross"}},
 ]}}]
+frames = {frames}  # as trained
 inputs = processor.apply_chat_template(
     messages, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt",
-    load_audio_from_video=True, processor_kwargs={{"fps": {fps}}},  # frames per second, the clip's audio interleaved
+    load_audio_from_video=True, processor_kwargs=frames,  # the clip's audio interleaved with its frames
 ).to(model.device)
 output = model.generate(**inputs, use_audio_in_video=True, max_new_tokens=512)
 print(processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0])"""
@@ -119,6 +137,8 @@ class AdapterCardInfo:
     reasoning: bool = True  # the adapter answers with a <think> block before the letter
     loss: LossSummary | None = None
     loss_plot: str | None = None  # file name of the loss plot beside the card
+    thinker_only: bool = False  # the base the card names is a thinker-only checkpoint (else a full Qwen2.5-Omni)
+    synthetic: bool = False  # trained on the generated sample (no TVQA data), not on a TVQA build
 
 
 def inputs_rows(inputs: dict[str, Any]) -> list[tuple[str, str]]:
@@ -214,14 +234,57 @@ def card_data(info: AdapterCardInfo):
     )
 
 
+def frame_settings(preset: dict[str, Any]) -> dict[str, Any]:
+    """The processor's video settings for a recorded input preset (fps, frame cap, pixel bounds of a frame).
+
+    >>> frame_settings({"fps": 2.0, "max_frames": 32, "min_pixels": 3136, "max_pixels": 100352})["size"]
+    {'shortest_edge': 3136, 'longest_edge': 100352}
+    >>> frame_settings({})
+    {'fps': 2.0}
+    """
+    settings: dict[str, Any] = {"fps": preset.get("fps", 2.0)}
+    if preset.get("max_frames"):
+        settings["max_frames"] = preset["max_frames"]
+    low, high = preset.get("min_pixels"), preset.get("max_pixels")
+    if low and high:
+        settings["size"] = {"shortest_edge": low, "longest_edge": high}
+    elif low or high:  # one bound: the processor keeps its own other one
+        settings.update({key: value for key, value in (("min_pixels", low), ("max_pixels", high)) if value})
+    if low or high:
+        settings["cap_pixels_per_frame"] = True  # what the training encoder asks of the processor
+    return settings
+
+
+def python_literal(value: Any) -> str:
+    """A dict/list/scalar as Python source with double-quoted strings (``json`` style, ``True`` for true).
+
+    >>> python_literal({"fps": 2.0, "size": {"a": 1}, "cap": True})
+    '{"fps": 2.0, "size": {"a": 1}, "cap": True}'
+    """
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(key)}: {python_literal(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(python_literal(item) for item in value) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
 def usage_snippet(info: AdapterCardInfo) -> str:
-    """The card's Python example, with the system prompt and frame rate the adapter was trained with."""
+    """The card's Python example, with the model class, system prompt and frames the adapter was trained with."""
     inputs = info.inputs or {}
     system = inputs.get("system_prompt")
     system_turn = f'{{"role": "system", "content": {system!r}}},\n    ' if system else ""
-    fps = (inputs.get("input_preset") or {}).get("fps", 2.0)
+    settings = frame_settings(inputs.get("input_preset") or {})
+    frames = python_literal(settings)
     base_model = info.base_model or LOCAL_BASE
-    return USAGE.format(base_model=base_model, repo_id=info.repo_id, system_turn=system_turn, fps=fps)
+    model_class = THINKER_CLASS if info.thinker_only else OMNI_CLASS
+    load = (LOAD_THINKER if info.thinker_only else LOAD_OMNI).format(base_model=base_model, repo_id=info.repo_id)
+    return USAGE.format(
+        imports=USAGE_IMPORTS.format(model_class=model_class),
+        base_model=base_model,
+        load=load,
+        system_turn=system_turn,
+        frames=frames,
+    )
 
 
 def render_adapter_card(info: AdapterCardInfo):
@@ -244,6 +307,8 @@ def render_adapter_card(info: AdapterCardInfo):
             base_model=info.base_model,
             base_placeholder=LOCAL_BASE,
             dataset_link=dataset_link,
+            synthetic=info.synthetic,
+            thinker_only=info.thinker_only,
             stage_description=info.stage_description or STAGES[info.stage],
             reasoning=info.reasoning,
             loss=info.loss.rows() if info.loss else [],
@@ -264,22 +329,51 @@ def write_adapter_card(folder: str | Path, info: AdapterCardInfo) -> Path:
     return save_card(render_adapter_card(info), Path(folder) / "README.md")
 
 
-def write_loss_plot(folder: str | Path, loss: LossSummary, title: str) -> Path:
-    """The logged training loss against the optimizer step, as ``folder/training_loss.png``."""
+def loss_axis(losses: Sequence[float]) -> tuple[float, float, str]:
+    """The loss plot's y range and how the axis says it: from 0 when every loss is >= 0 (a flat loss then looks
+    flat), else the data's own range, stated in the axis label.
+
+    >>> loss_axis([6.42, 6.375])[:2], loss_axis([0.0, 0.0])[:2]
+    ((0.0, 7.062), (0.0, 1.0))
+    >>> loss_axis([-0.5, 0.25])[2]
+    'training loss (axis from -0.5 to 0.25, not from 0)'
+    """
+    low, high = min(losses), max(losses)
+    if low >= 0:
+        return 0.0, round(1.1 * high, 4) if high > 0 else 1.0, "training loss"
+    return low, high, f"training loss (axis from {low:.4g} to {high:.4g}, not from 0)"
+
+
+def loss_figure(loss: LossSummary, title: str):
+    """The logged training loss against the optimizer step (a matplotlib figure; the y axis from 0 when it can)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=120)
+    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=120, layout="constrained")
     axes.plot(loss.steps, loss.losses, marker="o", markersize=3, linewidth=1.5, color="tab:blue")
     axes.scatter([loss.min_step], [min(loss.losses)], color="tab:red", zorder=3, label=f"lowest {min(loss.losses):.4g}")
+    low, high, ylabel = loss_axis(loss.losses)
+    if low < 0:
+        margin = 0.05 * (high - low or 1.0)
+        low, high = low - margin, high + margin
+    axes.set_ylim(low, high)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("optimizer step")
-    axes.set_ylabel("training loss")
+    axes.set_ylabel(ylabel)
     axes.set_title(f"{title}: {len(loss.losses)} logged points over {loss.total_steps} steps", fontsize=10)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    axes.legend(fontsize=8, loc="lower left")
+    return figure
+
+
+def write_loss_plot(folder: str | Path, loss: LossSummary, title: str) -> Path:
+    """``loss_figure`` as ``folder/training_loss.png``."""
+    import matplotlib.pyplot as plt
+
+    figure = loss_figure(loss, title)
     path = Path(folder) / LOSS_PLOT
     figure.savefig(path)
     plt.close(figure)

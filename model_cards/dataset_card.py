@@ -119,7 +119,8 @@ def card_data(summary: DatasetCardFacts, manifest: dict[str, Any]):
         task_categories=["video-text-to-text", "question-answering", "multiple-choice"],
         size_categories=[size_category(total)],
         source_datasets=["original"] if manifest.get("synthetic") else ["extended|tvqa"],
-        tags=["omni-modal", "audio-visual", "cross-modal-coreference", "tvqa", "multiple-choice"],
+        tags=["omni-modal", "audio-visual", "cross-modal-coreference", "multiple-choice"]
+        + ([crossomni.SYNTHETIC_TAG] if manifest.get("synthetic") else ["tvqa"]),
         configs=configs,
         dataset_info=infos,
     )

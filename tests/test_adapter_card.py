@@ -80,7 +80,12 @@ def test_local_base_path_is_refused(tmp_path: Path) -> None:
 def test_usage_snippet_imports_resolve() -> None:
     snippet = usage_snippet(info(inputs=INPUTS))
     assert '{"role": "system", "content": \'You are Qwen, a virtual human.\'}' in snippet
-    assert 'processor_kwargs={"fps": 2.0}' in snippet
+    size = '"size": {"shortest_edge": 3136, "longest_edge": 100352}'
+    frames = f'frames = {{"fps": 2.0, "max_frames": 32, {size}, "cap_pixels_per_frame": True}}'
+    assert frames in snippet and "processor_kwargs=frames" in snippet  # the preset the adapter was trained on
+    assert "Qwen2_5OmniForConditionalGeneration.from_pretrained" in snippet and "disable_talker" in snippet
+    thinker = usage_snippet(info(inputs=INPUTS, thinker_only=True))
+    assert "Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained" in thinker and "talker" not in thinker
     tree = ast.parse(snippet)
     imported = 0
     for node in ast.walk(tree):
@@ -97,52 +102,35 @@ def test_usage_snippet_imports_resolve() -> None:
 
 
 @pytest.mark.slow
-def test_usage_snippet_runs_with_the_tiny_model(
-    tiny_omni_dir: Path, sample_tvqa_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Run the card's snippet; only Hub ids, the clip and the full-Omni loader are swapped for local stand-ins."""
+def test_usage_snippet_runs_as_written_on_the_thinker_it_names(tiny_omni_dir: Path, sample_tvqa_root: Path, tmp_path):
+    """The card of an adapter trained on a thinker-only base: its code runs with only the paths the card says to
+    replace (base, adapter, clip) replaced; nothing is swapped for a stand-in."""
     import torch
-    import transformers
-    from peft import get_peft_model
+    from peft import LoraConfig, get_peft_model
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
 
-    from tests.helpers.tiny_omni import TINY_VIDEOS_KWARGS
+    from model_cards.adapter_card import LOCAL_BASE
     from training.modeling import language_model_lora_pattern
 
     adapter = tmp_path / "adapter"
-    from peft import LoraConfig
-
     thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(tiny_omni_dir)
     config = LoraConfig(r=4, lora_alpha=8, target_modules=language_model_lora_pattern(None))
     get_peft_model(thinker, config).save_pretrained(adapter)
-
-    class TinyOmni:
-        """Stands in for Qwen2_5OmniForConditionalGeneration: a full checkpoint that is only a thinker here."""
-
-        @classmethod
-        def from_pretrained(cls, name, **kwargs):
-            instance = cls()
-            instance.thinker = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(name)
-            return instance
-
-        def disable_talker(self):
-            self.talker_disabled = True
-
-    monkeypatch.setattr(transformers, "Qwen2_5OmniForConditionalGeneration", TinyOmni)
     clip = shutil.copy(sample_tvqa_root / "videos" / "friends_s01e01_seg02_clip_14.mp4", tmp_path / "clip.mp4")
-    snippet = usage_snippet(info(base_model=str(tiny_omni_dir), repo_id=str(adapter), inputs=INPUTS))
-    snippet = snippet.replace('"clip.mp4"', json.dumps(str(clip)))
-    # The tiny processor needs small frames; the real one uses its defaults.
-    small = f'processor_kwargs={{"fps": 2.0, "videos_kwargs": {TINY_VIDEOS_KWARGS!r}}}'
-    assert 'processor_kwargs={"fps": 2.0}' in snippet
-    snippet = snippet.replace('processor_kwargs={"fps": 2.0}', small)
-    snippet = snippet.replace("max_new_tokens=512", "max_new_tokens=4")
+
+    card = str(render_adapter_card(info(base_model=None, repo_id="me/crossomni-sft", inputs=INPUTS, thinker_only=True)))
+    assert f"Replace `{LOCAL_BASE}` by the base it was trained on, `me/crossomni-sft` by this" in card
+    snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
+    for placeholder, path in ((LOCAL_BASE, tiny_omni_dir), ("me/crossomni-sft", adapter), ("clip.mp4", clip)):
+        assert f'"{placeholder}"' in snippet
+        snippet = snippet.replace(f'"{placeholder}"', json.dumps(str(path)))
     printed = []
     namespace = {"print": printed.append}
-    exec(compile(snippet, "usage-snippet", "exec"), namespace)
+    exec(compile(snippet, "card-usage", "exec"), namespace)
     assert len(printed) == 1 and isinstance(printed[0], str)
     assert namespace["inputs"]["input_features"].shape[1] == 128  # the clip's audio went in
-    assert int(namespace["inputs"]["video_grid_thw"][0, 0]) == 8  # 8 s at 2 fps = 16 frames = 8 temporal patches
+    # 8 s at 2 fps = 16 frames = 8 temporal patches; 96x64 frames inside the preset's pixel bounds: 4 x 6 patches
+    assert namespace["inputs"]["video_grid_thw"].tolist() == [[8, 4, 6]]
     assert isinstance(namespace["output"], torch.Tensor)
 
 
@@ -265,6 +253,11 @@ def test_grpo_card_lists_only_what_was_used(tmp_path: Path, monkeypatch: pytest.
     for row in ("| first loss | 0.5 (step 1) |", "| last loss | 0.375 (step 3) |", "| lowest loss | 0.25 (step 2) |"):
         assert row in text
     assert "| optimizer steps | 3 |" in text and "| logged points | 3 |" in text
+    # 3 steps of 2 completions per device = 1 prompt x 2 rollouts: 3 prompts seen, not the 9 sampled
+    assert "| training prompts seen | 3 (3 optimizer steps; 9 sampled from the split) |" in text
+    # the rewards as the code computes them: accuracy pays only the strict `</think>` + letter form
+    assert "| accuracy | 1.0 | that strict form (`</think>`, then one upper-case letter alone)" in text
+    assert "the chosen letter is the answer" not in text
 
     fake_hub_files(monkeypatch, tmp_path / "hf", "me/crossomni-sft", {"adapter_config.json": {**lora, "r": 4}})
     extra = ("--thinking_rewards", "false", "--sft_adapter", "me/crossomni-sft", "--dataset_name", "crossomni")
@@ -370,3 +363,37 @@ def test_planted_keys_reach_no_file_of_the_adapter_folder(tmp_path: Path, caplog
         data = path.read_bytes()
         assert not any(secret.encode() in data for secret in planted), path.name
     assert not any(secret in caplog.text for secret in planted)
+
+
+def test_sft_card_counts_the_instances_seen_and_says_synthetic_sample(tmp_path: Path) -> None:
+    from training.publish import card_info
+    from training.sft import parse
+
+    args = parse(
+        [
+            "--model_name_or_path", "Qwen/Qwen2.5-Omni-3B", "--output_dir", str(tmp_path / "sft"),
+            "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "3", "--max_steps", "2",
+            "--use_cpu", "true", "--bf16", "false", "--report_to", "none",
+        ]
+    )  # fmt: skip
+    trainer = _trainer_with_log([{"loss": 0.5, "step": 1}], global_step=2)
+    card = card_info("sft", trainer, *args, train_size=178, base_model="Qwen/Qwen2.5-Omni-3B", synthetic=True)
+    text = str(render_adapter_card(card))
+    assert "| training instances seen | 12 (2 optimizer steps; 178 in the split) |" in text
+    assert "trained on\nthe **synthetic CrossOmni sample**" in text and "not a model trained on" in text
+    assert "**synthetic" not in str(render_adapter_card(info()))
+
+
+def test_synthetic_data_is_recognised_from_the_release_or_the_export_card(sample_release: Path, tmp_path: Path) -> None:
+    from builder.export import export_release
+    from training.data import DataSource, is_synthetic
+
+    assert is_synthetic(DataSource(release_dir=str(sample_release)))
+    export = export_release(sample_release, tmp_path / "crossomni").out_dir
+    assert "synthetic" in metadata((export / "README.md").read_text())["tags"]
+    assert is_synthetic(DataSource(dataset_name=str(export)))
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "README.md").write_text("---\ntags:\n- tvqa\n---\n# a TVQA build\n")
+    assert not is_synthetic(DataSource(dataset_name=str(real)))
+    assert not is_synthetic(DataSource(dataset_name="nobody/not-cached"))  # offline, unknown: not claimed

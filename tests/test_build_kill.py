@@ -1,5 +1,6 @@
 """Resume after a real kill: SIGKILL a build process at several moments, rerun it, and get the
-same release as an uninterrupted build (nothing lost, nothing duplicated)."""
+same release as an uninterrupted build (nothing lost, nothing duplicated); Ctrl-C ends a command with one line
+saying what to do next, and status 130."""
 
 from __future__ import annotations
 
@@ -87,3 +88,44 @@ def test_killed_build_resumes_to_the_same_release(sample_tvqa_root: Path, tmp_pa
     for stage in STAGE_NAMES:
         ids = [r.get("id") or r["clip_id"] for r in iter_records(out / "stages" / f"{stage}.jsonl")]
         assert len(ids) == len(set(ids)), stage
+
+
+def test_ctrl_c_ends_a_build_with_one_line_and_status_130(tmp_path: Path) -> None:
+    out = tmp_path / "interrupted"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "crossomni_cli", "build", "--sample", "--clips", "20", "--out", str(out)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "stages" / "preprocess.jsonl").exists() and child.poll() is None:
+            assert time.monotonic() < deadline, "the build never reached its first stage"
+            time.sleep(0.2)
+        assert child.poll() is None, "the build finished before it could be interrupted"
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 130
+    assert stderr.rstrip().splitlines()[-1] == "interrupted; rerun the same command to resume"
+    assert "Traceback" not in stderr
+
+
+def test_ctrl_c_in_training_says_nothing_was_saved(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import training.sft
+    from crossomni_cli import app
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.sft, "main", interrupted)
+    monkeypatch.setattr(training.sft, "parse", lambda args: (None, None, None))
+    result = CliRunner().invoke(app, ["train", "sft", "--config", "sft_tiny-omni"])
+    assert result.exit_code == 130
+    assert (
+        result.output.strip().splitlines()[-1]
+        == "interrupted; the adapter was not saved; rerun the same command to train again"
+    )

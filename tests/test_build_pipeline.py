@@ -157,8 +157,38 @@ def test_split_is_by_episode(built) -> None:
     assert not split_episodes["train"] & split_episodes["test"]
 
 
+def assert_every_candidate_accounted_for(report: dict) -> dict:
+    """Each stage from verify on: its input is kept, dropped by a reason, or not selected; returns verify's row."""
+    flow = {row["stage"]: row for row in report["candidates"]}
+    by_stage = {s["name"]: s for s in report["stages"]}
+    assert flow["verify"]["in"] == by_stage["qa"]["outputs"] > 0
+    previous = flow["verify"]["in"]
+    for name in ("verify", "blind", "split", "rationale"):
+        row = flow[name]
+        assert row["in"] == previous and row["unaccounted"] == 0, row
+        assert row["kept"] + sum(row["dropped"].values()) + row["not_selected"] == row["in"], row
+        previous = row["kept"]
+    assert previous == report["release"]["train"] + report["release"]["test"]
+    return flow["verify"]
+
+
+def test_the_report_accounts_for_every_candidate(built) -> None:
+    out, report = built
+    verify = assert_every_candidate_accounted_for(report)
+    # the template generator writes several candidates per (clip, task); one each is kept, the rest are not selected
+    assert verify["not_selected"] > 0 and verify["not_selected"] == verify["in"] - verify["kept"] - sum(
+        verify["dropped"].values()
+    )
+    unselected = [r for r in rejects(out, "verify") if r["reason"] == "not-selected"]
+    assert sum(r["count"] for r in unselected) == verify["not_selected"] and not any(r["dropped"] for r in unselected)
+    text = (out / "report.md").read_text()
+    assert "## Where the candidates went" in text
+    assert f"| verify | {verify['in']} | {verify['kept']} |" in text
+
+
 def test_llm_generator_replays_offline(sample_tvqa_root, tmp_path) -> None:
     report = run_build(config_for(sample_tvqa_root, tmp_path, qa_generator="llm"))
+    assert_every_candidate_accounted_for(report)
     by_stage = {s["name"]: s for s in report["stages"]}
     assert by_stage["qa"]["requests"] == 9 * 4 and by_stage["verify"]["requests"] == 2 * by_stage["qa"]["outputs"]
     assert by_stage["rationale"]["requests"] == report["release"]["train"] > 0
@@ -259,7 +289,8 @@ def test_shards_partition_episodes(sample_tvqa_root, tmp_path, built) -> None:
 
 def test_task_proportions_and_limit(sample_tvqa_root, tmp_path) -> None:
     weights = {"audio": 1.0, "vision_to_text": 1.0}
-    run_build(config_for(sample_tvqa_root, tmp_path, task_proportions=weights, limit=3))
+    report = run_build(config_for(sample_tvqa_root, tmp_path, task_proportions=weights, limit=3))
+    assert set(assert_every_candidate_accounted_for(report)) and report["candidates"][2]["dropped"]["task-proportion"]
     manifest = json.loads((tmp_path / "release" / "release.json").read_text())
     for split, counts in manifest["counts"].items():
         assert set(counts) <= set(weights), split
@@ -281,3 +312,18 @@ def test_several_instances_per_task_and_clip(sample_tvqa_root, tmp_path, built) 
         )
     assert max(per_pair.values()) == 2 and len(records) > 36
     assert len({(r["clip_id"], r["question"]) for r in records}) == len(records)  # no question asked twice of a clip
+
+
+def test_the_report_and_release_name_what_answered_each_role(built) -> None:
+    """The sample is answered by replayed replies, not by the models builder/models.yaml names: nothing says
+    Qwen/Qwen3-8B answered."""
+    out, report = built
+    manifest = json.loads((out / "release" / "release.json").read_text())
+    for answered in (report["answered_by"], manifest["answered_by"]):
+        assert set(answered) == {"caption", "text", "voice"}
+        assert all(who.startswith("replayed recorded replies, no model: requests named ") for who in answered.values())
+    assert manifest["shortcut_audit"]["blind_model"] == report["answered_by"]["text"]
+    assert (
+        "blind text-only\nmodel (replayed recorded replies, no model: requests named Qwen/Qwen3-8B;"
+        in (out / "report.md").read_text()
+    )

@@ -40,7 +40,14 @@ def mistakes(exported: Path, tmp: Path) -> list[tuple[list[str], int, str]]:
     empty = tmp / "empty_root"
     empty.mkdir(exist_ok=True)
     run = ["eval", "--model", str(exported), "--dataset", str(exported), "--out", str(tmp / "run")]
+    release = REPO / "builder" / "sample" / "release"
+    occupied = tmp / "occupied"
+    occupied.mkdir(exist_ok=True)
+    (occupied / "mine.txt").write_text("not a model")
     return [
+        ([*run, "--backend", "scripted"], 2, "crossomni tiny-model"),  # the builder's backend answers no question
+        (["eval", "--model", str(exported), "--dataset", str(release), "--out", str(tmp / "r")], 1, "crossomni export"),
+        (["tiny-model", "--out", str(occupied)], 1, "not empty"),
         (["build", "--tvqa-root", str(empty), "--out", str(tmp / "b")], 2, "no TVQA QA files"),
         ([*run, "--prompting", "fewshot"], 2, "default, cot, icl"),
         ([*run, "--config", "crosss"], 2, "vision_to_text"),

@@ -217,6 +217,93 @@ def test_plots_refuse_to_draw_nothing(tmp_path):
     assert not (tmp_path / "tasks.png").exists()
 
 
+def _run_metrics(tasks, n: int, groups: str | None = None) -> dict:
+    """A run's metrics with values, counts and intervals for ``tasks`` (the rest not evaluated)."""
+    from crossomni import CROSS_TASKS, SINGLE_TASKS
+    from evaluation.report import GROUP_KEYS
+
+    metrics: dict = {"count": n * len(tasks), "overall": 0.5, "ci_low_overall": 0.4, "ci_high_overall": 0.6}
+    for index, task in enumerate(TASK_NAMES):
+        value = (index + 1) / 10 if task in tasks else float("nan")
+        metrics |= {task: value, f"count_{task}": n if task in tasks else 0}
+        if task in tasks:
+            metrics |= {f"ci_low_{task}": max(0.0, value - 0.1), f"ci_high_{task}": min(1.0, value + 0.1)}
+    metrics["single"] = 0.4 if set(SINGLE_TASKS) <= set(tasks) else float("nan")
+    metrics["cross"] = 0.3 if set(CROSS_TASKS) <= set(tasks) else float("nan")
+    for key in GROUP_KEYS:
+        metrics[key] = 0.35 if set(CROSS_TASKS) <= set(tasks) and key.startswith(groups or "fixed") else float("nan")
+    return metrics
+
+
+def _texts(figure) -> list:
+    from matplotlib.text import Text
+
+    figure.canvas.draw()
+    return [t for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def _overlaps(figure) -> list[tuple[str, str]]:
+    """Pairs of visible texts whose drawn boxes intersect (tick labels, value labels, legend, titles)."""
+    import itertools
+
+    renderer = figure.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer).expanded(0.98, 0.98)) for t in _texts(figure)]
+    return [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2) if box_a.overlaps(box_b)]
+
+
+def _legend_texts(figure) -> list[str]:
+    return [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+
+
+def test_plots_never_overstate(tmp_path):
+    """Paper bars say they have no interval; n belongs to the runs; labels never overlap; a slot without a value is
+    a label at the axis, never a bar; no legend entry for a mark that is not drawn; no empty panel."""
+    from crossomni import SINGLE_TASKS
+    from evaluation.report import NO_INTERVAL, NOT_EVALUATED, fixed_groups_figure, per_task_figure
+
+    (paper,) = find_paper_rows("Qwen2.5-Omni-7B", "default")
+    rows = [("single run", _run_metrics(SINGLE_TASKS, 6)), ("full run", _run_metrics(TASK_NAMES, 180))]
+    rows.append((paper.label, paper.metrics))
+    for count in (1, 2, 3):  # value labels turn upright when the bars get narrow
+        figure = per_task_figure(rows[-count:])
+        assert _overlaps(figure) == [], count
+    figure = per_task_figure(rows)
+    (axes,) = figure.axes
+    bars = [patch for patch in axes.patches if patch.get_height() > 0]
+    known = sum(
+        not math.isnan(metrics[key]) for _, metrics in rows for key in (*TASK_NAMES, "overall", "single", "cross")
+    )
+    assert len(bars) == known and max(bar.get_height() for bar in bars) <= 100
+    marks = [t for t in _texts(figure) if t.get_text() == NOT_EVALUATED]
+    assert len(marks) == 6 + 1 and all(t.get_position()[1] == 1.0 for t in marks)  # 6 cross tasks + Cross
+    legend = _legend_texts(figure)
+    assert f"{paper.label} — {NO_INTERVAL}" in legend and "single run" in legend
+    assert not any("hatch" in text or "no items" in text for text in legend)
+    ticks = [label.get_text() for label in axes.get_xticklabels()]
+    assert ticks[0] == "Au\nn=6 | 180" and ticks[1] == "Au→Te\nn=0 | 180"  # the runs' n; the paper has none
+    assert "published rows" in axes.get_xlabel()
+
+    alone = per_task_figure([rows[0]])
+    assert not any("n=" in t and "|" in t for t in (label.get_text() for label in alone.axes[0].get_xticklabels()))
+
+    source_only = fixed_groups_figure([("half", _run_metrics(TASK_NAMES, 20, groups="fixed_source"))])
+    assert [a.get_title() for a in source_only.axes] == ["fixed source (mean of its 2 cross tasks)"]
+    both = fixed_groups_figure(rows)
+    assert len(both.axes) == 2 and _overlaps(both) == []
+    assert "single run — not evaluated here" in _legend_texts(both)  # its colour still says which labels are its
+    assert _legend_texts(both).count("full run") == 1
+
+
+def test_loss_plot_axis_starts_at_zero_or_states_its_range():
+    from model_cards.adapter_card import LossSummary, loss_figure
+
+    flat = loss_figure(LossSummary(steps=(1, 2, 3), losses=(6.487, 6.42, 6.375), total_steps=3), "SFT")
+    low, high = flat.axes[0].get_ylim()
+    assert low == 0 and high > 6.487  # a 0.11 drop looks as small as it is
+    signed = loss_figure(LossSummary(steps=(1, 2), losses=(-0.5, 0.25), total_steps=2), "GRPO")
+    assert "not from 0" in signed.axes[0].get_ylabel() and signed.axes[0].get_ylim()[0] < -0.5
+
+
 def test_per_task_intervals_resample_clips():
     # two clips of text items (one all right, one all wrong), vision items all in one clip
     correct = [True] * 5 + [False] * 5 + [True, False]

@@ -118,12 +118,15 @@ def test_wheel_ships_the_task_folder(tmp_path: Path):
     assert "evaluation/lmms_tasks/crossomni/_default_template_yaml" in names
 
 
-def test_cli_prints_the_folder_and_writes_a_copy_for_another_dataset(sample_export: Path, tmp_path: Path, monkeypatch):
+def test_cli_prints_the_folder_and_writes_a_copy_for_another_dataset(
+    sample_export: Path, sample_tvqa_root: Path, tmp_path: Path, monkeypatch
+):
     runner = CliRunner()
     shipped = runner.invoke(app, ["lmms-tasks"])
     assert shipped.exit_code == 0, shipped.output
     assert shipped.output.strip() == str(TASKS_DIR)
 
+    monkeypatch.setenv("CROSSOMNI_MEDIA_ROOT", str(sample_tvqa_root))
     copy = runner.invoke(app, ["lmms-tasks", "--dataset", str(sample_export), "--out", str(tmp_path / "tasks")])
     assert copy.exit_code == 0, copy.output
     folder = Path(copy.output.strip())
@@ -132,16 +135,45 @@ def test_cli_prints_the_folder_and_writes_a_copy_for_another_dataset(sample_expo
     assert (folder / "utils.py").read_bytes() == (TASKS_DIR / "utils.py").read_bytes()
     assert sorted(p.stem for p in folder.glob("*.yaml")) == sorted(TASK_IDS + GROUPS)
 
-    hub = runner.invoke(app, ["lmms-tasks", "--dataset", "ORG/crossomni", "--out", str(tmp_path / "hub")])
+    # a Hub dataset is checked where lmms-eval runs (offline here: --no-check-media)
+    hub_args = ["lmms-tasks", "--dataset", "ORG/crossomni", "--no-check-media"]
+    hub = runner.invoke(app, [*hub_args, "--out", str(tmp_path / "hub")])
     assert read_yaml(Path(hub.output.strip()) / TEMPLATE)["dataset_path"] == "ORG/crossomni"
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    cached = [runner.invoke(app, ["lmms-tasks", "--dataset", "ORG/crossomni"]).output.strip() for _ in range(2)]
+    cached = [runner.invoke(app, hub_args).output.strip() for _ in range(2)]
     assert cached[0] == cached[1] and Path(cached[0]).parent == tmp_path / "cache" / "crossomni" / "lmms_tasks"
     assert read_yaml(Path(cached[0]) / TEMPLATE)["dataset_path"] == "ORG/crossomni"
 
     typo = runner.invoke(app, ["lmms-tasks", "--dataset", str(tmp_path / "no_such_export")])
     assert typo.exit_code != 0 and "neither an exported dataset folder nor a Hub id" in typo.output
+
+
+def test_cli_checks_every_clip_under_the_media_root_first(
+    sample_export: Path, sample_tvqa_root: Path, tmp_path, monkeypatch
+):
+    """A wrong root is one line naming the first missing clip and how many are missing, exit 1, no folder printed
+    (lmms-eval itself would print a traceback, write no results and exit 0)."""
+    import shutil
+
+    from evaluation.lmms_tasks import check_media
+
+    root = Path(shutil.copytree(sample_tvqa_root, tmp_path / "tvqa"))
+    monkeypatch.setenv("CROSSOMNI_MEDIA_ROOT", str(root))
+    clips = check_media(str(sample_export))
+    assert clips >= 2
+    missing = sorted((root / "videos").glob("*.mp4"))
+    for clip in missing:
+        clip.unlink()
+    with pytest.raises(FileNotFoundError, match=rf"not found under CROSSOMNI_MEDIA_ROOT=.* \({clips} of {clips} clips"):
+        check_media(str(sample_export))
+    result = CliRunner().invoke(app, ["lmms-tasks", "--dataset", str(sample_export), "--out", str(tmp_path / "t")])
+    assert isinstance(result.exception, FileNotFoundError) and result.output == "" and not (tmp_path / "t").exists()
+    monkeypatch.delenv("CROSSOMNI_MEDIA_ROOT")
+    with pytest.raises(FileNotFoundError, match="set CROSSOMNI_MEDIA_ROOT"):
+        check_media(str(sample_export))
+    skipped = CliRunner().invoke(app, ["lmms-tasks", "--dataset", str(sample_export), "--no-check-media"])
+    assert skipped.exit_code == 0, skipped.output
 
 
 # ----------------------------------------------------------------------------------------------- the hooks
@@ -270,12 +302,12 @@ def lmms_eval(args: list[str], cwd: Path, media_root: Path | None) -> subprocess
     return result
 
 
-def configured_tasks(dataset: Path, out: Path) -> Path:
-    """`crossomni lmms-tasks --dataset ...` as a user runs it; the printed folder."""
+def configured_tasks(dataset: Path, out: Path, media_root: Path) -> Path:
+    """`crossomni lmms-tasks --dataset ...` as a user runs it (it checks the clips under the root); its folder."""
     printed = subprocess.run(
         [sys.executable, "-m", "crossomni_cli", "lmms-tasks", "--dataset", str(dataset), "--out", str(out)],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "CROSSOMNI_MEDIA_ROOT": str(media_root)},
         capture_output=True,
         text=True,
         check=True,
@@ -296,7 +328,7 @@ def test_lmms_eval_lists_the_group_and_the_nine_tasks(tmp_path: Path):
 def test_dummy_model_run_matches_crossomni_acc(sample_export: Path, sample_tvqa_root: Path, test_docs, tmp_path: Path):
     import evaluate
 
-    tasks = configured_tasks(sample_export, tmp_path / "tasks")
+    tasks = configured_tasks(sample_export, tmp_path / "tasks", sample_tvqa_root)
     run = tmp_path / "run"  # no ./crossomni here: lmms-eval would read `--tasks crossomni` as that folder
     run.mkdir()
     args = ["--include_path", str(tasks), "--tasks", "crossomni", "--model", "dummy"]
@@ -338,8 +370,9 @@ def test_dummy_model_run_matches_crossomni_acc(sample_export: Path, sample_tvqa_
 
 
 @pytest.mark.slow
-def test_wrong_media_root_fails_loudly(sample_export: Path, tmp_path: Path):
-    tasks = configured_tasks(sample_export, tmp_path / "tasks")
+def test_wrong_media_root_fails_loudly(sample_export: Path, sample_tvqa_root: Path, tmp_path: Path):
+    """Inside lmms-eval (a root that changed after `crossomni lmms-tasks` checked it): process_docs names the clip."""
+    tasks = configured_tasks(sample_export, tmp_path / "tasks", sample_tvqa_root)
     wrong_root = tmp_path / "not_tvqa"
     wrong_root.mkdir()
     args = ["--include_path", str(tasks), "--tasks", "crossomni_audio", "--model", "dummy"]

@@ -477,3 +477,22 @@ def test_the_builder_leaves_out_what_review_rejected(sample_release, sample_tvqa
     assert rejected not in again["id"] and again.num_rows == 17
     append_decision(release, rejected, "accept")  # the reviewer changed their mind
     assert rejected in load()["id"]
+
+
+def test_a_release_or_build_folder_where_an_export_is_expected_says_how_to_export_it(
+    sample_release: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import crossomni
+
+    build = tmp_path / "build"
+    shutil.copytree(sample_release, build / "release")
+    (build / "sample_tvqa").mkdir()
+    with pytest.raises(crossomni.ReleaseError, match="is an annotation release") as err:
+        crossomni.check_not_release(build / "release")
+    assert f"`crossomni export {build / 'release'} --out DIR --tvqa-root {build / 'sample_tvqa'}`" in str(err.value)
+    with pytest.raises(crossomni.ReleaseError, match="is a build folder"):
+        crossomni.check_not_release(build, "dataset_name")
+    crossomni.check_not_release(tmp_path / "crossomni")  # not a release (an export, a Hub id): load_dataset decides
+    crossomni.check_not_release("ORG/crossomni")

@@ -143,6 +143,8 @@ def test_export_leaves_rejected_instances_out_and_the_card_counts_the_review(rel
     assert "| `audio` | 4 | 1 | 1 |" in card  # 2 train + 2 test audio instances, one reviewed, one rejected
     assert "| `vision` | 4 | 1 | 0 |" in card
     assert "| **all** | **36** | **2** | **1** |" in card
+    # coverage as a fraction: 2 of 36 reviewed is not "checked by a person"
+    assert "**2 of 36 instances (5.6%) were\nchecked by a person**" in card and "the other 34 were not" in card
 
 
 # --- the server

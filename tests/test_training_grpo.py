@@ -48,6 +48,31 @@ def test_trl_private_methods_are_as_pinned() -> None:
     assert "shuffle_sequence_dict(generation_batch)" in inspect.getsource(GRPOTrainer._prepare_inputs)
 
 
+def test_a_batch_without_reward_variance_is_warned_and_counted_in_the_card(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    import torch
+
+    from training.grpo_trainer import RewardSignal
+
+    signal = RewardSignal()
+    with caplog.at_level("WARNING", logger="training.grpo_trainer"):
+        signal.note(torch.zeros(8), step=1)  # e.g. a random model: every rollout earns 0
+        signal.note(torch.tensor([0.5, -0.5, 0.0, 0.0]), step=2)  # one group split: a signal
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert warning.startswith("step 1: every group's rollouts got the same reward") and "no learning signal" in warning
+    assert signal.summary() == "1 of 2 generation batches had no reward variance in any group (no signal)"
+
+    from tests.test_adapter_card import _grpo_args, _trainer_with_log
+    from training.publish import card_info
+
+    trainer = _trainer_with_log([{"loss": 0.0, "step": 1}, {"loss": 0.0, "step": 2}], global_step=2)
+    trainer.signal = signal
+    args = _grpo_args(tmp_path, "--thinking_rewards", "false")
+    card = card_info("grpo", trainer, *args, train_size=9)
+    assert card.recipe["batches with a learning signal"] == "1 of 2 (the others: equal rewards in every group)"
+
+
 def lora(rank: int = 8):
     from types import SimpleNamespace
 
@@ -292,6 +317,8 @@ def test_grpo_two_steps_with_all_four_rewards(
     card = (folder / "README.md").read_text()
     assert f"base_model: {hub_id}" in card and "license" not in card.split("---")[1]  # no licence known for it
     assert "| consistency | 1.0 |" in card and "| rollouts per prompt | 2 |" in card
+    # 4 completions per step / 2 rollouts = 2 prompts per step, over 2 steps: 4 of the 9 sampled
+    assert "| training prompts seen | 4 (2 optimizer steps; 9 sampled from the split) |" in card
     assert "| judge | judge-model (replay) |" in card  # the thinking rewards were on
     assert (
         "| start adapter | a local SFT adapter (path not published) |" in card and str(script.sft_adapter) not in card

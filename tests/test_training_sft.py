@@ -169,6 +169,10 @@ def test_sft_two_steps_then_lora_round_trip(
     assert f"| first loss | {losses[0]:.4g} (step 1) |" in card and f"| last loss | {losses[-1]:.4g} (step 2) |" in card
     assert f"| lowest loss | {min(losses):.4g} (step {losses.index(min(losses)) + 1}) |" in card
     assert "| optimizer steps | 2 |" in card and "![Training loss per optimizer step](training_loss.png)" in card
+    # what happened: 2 steps x 2 instances of the 18, on the synthetic sample, on a thinker-only base
+    assert "| training instances seen | 4 (2 optimizer steps; 18 in the split) |" in card
+    assert "the **synthetic CrossOmni sample**" in card
+    assert "Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(" in card and "disable_talker" not in card
     assert (folder / "training_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # A local base whose base_model_id does not match, or cannot be checked offline: no base_model in the card
@@ -195,7 +199,8 @@ def test_sft_two_steps_then_lora_round_trip(
         assert TRL_STOCK_TEXT not in card_text and 'model="None"' not in card_text
         assert "base_model" not in yaml.safe_load(card_text.split("---\n", 2)[1])
         assert (
-            "crossomni eval --model PATH/TO/BASE_MODEL" in card_text and "a local Qwen2.5-Omni checkpoint" in card_text
+            "crossomni eval --model PATH/TO/BASE_MODEL" in card_text
+            and "a local Qwen2.5-Omni thinker-only checkpoint" in card_text
         )
         recorded = json.loads((other / "crossomni_inputs.json").read_text())["base_model"]
         assert recorded == {"loaded": str(tiny_omni_dir), "hub_id": None}

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from model_calls.sources import check_source
+from model_calls.store import load_yaml
 
 RECIPES_DIR = Path(__file__).resolve().parent / "configs"
 CPU_OVERRIDES = {"bf16": "false", "fp16": "false", "use_cpu": "true", "dtype": "float32"}
@@ -63,11 +64,17 @@ def _given(args: list[str], name: str) -> bool:
     return any(arg == f"--{name}" or arg.startswith(f"--{name}=") for arg in args)
 
 
-def cpu_fallback(args: list[str], cuda: bool) -> list[str]:
-    """Without CUDA, the recipe's bf16 GPU settings become a float32 CPU run (options the user gave win)."""
+def cpu_fallback(args: list[str], cuda: bool, recipe: dict | None = None) -> list[str]:
+    """Without CUDA, the recipe's bf16 GPU settings become a float32 CPU run (options the user gave win, and a
+    recipe already set for the CPU, like the tiny try-out's, is left alone)."""
     if cuda:
         return args
-    overrides = [f"--{key}={value}" for key, value in CPU_OVERRIDES.items() if not _given(args, key)]
+    recipe = recipe or {}
+    overrides = [
+        f"--{key}={value}"
+        for key, value in CPU_OVERRIDES.items()
+        if not _given(args, key) and str(recipe.get(key, "")).lower() != value
+    ]
     if overrides:
         typer.echo(f"note: no CUDA device, training on CPU in float32 ({' '.join(overrides)})", err=True)
     return [*args, *overrides]
@@ -76,13 +83,15 @@ def cpu_fallback(args: list[str], cuda: bool) -> list[str]:
 def _trl_args(config: str, extra: list[str], push_to_hub: str | None, **flags: str | None) -> list[str]:
     import torch
 
-    args = ["--config", str(resolve_recipe(config)), *map(trl_spelling, extra)]
+    path = resolve_recipe(config)
+    args = ["--config", str(path), *map(trl_spelling, extra)]
     if push_to_hub:
         args += ["--adapter_repo_id", push_to_hub]
     for name, value in flags.items():
         if value is not None:
             args += [f"--{name}", value]
-    return cpu_fallback(args, torch.cuda.is_available())
+    recipe = load_yaml(path.read_text(encoding="utf-8"))
+    return cpu_fallback(args, torch.cuda.is_available(), recipe if isinstance(recipe, dict) else None)
 
 
 def check_sft_adapter(adapter: str | None) -> None:

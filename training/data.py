@@ -34,6 +34,30 @@ class DataSource:
     cache_dir: str | None = None
 
 
+def is_synthetic(source: DataSource) -> bool:
+    """Whether the split is the project's generated sample: ``synthetic`` in the release's ``release.json``, or
+    the ``synthetic`` tag of the export's dataset card (a local folder or a Hub repo; unreadable: not known, False)."""
+    import json
+
+    if source.release_dir:
+        manifest = Path(source.release_dir) / "release.json"
+        return manifest.is_file() and bool(json.loads(manifest.read_text(encoding="utf-8")).get("synthetic"))
+    if not source.dataset_name:
+        return False
+    from huggingface_hub import DatasetCard
+
+    local = Path(source.dataset_name).expanduser()
+    card_path = local / "README.md" if local.is_dir() else None
+    if local.exists() and card_path is None:
+        return False
+    try:
+        card = DatasetCard.load(card_path or source.dataset_name, repo_type="dataset")
+    except (OSError, ValueError) as err:  # offline, no card, a card without YAML
+        logger.info("cannot read the dataset card of %s (%s): not marked synthetic", source.dataset_name, err)
+        return False
+    return crossomni.SYNTHETIC_TAG in (card.data.to_dict().get("tags") or [])
+
+
 def load_split(source: DataSource):
     """The split as a ``datasets.Dataset`` with undecoded media (``{"path", "bytes"}``) and a ``task_name`` column."""
     import datasets
@@ -52,6 +76,7 @@ def load_split(source: DataSource):
         builder.download_and_prepare()
         dataset = builder.as_dataset(split=source.split)
     elif source.dataset_name:
+        crossomni.check_not_release(source.dataset_name, "dataset_name")
         dataset = datasets.load_dataset(
             source.dataset_name, source.dataset_config, split=source.split, cache_dir=source.cache_dir
         )

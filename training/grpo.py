@@ -148,6 +148,8 @@ def main(script_args: Any, training_args: Any, model_args: Any, judge: Any = Non
                 stats.failed,
                 stats.skipped,
             )
+    if trainer.signal.flat:
+        logger.warning(trainer.signal.summary())
     trainer.save_model(training_args.output_dir)
     return finish_run("grpo", trainer, script_args, training_args, model_args, train_size=size, hub_token=hub_token)
 

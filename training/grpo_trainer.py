@@ -14,7 +14,8 @@ forwards. Three small overrides fix that without copying trl's methods:
 
 A fourth keeps a failed judge out of the advantage: ``_calculate_rewards`` returns trl's gathered
 reward table with each failed judge score replaced by its group's mean (``rewards.fill_failed_judges``);
-trl would otherwise ``nansum`` it as a 0.
+trl would otherwise ``nansum`` it as a 0. A batch whose every group got equal rewards (all advantages 0:
+loss 0, gradient 0) is warned about as it happens (``RewardSignal``), and counted in the run's last lines.
 
 These are private trl methods: ``tests/test_training_grpo.py`` pins their signatures and checks
 the pairing and the advantages, so a trl upgrade that changes them fails loudly.
@@ -24,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from trl import GRPOTrainer
 from training.encoding import OmniEncoder, collate_media
 from training.rewards import fill_failed_judges
 
+logger = logging.getLogger(__name__)
 MEDIA_COLUMN = "omni_media"
 
 
@@ -87,12 +91,38 @@ def completion_tables_to(path: Path) -> Iterator[None]:
         trl_grpo.print_prompt_completions_sample = original
 
 
+@dataclass
+class RewardSignal:
+    """Counts generation batches whose every group got equal rewards: all advantages 0, nothing to learn from."""
+
+    batches: int = 0
+    flat: int = 0
+
+    def note(self, advantages: Any, step: int, warn: bool = True) -> None:
+        self.batches += 1
+        if bool((advantages == 0).all()):
+            self.flat += 1
+            if warn:
+                logger.warning(
+                    "step %d: every group's rollouts got the same reward (zero variance: advantages 0, loss 0, "
+                    "no learning signal; %d of %d batches so far). A model that never earns a reward (random "
+                    "weights, a wrong answer form) or too few rollouts per group gives this.",
+                    step,
+                    self.flat,
+                    self.batches,
+                )
+
+    def summary(self) -> str:
+        return f"{self.flat} of {self.batches} generation batches had no reward variance in any group (no signal)"
+
+
 class OmniGRPOTrainer(GRPOTrainer):
     """GRPO for Qwen2.5-Omni prompts whose user turn holds a clip segment (see the module docstring)."""
 
     def __init__(self, *args: Any, omni_encoder: OmniEncoder, **kwargs: Any) -> None:
         self.omni_encoder = omni_encoder
         self._media_in_flight: list[dict[str, Any]] | None = None
+        self.signal = RewardSignal()
         super().__init__(*args, **kwargs)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -117,6 +147,8 @@ class OmniGRPOTrainer(GRPOTrainer):
         if media is None or len(media) != output["prompt_ids"].size(0):
             raise RuntimeError("omni media rows were not produced for every prompt (trl internals changed?)")
         output[MEDIA_COLUMN] = media
+        if self.model.training:
+            self.signal.note(output["advantages"], self.state.global_step + 1, self.accelerator.is_main_process)
         return output
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):

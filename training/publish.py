@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +27,12 @@ from model_cards.adapter_card import (
     write_adapter_card,
     write_loss_plot,
 )
-from training.rewards import REWARD_NAMES, THINKING_REWARDS
+from training.data import is_synthetic
+from training.rewards import REWARD_DEFINITIONS, REWARD_NAMES, THINKING_REWARDS
 from training.run_files import save_redacted_arguments
 
 logger = logging.getLogger(__name__)
 
-REWARD_MEANINGS: dict[str, str] = {
-    "format": "a `<think>` block, then one letter A–D and nothing else (0/1)",
-    "accuracy": "the chosen letter is the answer (0/1)",
-    "consistency": "LLM judge: the reasoning covers the reference rationale (0–5, scaled to 0–1)",
-    "coherence": "LLM judge: locate in source, re-identify in target, answer from target (0–3, scaled to 0–1)",
-}
 # Files of an adapter folder worth publishing (no optimizer states or checkpoints).
 UPLOAD_PATTERNS: list[str] = ["*.json", "*.safetensors", "*.md", "*.jinja", "*.txt", "*.png"]
 # Config fields that fix a checkpoint's architecture (top level and each modality's sub-config).
@@ -137,11 +133,39 @@ def load_results(path: str | None) -> dict[str, float] | None:
     return {k: float(v) for k, v in numbers.items() if not k.startswith(("count", "ci"))}
 
 
-def recipe_summary(stage: str, script_args: Any, training_args: Any, model_args: Any, train_size: int) -> dict:
-    """The run's settings worth a reader's eye, in card order."""
+def instances_seen(stage: str, training_args: Any, steps: int, train_size: int) -> tuple[int, int]:
+    """``(instances the optimizer saw, instances per step)``: steps × per-device batch × accumulation × processes
+    (GRPO: prompts, one group of ``num_generations`` rollouts each), at most the epochs' worth of the split.
+
+    >>> from types import SimpleNamespace
+    >>> args = SimpleNamespace(per_device_train_batch_size=2, gradient_accumulation_steps=1, world_size=1,
+    ...                        num_generations=2, num_train_epochs=1.0, max_steps=3)
+    >>> instances_seen("sft", args, 3, 178), instances_seen("grpo", args, 3, 178)
+    ((6, 2), (3, 1))
+    """
     world = max(1, int(getattr(training_args, "world_size", 1) or 1))
     per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * world
-    recipe: dict[str, Any] = {"stage": stage.upper(), "training instances": train_size}
+    if stage == "grpo":
+        per_step = max(1, per_step // training_args.num_generations)
+    seen = steps * per_step
+    if training_args.max_steps <= 0:  # whole epochs: the last step of an epoch may be short
+        seen = min(seen, math.ceil(training_args.num_train_epochs * train_size))
+    return seen, per_step
+
+
+def recipe_summary(
+    stage: str, script_args: Any, training_args: Any, model_args: Any, train_size: int, steps: int = 0
+) -> dict:
+    """The run's settings worth a reader's eye, in card order; ``steps``: the optimizer steps it took."""
+    world = max(1, int(getattr(training_args, "world_size", 1) or 1))
+    per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * world
+    seen, _ = instances_seen(stage, training_args, steps, train_size)
+    unit = "prompts" if stage == "grpo" else "instances"
+    split = "sampled from the split" if stage == "grpo" else "in the split"
+    recipe: dict[str, Any] = {
+        "stage": stage.upper(),
+        f"training {unit} seen": f"{seen} ({steps} optimizer steps; {train_size} {split})",
+    }
     if stage == "sft":
         recipe["supervision"] = "rationale, then answer" if script_args.supervision == "rationale" else "answer only"
         recipe["global batch"] = per_step
@@ -207,22 +231,32 @@ def card_info(
     model_args: Any,
     train_size: int,
     base_model: str | None = None,
+    thinker_only: bool = False,
+    synthetic: bool = False,
 ) -> AdapterCardInfo:
-    """What the card says about the run; ``base_model`` is the confirmed Hub id of the base (None: left out)."""
+    """What the card says about the run; ``base_model`` is the confirmed Hub id of the base (None: left out),
+    ``thinker_only`` whether the checkpoint the card names is a bare thinker, ``synthetic`` whether the data was
+    the generated sample."""
     rewards = []
     if stage == "grpo":
         names = script_args.reward_names()
         weights = training_args.reward_weights or [1.0] * len(names)
-        rewards = [(n, w, REWARD_MEANINGS[n]) for n, w in zip(names, weights, strict=True) if n in REWARD_NAMES]
+        rewards = [(n, w, REWARD_DEFINITIONS[n]) for n, w in zip(names, weights, strict=True) if n in REWARD_NAMES]
     dataset = script_args.dataset_name if script_args.dataset_name and is_hub_id(script_args.dataset_name) else None
     loss = loss_summary(trainer)
+    recipe = recipe_summary(stage, script_args, training_args, model_args, train_size, trainer.state.global_step)
+    signal = getattr(trainer, "signal", None)  # GRPO: batches whose groups all had equal rewards
+    if signal is not None and signal.batches:
+        recipe["batches with a learning signal"] = (
+            f"{signal.batches - signal.flat} of {signal.batches} (the others: equal rewards in every group)"
+        )
     return AdapterCardInfo(
         stage=stage,
         base_model=base_model,
         repo_id=script_args.adapter_repo_id or f"ORG/{Path(training_args.output_dir).name}",
         dataset=dataset,
         dataset_config=script_args.dataset_config,
-        recipe=recipe_summary(stage, script_args, training_args, model_args, train_size),
+        recipe=recipe,
         rewards=rewards,
         results=load_results(script_args.eval_results),
         inputs=script_args.training_inputs(model_args.model_name_or_path),
@@ -230,7 +264,18 @@ def card_info(
         reasoning=script_args.reasoning,
         loss=loss,
         loss_plot=LOSS_PLOT if loss else None,
+        thinker_only=thinker_only,
+        synthetic=synthetic,
     )
+
+
+def is_thinker_only(name_or_path: str) -> bool:
+    """Whether a checkpoint (local, or a Hub id in the local cache) is a bare Qwen2.5-Omni thinker; not readable: no."""
+    try:
+        return _config_dict(name_or_path, local_files_only=True).get("model_type") == "qwen2_5_omni_thinker"
+    except (OSError, ValueError) as err:
+        logger.info("cannot read the config of %s (%s): the card's code loads the full Qwen2.5-Omni", name_or_path, err)
+        return False
 
 
 def point_adapter_at_hub(folder: Path, base: str) -> None:
@@ -288,7 +333,17 @@ def finish_run(
         logger.info("card base_model: %s (%s)", hub_id, why)
     else:
         logger.warning("model card without base_model, adapter_config.json keeps the local path: %s", why)
-    info = card_info(stage, trainer, script_args, training_args, model_args, train_size, base_model=hub_id)
+    info = card_info(
+        stage,
+        trainer,
+        script_args,
+        training_args,
+        model_args,
+        train_size,
+        base_model=hub_id,
+        thinker_only=is_thinker_only(hub_id or loaded),
+        synthetic=is_synthetic(script_args.data_source()),
+    )
     if info.loss:
         write_loss_plot(folder, info.loss, title=f"{stage.upper()} {folder.name}")
     else:

@@ -288,6 +288,16 @@ class CoherenceReward(JudgeReward):
 
 REWARD_NAMES: tuple[str, ...] = ("format", "accuracy", "consistency", "coherence")
 THINKING_REWARDS: tuple[str, ...] = ("consistency", "coherence")
+# What each reward pays, as the functions above compute it (the adapter card quotes these).
+REWARD_DEFINITIONS: dict[str, str] = {
+    "format": "a non-empty `<think>…</think>` block, then one letter A–D and nothing else (0/1)",
+    "accuracy": "that strict form (`</think>`, then one upper-case letter alone) *and* the right letter; "
+    'a readable "The answer is D." earns nothing (0/1)',
+    "consistency": "LLM judge: the reasoning covers the reference rationale (0, 1, 2, 4 or 5, scaled to 0–1; "
+    "no reasoning: 0 without a call; a failed call: no reward)",
+    "coherence": "LLM judge: locate in the source, re-identify in the target, answer from it (0–3, scaled to 0–1; "
+    "no reasoning: 0 without a call; a failed call: no reward)",
+}
 
 
 def build_rewards(

@@ -60,7 +60,8 @@ def regenerate_sample_release(target: Path = SAMPLE_RELEASE) -> Path:
         for name in ("clips.jsonl", "train.jsonl", "test.jsonl"):
             shutil.copyfile(config.release_dir / name, target / name)
         keep = {k: built[k] for k in ("format", "version", "media")}
-        manifest = {**keep, **RELEASE_HEADER, "counts": built["counts"], "shortcut_audit": built["shortcut_audit"]}
+        recorded = {key: built[key] for key in ("counts", "answered_by", "shortcut_audit")}
+        manifest = {**keep, **RELEASE_HEADER, **recorded}
         (target / "release.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
     return target
 

@@ -88,6 +88,7 @@ def write_release(config: BuildConfig, instances_path: Path, aligned: Iterable[d
         "name": config.name,
         **release_provenance(config.name == SAMPLE_NAME),
         "build": config.release_settings(),
+        "answered_by": config.answered_by_roles(),  # the backend of the run that wrote the release
         "counts": {split: {t: c for (s, t), c in sorted(counts.items()) if s == split} for split in SPLITS},
     }
     write_json_atomic(release / "release.json", manifest)

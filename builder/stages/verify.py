@@ -18,7 +18,7 @@ from builder.config import BuildConfig
 from builder.prompts import load_templates, parse_reply
 from builder.records import AlignedClip, AlignedPerson, Decoy, Instance, QACandidate
 from builder.replies import AnswerableReply, UniqueReply, is_placeholder
-from builder.stage import Outputs, reject
+from builder.stage import Outputs, not_selected, reject
 from builder.stages.caption import reply_failure
 from builder.stages.common import (
     kind_modality,
@@ -304,13 +304,18 @@ class VerifyStage:
                 continue
             passed.setdefault(candidate.task_type, []).append(candidate)
         outputs = []
-        for candidates in passed.values():
-            for number, candidate in enumerate(
-                sorted(candidates, key=lambda c: c.rank)[: self.config.per_task_per_clip]
-            ):
+        cap = self.config.per_task_per_clip
+        left_out: dict[str, int] = {}
+        for task_type, candidates in passed.items():
+            for number, candidate in enumerate(sorted(candidates, key=lambda c: c.rank)[:cap]):
                 slot = item.get("slots", {}).get(slot_key(candidate.task_type, number))
                 instance = to_instance(clip, candidate, self.config.seed, number, slot)
                 outputs.append(instance.model_dump())
+            if len(candidates) > cap:
+                left_out[task_type] = len(candidates) - cap
+        if left_out:
+            detail = f"passed every check, beyond --per-task-per-clip {cap} (the best-ranked were kept)"
+            rejects.append(not_selected(clip.clip_id, sum(left_out.values()), detail, per_task=left_out))
         return outputs, rejects
 
 

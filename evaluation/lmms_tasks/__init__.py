@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from crossomni import CROSS_TASKS, SINGLE_TASKS, TASK_TYPES
+from crossomni import CROSS_TASKS, DEFAULT_CONFIG_NAME, SINGLE_TASKS, TASK_TYPES
 
 TASKS_DIR = Path(__file__).resolve().parent / "crossomni"
 TEMPLATE = "_default_template_yaml"  # no .yaml suffix: lmms-eval indexes every *.yaml as a task
@@ -100,3 +100,35 @@ def write_task_folder(out: str | Path, dataset_path: str = DEFAULT_DATASET) -> P
     if out.resolve() != TASKS_DIR:
         shutil.copyfile(TASKS_DIR / "utils.py", out / "utils.py")
     return out
+
+
+def check_media(dataset: str) -> int:
+    """Resolve every clip the tasks will read (the ``test`` split of every config) as ``process_docs`` will, under
+    ``CROSSOMNI_MEDIA_ROOT``, before lmms-eval runs; return how many clips were checked.
+
+    A missing or refused clip raises ``FileNotFoundError``: the first one's message and how many of the clips
+    fail (lmms-eval itself prints a long traceback, writes no results and exits 0). Embedded clips need no root.
+    """
+    import datasets
+
+    from evaluation.lmms_tasks.crossomni.utils import clip_media_path, media_root
+
+    rows = datasets.load_dataset(dataset, DEFAULT_CONFIG_NAME, split="test", streaming=True)
+    rows = rows.select_columns(["clip_id", "video", "audio"])
+    rows = rows.cast_column("video", datasets.Video(decode=False)).cast_column("audio", datasets.Audio(decode=False))
+    root = media_root()
+    seen: set[tuple[str, str | None]] = set()
+    failures: list[str] = []
+    for row in rows:
+        key = (row["clip_id"], row["video"].get("path"))
+        if key in seen or row["video"].get("bytes"):
+            seen.add(key)
+            continue
+        seen.add(key)
+        try:
+            clip_media_path(row["clip_id"], row["video"], row["audio"], root)
+        except (FileNotFoundError, ValueError) as err:
+            failures.append(str(err))
+    if failures:
+        raise FileNotFoundError(f"{failures[0]} ({len(failures)} of {len(seen)} clips cannot be read)")
+    return len(seen)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from evaluation.lmms_tasks import TASKS_DIR, write_task_folder
+from crossomni import check_not_release
+from evaluation.lmms_tasks import TASKS_DIR, check_media, write_task_folder
 from model_calls.outputs import claim_output_dir
 from model_calls.sources import is_repo_id
 
@@ -27,8 +28,14 @@ def lmms_tasks(
         "(it reads ./crossomni, the default export).",
     ),
     out: str = typer.Option(None, help="Folder for the configured copy (default: under ~/.cache/crossomni)."),
+    check_media_files: bool = typer.Option(
+        True,
+        "--check-media/--no-check-media",
+        help="First check that every clip the tasks read is under CROSSOMNI_MEDIA_ROOT (exit 1 naming the first "
+        "missing one); --no-check-media when lmms-eval runs on another machine.",
+    ),
 ) -> None:
-    """Print the lmms-eval task folder for `lmms_eval --include_path` (media root: CROSSOMNI_MEDIA_ROOT)."""
+    """Print the lmms-eval task folder for `lmms-eval --include_path` (media root: CROSSOMNI_MEDIA_ROOT)."""
     if dataset is None:
         if out is not None:
             raise typer.BadParameter("--out needs --dataset")
@@ -37,6 +44,9 @@ def lmms_tasks(
     local = Path(dataset).expanduser()
     if not local.is_dir() and not is_repo_id(dataset):
         raise typer.BadParameter(f"{dataset!r} is neither an exported dataset folder nor a Hub id ORG/NAME")
+    check_not_release(dataset)
+    if check_media_files:
+        check_media(dataset)  # a missing clip: one `error:` line from the command root, exit 1
     key = str(local.resolve()) if local.is_dir() else dataset
     if out:  # a folder the user named: new, empty or an earlier copy (lmms-eval reads every YAML in it)
         claim_output_dir(out, "lmms-tasks", flag=None)

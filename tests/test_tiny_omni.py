@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.tiny_omni import SPECIAL_TOKEN_LIST, TINY_VIDEOS_KWARGS, build_tiny_omni
+from model_calls.tiny_omni import SPECIAL_TOKEN_LIST, TINY_VIDEOS_KWARGS, build_tiny_omni
 
 CLIP = "videos/friends_s01e01_seg02_clip_14.mp4"
 
@@ -83,3 +83,26 @@ def test_forward_on_sample_clip_sees_video_and_audio(tiny_omni_dir: Path, sample
     # Both media reach the output: removing either one changes the logits.
     assert not torch.allclose(logits, silent)
     assert not torch.allclose(logits, blank)
+
+
+def test_tiny_model_command_writes_a_loadable_folder_and_never_overwrites_a_foreign_one(tmp_path: Path) -> None:
+    from transformers import AutoConfig
+    from typer.testing import CliRunner
+
+    from crossomni_cli import app
+    from model_calls.tiny_omni import is_tiny_omni
+
+    out = tmp_path / "tiny-omni"
+    result = CliRunner().invoke(app, ["tiny-model", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert AutoConfig.from_pretrained(out).model_type == "qwen2_5_omni_thinker" and is_tiny_omni(out)
+    assert "random weights" in (out / "README.md").read_text()
+    again = CliRunner().invoke(app, ["tiny-model", "--out", str(out)])  # its own earlier output: rebuilt in place
+    assert again.exit_code == 0, again.output
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    refused = CliRunner().invoke(app, ["tiny-model", "--out", str(mine)])
+    assert isinstance(refused.exception, FileExistsError) and "not empty" in str(refused.exception)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
