@@ -126,7 +126,8 @@ def test_a_full_disk_under_the_cache_is_one_line_and_keeps_what_was_stored(tmp_p
     ],
 )
 def test_out_of_range_eval_numbers_are_usage_errors(tmp_path: Path, args: list[str], option: str) -> None:
-    base = ["eval", "--model", "m", "--backend", "replay", "--dataset", str(tmp_path), "--out", str(tmp_path / "r")]
+    replay = ["--backend", "replay", "--backend-option", f"path={tmp_path / 'replies.jsonl'}"]
+    base = ["eval", "--model", "m", *replay, "--dataset", str(tmp_path), "--out", str(tmp_path / "r")]
     short_error(invoke([*base, *args]), 2, option)
     assert not (tmp_path / "r").exists()
 

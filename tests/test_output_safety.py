@@ -212,7 +212,8 @@ def test_eval_compare_and_lmms_tasks_refuse_a_users_folder(sample_release: Path,
     dataset = tmp_path / "dataset"
     dataset.mkdir()
     (dataset / "README.md").write_text("a dataset card")
-    base = ["eval", "--model", "tiny", "--backend", "replay", "--dataset", str(dataset), "--quiet"]
+    replay = ["--backend", "replay", "--backend-option", f"path={tmp_path / 'replies.jsonl'}"]
+    base = ["eval", "--model", "tiny", *replay, "--dataset", str(dataset), "--quiet"]
     refused(invoke([*base, "--out", str(tmp_path / "mine")]), "did not write")
     refused(invoke([*base, "--out", str(dataset), "--overwrite"]), "is the dataset")
     refused(invoke([*base, "--out", str(tmp_path), "--overwrite"]), "contains the dataset")

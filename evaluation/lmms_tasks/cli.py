@@ -9,7 +9,7 @@ import typer
 
 from crossomni import check_not_release
 from evaluation.lmms_tasks import TASKS_DIR, check_media, write_task_folder
-from model_calls.outputs import claim_output_dir
+from model_calls.outputs import check_output_dir, claim_output_dir
 from model_calls.sources import is_repo_id
 
 
@@ -45,9 +45,11 @@ def lmms_tasks(
     if not local.is_dir() and not is_repo_id(dataset):
         raise typer.BadParameter(f"{dataset!r} is neither an exported dataset folder nor a Hub id ORG/NAME")
     check_not_release(dataset)
+    if out:  # a folder the user named: new, empty or an earlier copy (lmms-eval reads every YAML in it)
+        check_output_dir(out, "lmms-tasks", flag=None)
     if check_media_files:
         check_media(dataset)  # a missing clip: one `error:` line from the command root, exit 1
     key = str(local.resolve()) if local.is_dir() else dataset
-    if out:  # a folder the user named: new, empty or an earlier copy (lmms-eval reads every YAML in it)
+    if out:
         claim_output_dir(out, "lmms-tasks", flag=None)
     typer.echo(str(write_task_folder(Path(out) if out else default_copy_dir(key), dataset)))
