@@ -156,6 +156,14 @@ def build(
         int | None,
         typer.Option(min=1, help="Requests per backend call for every role (default: per role in the models YAML)."),
     ] = None,
+    media_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes decoding the next batches' frames and audio while a batch is with the model "
+            "(backends that read media here: vllm, transformers, openai). Default: half the CPUs; 0: off.",
+        ),
+    ] = None,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -232,6 +240,7 @@ def build(
             per_task_per_clip=per_task_per_clip,
             frames_per_segment=frames_per_segment,
             batch_size=batch_size,
+            media_workers=media_workers,
             cache_path=cache,
             progress=progress,
             name=SAMPLE_NAME if sample else "crossomni",

@@ -31,6 +31,7 @@ from builder.warm import STAGE_NAMES as STAGE_NAMES  # re-exported: the stage or
 from crossomni import SPLITS, read_clips, read_instances
 from model_calls import CachedBackend, ResponseCache
 from model_calls.base import Backend
+from model_calls.prefetch import MediaPrefetcher
 from model_calls.router import routed_backend
 from model_calls.store import write_json_atomic
 
@@ -97,7 +98,9 @@ def run_build(
     config.out.mkdir(parents=True, exist_ok=True)
     check_settings(config)
     backend = backend or open_backend(config, record)
-    runner = StageRunner(config.stages_dir, backend, config.progress)
+    prefetch = MediaPrefetcher(backend, config.media_workers)
+    prefetch.start()  # workers load their decoders while preprocess runs (none when the backend reads no media)
+    runner = StageRunner(config.stages_dir, backend, config.progress, prefetch)
     stats: list[StageStats] = []
 
     def clips_of(stage: str) -> Iterator[tuple[str, Any]]:
@@ -138,6 +141,7 @@ def run_build(
     except _Stop:
         released = False
     finally:
+        prefetch.close()
         _close_all(backend)
     audit = None
     if released:

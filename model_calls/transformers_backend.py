@@ -65,6 +65,7 @@ class TransformersBackend:
     """Batched greedy (by default) ``generate`` with a local model and its own processor/tokenizer."""
 
     name = "transformers"
+    reads_media = True  # frames and audio are sampled here, in this process (model_calls.prefetch)
 
     def __init__(
         self,

@@ -57,6 +57,7 @@ def bio_text(person: dict[str, Any]) -> str:
 
 class ScriptedBackend:
     name = "scripted"
+    reads_media = False  # answers from the spec: never opens a media file
 
     def __init__(self, spec: dict[str, Any] | None = None, spec_path: str | None = None, **_: Any) -> None:
         if spec is None and spec_path is not None:
