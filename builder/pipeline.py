@@ -98,8 +98,7 @@ def run_build(
     config.out.mkdir(parents=True, exist_ok=True)
     check_settings(config)
     backend = backend or open_backend(config, record)
-    prefetch = MediaPrefetcher(backend, config.media_workers)
-    prefetch.start()  # workers load their decoders while preprocess runs (none when the backend reads no media)
+    prefetch = MediaPrefetcher(backend, config.media_workers)  # its workers start with the first media to decode
     runner = StageRunner(config.stages_dir, backend, config.progress, prefetch)
     stats: list[StageStats] = []
 

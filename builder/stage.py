@@ -58,6 +58,7 @@ class StageStats:
     cpu_seconds: float = 0.0  # CPU time of this process during the stage
     media_cpu_seconds: float = 0.0  # CPU time the media workers spent on the stage's batches
     media_wait_seconds: float = 0.0  # time batches waited for their media
+    media_decodes: int = 0  # decoder calls the media workers made for the stage
     reasons: dict[str, int] = field(default_factory=dict)
     skipped: bool = False  # finished in an earlier run
 
@@ -116,7 +117,9 @@ class StageRunner:
         stats = StageStats(stage.name, batch_size=batch_size)
         started, cpu_started = time.perf_counter(), time.process_time()
         prefetch = self.prefetch if self.prefetch is not None and self.prefetch.active else None
-        media_before = (prefetch.stats.cpu_seconds, prefetch.stats.wait_seconds) if prefetch else (0.0, 0.0)
+        media_before = (
+            (prefetch.stats.cpu_seconds, prefetch.stats.wait_seconds, prefetch.stats.decodes) if prefetch else (0, 0, 0)
+        )
         depth = prefetch.depth if prefetch else 0
         calls_before = self.backend.calls if self.backend is not None else 0
         hits_before = getattr(self.backend, "hits", 0)
@@ -214,6 +217,7 @@ class StageRunner:
         if prefetch:
             stats.media_cpu_seconds = round(prefetch.stats.cpu_seconds - media_before[0], 3)
             stats.media_wait_seconds = round(prefetch.stats.wait_seconds - media_before[1], 3)
+            stats.media_decodes = prefetch.stats.decodes - media_before[2]
         write_json_atomic(done_path, {k: v for k, v in stats.to_dict().items() if k != "skipped"})
         return stats
 

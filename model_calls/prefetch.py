@@ -125,7 +125,8 @@ class MediaPrefetcher:
         return self.workers > 0 and not self._broken and reads_media(self.backend)
 
     def start(self) -> None:
-        """Spawn the workers now (they load their decoders while earlier stages run)."""
+        """Spawn the workers (``submit`` does, the first time there is something to decode) and have each
+        load its decoders at once."""
         if self.active and self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
             for _ in range(self.workers):
