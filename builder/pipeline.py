@@ -35,6 +35,8 @@ from model_calls.prefetch import MediaPrefetcher
 from model_calls.router import routed_backend
 from model_calls.store import write_json_atomic
 
+MEDIA_STAGES = ("caption", "voice")  # the stages whose requests carry media
+
 
 def open_backend(config: BuildConfig, record: Path | None = None) -> Backend:
     """The configured backend behind the response cache (and a recorder when ``record`` is set)."""
@@ -98,7 +100,9 @@ def run_build(
     config.out.mkdir(parents=True, exist_ok=True)
     check_settings(config)
     backend = backend or open_backend(config, record)
-    prefetch = MediaPrefetcher(backend, config.media_workers)  # its workers start with the first media to decode
+    prefetch = MediaPrefetcher(backend, config.media_workers)
+    if not all((config.stages_dir / f"{name}.done.json").exists() for name in MEDIA_STAGES):
+        prefetch.start()  # the workers load their decoders (seconds) while preprocess runs
     runner = StageRunner(config.stages_dir, backend, config.progress, prefetch)
     stats: list[StageStats] = []
 

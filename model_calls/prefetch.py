@@ -125,8 +125,8 @@ class MediaPrefetcher:
         return self.workers > 0 and not self._broken and reads_media(self.backend)
 
     def start(self) -> None:
-        """Spawn the workers (``submit`` does, the first time there is something to decode) and have each
-        load its decoders at once."""
+        """Spawn the workers and have each load its decoders at once (``submit`` starts them if needed).
+        Nothing happens when the backend reads no media or there are no workers."""
         if self.active and self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
             for _ in range(self.workers):
@@ -190,6 +190,14 @@ class MediaPrefetcher:
         self.close()
 
     def close(self) -> None:
+        """Stop the workers at once: nothing they hold is needed any more (a worker still loading its
+        decoders, on a build whose media were all cached, is not waited for)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            processes = list(getattr(self._pool, "_processes", {}).values())  # no public handle before 3.14
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in processes:
+                process.join(timeout=10)
             self._pool = None
