@@ -160,8 +160,9 @@ def build(
         int | None,
         typer.Option(
             min=0,
-            help="Processes decoding the next batches' frames and audio while a batch is with the model "
-            "(backends that read media here: vllm, transformers, openai). Default: half the CPUs; 0: off.",
+            help="Processes for media work: muxing TVQA frame folders (default: one per CPU) and decoding the "
+            "next batches' frames and audio while a batch is with the model (vllm, transformers, openai; "
+            "default: half the CPUs). 0: all in the build's own process.",
         ),
     ] = None,
     cache: Annotated[

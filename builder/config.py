@@ -153,7 +153,9 @@ class BuildConfig:
     frames_per_segment: int = 2
     min_tagged_fraction: float = 0.5
     batch_size: int | None = None  # overrides every role's batch size
-    media_workers: int | None = None  # processes decoding media ahead of the model calls (None: half the CPUs)
+    # processes for media work: muxing frame folders in preprocess (None: one per CPU) and decoding the
+    # next batches' media during model stages (None: half the CPUs); 0: none, all in this process
+    media_workers: int | None = None
     cache_path: Path | None = None
     progress: bool = True
     name: str = "crossomni"

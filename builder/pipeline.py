@@ -5,8 +5,10 @@ the release and the report. Model calls go through a sqlite cache, so a finished
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from builder.stages.biography import BiographyStage
 from builder.stages.blind import BlindStage
 from builder.stages.caption import CaptionStage
 from builder.stages.describe import DescribeStage
-from builder.stages.preprocess import Preprocess, clip_items, open_root
+from builder.stages.preprocess import Preprocess, clip_items, mux_ahead, open_root
 from builder.stages.qa import DistractorPool, LLMQAStage, TemplateQAStage
 from builder.stages.rationale import LLMRationaleStage, TemplateRationaleStage
 from builder.stages.release import record_in_manifest, write_release
@@ -96,6 +98,11 @@ def run_build(
     """
     if until is not None and until not in STAGE_NAMES:
         raise ValueError(f"--until must be one of {', '.join(STAGE_NAMES)}, got {until!r}")
+    if getattr(multiprocessing.current_process(), "_inheriting", False):  # what multiprocessing itself checks
+        raise RuntimeError(
+            "run_build was called while one of the build's worker processes was starting: the script that "
+            'builds must call it under `if __name__ == "__main__":` (the workers import the main module)'
+        )
     started = time.perf_counter()
     config.out.mkdir(parents=True, exist_ok=True)
     check_settings(config)
@@ -124,7 +131,9 @@ def run_build(
     llm = config.qa_generator == "llm"
     try:
         root = open_root(config)
-        run(Preprocess(config, root), clip_items(config, root), None)
+        preprocess = Preprocess(config, root)
+        with closing(mux_ahead(preprocess, clip_items(config, root), config.media_workers)) as items:
+            run(preprocess, items, None)
         run(CaptionStage(config), clips_of("preprocess"), "preprocess", "caption")
         run(DescribeStage(config), clips_of("caption"), "caption", "text")
         # biography before voice: one load of the text model for describe + biography on local engines

@@ -139,7 +139,8 @@ class MediaPrefetcher:
             return ticket
         by_file: dict[str, list[dict[str, Any]]] = {}
         seen: set[str] = set()
-        for request in requests_to_prepare(self.backend, requests):
+        with_media = [request for request in requests if media_parts(request)]  # text batches: no cache lookups
+        for request in requests_to_prepare(self.backend, with_media) if with_media else ():
             for part in media_parts(request):
                 marker = repr(sorted(part.items()))
                 if marker not in seen:

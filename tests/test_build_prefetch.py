@@ -200,3 +200,29 @@ def test_completion_log_fsyncs_once_a_batch_and_loses_nothing_before(tmp_path: P
     log.record("10", [], [])
     log.close()
     assert len(synced) == 4
+
+
+def test_frame_folders_are_muxed_ahead_in_order_and_a_failed_job_is_left_to_the_stage(tmp_path: Path) -> None:
+    import soundfile as sf
+    from PIL import Image
+
+    from builder.stages.preprocess import mux_ahead
+
+    jobs = {}
+    for name, count in (("a", 6), ("b", 0), ("c", 6)):  # b: no frames, its mux fails in the worker
+        frames = tmp_path / "frames" / name
+        frames.mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((48, 64, 3), 40 * i, dtype=np.uint8)).save(frames / f"{i + 1:05d}.jpg")
+        sf.write(tmp_path / f"{name}.wav", np.zeros(32_000, dtype=np.float32), 16_000)
+        jobs[name] = (frames, tmp_path / f"{name}.wav", tmp_path / "media" / f"{name}.mp4", 3.0)
+
+    class Stage:
+        def mux_job(self, item: dict) -> tuple | None:
+            return jobs.get(item["vid_name"])
+
+    items = [(name, {"vid_name": name}) for name in ("a", "b", "x", "c")]  # x: an mp4 clip, nothing to mux
+    seen = []
+    for item_id, _ in mux_ahead(Stage(), iter(items), workers=1):
+        seen.append((item_id, (tmp_path / "media" / f"{item_id}.mp4").is_file()))
+    assert seen == [("a", True), ("b", False), ("x", False), ("c", True)]
