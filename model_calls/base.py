@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -25,7 +26,7 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
 
 def file_digest(path: str | Path) -> str:
     """sha256 of a media file's bytes (memoised on path, size and mtime)."""
-    stat = Path(path).stat()
+    stat = os.stat(path)  # not Path(): a build names thousands of clips, pathlib interns every part
     return _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
 
 

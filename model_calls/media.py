@@ -244,7 +244,7 @@ def _sample(
 def _identity(path: str | Path) -> tuple[str, int, int]:
     """A file's identity for the memos: path, size and modification time."""
     try:
-        stat = Path(path).stat()
+        stat = os.stat(path)
     except OSError as err:
         raise MediaError(f"cannot open media file {path}: {err.strerror}") from err
     return str(path), stat.st_size, stat.st_mtime_ns

@@ -26,7 +26,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from model_calls import media
 from model_calls.base import MEDIA_PART_TYPES, ModelRequest
+from model_calls.presets import input_preset
 
 BASE_PRESET = "generic"  # what a part's own fields are laid over (the local backends' base preset)
 
@@ -67,9 +69,6 @@ def media_parts(request: ModelRequest) -> list[dict[str, Any]]:
 
 def _prepare(parts: list[dict[str, Any]]) -> tuple[list[tuple[tuple[Any, ...], Any]], float, int]:
     """A worker's job: the prepared media of one file's parts, the CPU seconds and decoder calls it took."""
-    from model_calls import media
-    from model_calls.presets import input_preset
-
     started, before = time.process_time(), media.decode_count()
     entries = media.prepare_parts(parts, input_preset(BASE_PRESET))
     return entries, time.process_time() - started, media.decode_count() - before
@@ -157,8 +156,6 @@ class MediaPrefetcher:
 
     def collect(self, ticket: Ticket) -> None:
         """Wait for a batch's media and hand them to ``model_calls.media`` (call just before the batch is sent)."""
-        from model_calls import media
-
         started = time.perf_counter()
         for future in ticket.futures:
             try:
@@ -179,8 +176,6 @@ class MediaPrefetcher:
 
     def release(self, ticket: Ticket) -> None:
         """Drop a batch's media once its call is made (or abandoned)."""
-        from model_calls import media
-
         for future in ticket.futures:
             future.cancel()
         media.withdraw(ticket.keys)

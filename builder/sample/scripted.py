@@ -26,6 +26,7 @@ from model_calls.store import load_yaml
 
 PLACES = {"left": "on the left", "right": "on the right", "centre": "in the centre", "background": "in the background"}
 NUMBERS = {2: "Two", 3: "Three", 4: "Four"}
+ALIGNED_KEPT = 64
 # Words of the question templates: they say what is asked, not whom it is about.
 QUESTION_WORDS = frozenset(
     "a an the of in on to for as with is are was what where when how does do who person speaker say says "
@@ -65,48 +66,53 @@ class ScriptedBackend:
         self.spec = spec or load_spec()
         self.calls = 0
         self.clips = {clip["vid_name"]: clip for clip in self.spec["clips"]}
+        self._aligned: dict[str, AlignedClip] = {}
 
-    @cached_property
-    def aligned(self) -> dict[str, AlignedClip]:
+    def aligned(self, vid_name: str) -> AlignedClip:
+        """What a correct pipeline aligns of one spec clip (the last few are kept: memory stays flat at any size)."""
+        if vid_name not in self._aligned:
+            self._aligned[vid_name] = self._align(self.clips[vid_name])
+            if len(self._aligned) > ALIGNED_KEPT:
+                del self._aligned[next(iter(self._aligned))]
+        return self._aligned[vid_name]
+
+    def _align(self, clip: dict[str, Any]) -> AlignedClip:
         from builder.stages.align import make_decoys, merged_biography
         from builder.stages.voice import voice_double_check
 
-        out = {}
-        for clip in self.spec["clips"]:
-            voices = [Voice(name=p["name"], attributes=self._voice(p)) for p in clip["people"]]
-            voice_double_check(voices)
-            distinct = {v.name: v.distinct for v in voices}
-            people = [
-                AlignedPerson(
-                    name=p["name"],
-                    utterances=[line["text"] for line in clip["lines"] if line["speaker"] == p["name"]],
-                    voice=self._voice(p),
-                    distinct_voice=distinct[p["name"]],
-                    appearance=Appearance(shirt=p["shirt"], pants=p["pants"], position=p["side"]),
-                    description=self._description(p),
-                    **p["bio"],
-                    biography=merged_biography(bio_text(p), p["shirt"], p["name"]),
-                )
-                for p in sorted(clip["people"], key=lambda p: p["name"])
-            ]
-            out[clip["vid_name"]] = AlignedClip(
-                clip_id=clip["vid_name"],
-                show=clip["show_name"],
-                episode=clip["vid_name"].split("_seg")[0],
-                video="",
-                audio="",
-                duration=clip["duration"],
-                summary=self._summary(clip),
-                people=people,
-                decoys=make_decoys(clip["vid_name"], people),
+        voices = [Voice(name=p["name"], attributes=self._voice(p)) for p in clip["people"]]
+        voice_double_check(voices)
+        distinct = {v.name: v.distinct for v in voices}
+        people = [
+            AlignedPerson(
+                name=p["name"],
+                utterances=[line["text"] for line in clip["lines"] if line["speaker"] == p["name"]],
+                voice=self._voice(p),
+                distinct_voice=distinct[p["name"]],
+                appearance=Appearance(shirt=p["shirt"], pants=p["pants"], position=p["side"]),
+                description=self._description(p),
+                **p["bio"],
+                biography=merged_biography(bio_text(p), p["shirt"], p["name"]),
             )
-        return out
+            for p in sorted(clip["people"], key=lambda p: p["name"])
+        ]
+        return AlignedClip(
+            clip_id=clip["vid_name"],
+            show=clip["show_name"],
+            episode=clip["vid_name"].split("_seg")[0],
+            video="",
+            audio="",
+            duration=clip["duration"],
+            summary=self._summary(clip),
+            people=people,
+            decoys=make_decoys(clip["vid_name"], people),
+        )
 
     @cached_property
     def pool(self) -> Any:
         from builder.stages.qa import DistractorPool
 
-        return DistractorPool.from_records(a.model_dump() for a in self.aligned.values())
+        return DistractorPool.from_records(self._align(clip).model_dump() for clip in self.spec["clips"])
 
     @staticmethod
     def _voice(person: dict[str, Any]) -> dict[str, bool]:
@@ -162,7 +168,7 @@ class ScriptedBackend:
         if prompt == "biography":
             person = people[meta["name"]]
             return {"name": person["name"], **person["bio"], "biography": bio_text(person)}
-        aligned = self.aligned[clip["vid_name"]]
+        aligned = self.aligned(clip["vid_name"])
         if prompt == "qa":
             return self._question(aligned, meta["task_type"])
         if prompt in ("verify_unique", "verify_answerable"):

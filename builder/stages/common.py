@@ -53,7 +53,7 @@ def stable_hash(*parts: Any) -> int:
 # The QA stages compare the same few values against the same biography thousands of times per clip
 # (distractor picking, the text-shortcut checks): normalised texts, phrase patterns and answers are
 # memoised. The caches are bounded, so memory stays flat however many clips a build reads.
-_MEMO = 8192
+_MEMO = 2048
 _SPACES = re.compile(r"\s+")
 
 
