@@ -36,8 +36,9 @@ class ModelRequest:
 
     ``messages`` are OpenAI-style chat messages; a message ``content`` is a string or a list
     of parts ``{"type": "text", "text": ...}`` / ``{"type": "video"|"audio"|"image", <type>: path}``
-    (plus optional ``start``/``end`` seconds on video/audio parts). ``sampling`` holds
-    generation settings (``temperature``, ``max_tokens``, ``seed``, ...). ``json_schema``, when
+    (plus optional ``start``/``end`` seconds on video/audio parts, or ``spans`` + ``gap`` on an audio
+    part: ``model_calls.media.Spans``). ``sampling`` holds generation settings (``temperature``,
+    ``max_tokens``, ``seed``, ...). ``json_schema``, when
     set, asks the backend for JSON matching it (guided decoding where supported).
     """
 
