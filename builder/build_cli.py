@@ -172,6 +172,15 @@ def build(
         int | None,
         typer.Option(min=1, help="Requests per backend call for every role (default: per role in the models YAML)."),
     ] = None,
+    media_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes for media work: muxing TVQA frame folders (default: one per CPU) and decoding the "
+            "next batches' frames and audio while a batch is with the model (vllm, transformers, openai; "
+            "default: half the CPUs). 0: all in the build's own process.",
+        ),
+    ] = None,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -264,6 +273,7 @@ def build(
             per_task_per_clip=per_task_per_clip,
             frames_per_segment=frames_per_segment,
             batch_size=batch_size,
+            media_workers=media_workers,
             cache_path=cache,
             progress=progress,
             name=SAMPLE_NAME if sample else "crossomni",

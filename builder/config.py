@@ -194,6 +194,9 @@ class BuildConfig:
     frames_per_segment: int = 2
     min_tagged_fraction: float = 0.5
     batch_size: int | None = None  # overrides every role's batch size
+    # processes for media work: muxing frame folders in preprocess (None: one per CPU) and decoding the
+    # next batches' media during model stages (None: half the CPUs); 0: none, all in this process
+    media_workers: int | None = None
     cache_path: Path | None = None
     progress: bool = True
     name: str = "crossomni"
@@ -213,6 +216,8 @@ class BuildConfig:
             raise ValueError("blind filter must be >= 0 and max shortcut accuracy in [0, 1]")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch size must be >= 1")
+        if self.media_workers is not None and self.media_workers < 0:
+            raise ValueError("media workers must be >= 0 (0: the backend decodes as it sends)")
 
     def role(self, name: str) -> RoleConfig:
         role: RoleConfig = getattr(self.models, name)
@@ -245,10 +250,6 @@ class BuildConfig:
     @property
     def stages_dir(self) -> Path:
         return self.out / "stages"
-
-    @property
-    def work_dir(self) -> Path:
-        return self.out / "work"
 
     @property
     def release_dir(self) -> Path:

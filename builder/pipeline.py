@@ -5,8 +5,10 @@ the release and the report. Model calls go through a sqlite cache, so a finished
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from builder.stages.biography import BiographyStage
 from builder.stages.blind import BlindStage
 from builder.stages.caption import CaptionStage
 from builder.stages.describe import DescribeStage
-from builder.stages.preprocess import Preprocess, clip_items, open_root
+from builder.stages.preprocess import Preprocess, clip_items, mux_ahead, open_root
 from builder.stages.qa import DistractorPool, LLMQAStage, TemplateQAStage
 from builder.stages.rationale import LLMRationaleStage, TemplateRationaleStage
 from builder.stages.release import record_in_manifest, write_release
@@ -38,8 +40,11 @@ from crossomni import SPLITS, read_clips, read_instances
 from model_calls import CachedBackend, ResponseCache
 from model_calls.base import Backend
 from model_calls.outputs import claim_output_dir
+from model_calls.prefetch import MediaPrefetcher
 from model_calls.router import routed_backend
 from model_calls.store import write_json_atomic
+
+MEDIA_STAGES = ("caption", "voice")  # the stages whose requests carry media
 
 
 def open_backend(config: BuildConfig, record: Path | None = None) -> Backend:
@@ -100,11 +105,19 @@ def run_build(
     """
     if until is not None and until not in STAGE_NAMES:
         raise ValueError(f"--until must be one of {', '.join(STAGE_NAMES)}, got {until!r}")
+    if getattr(multiprocessing.current_process(), "_inheriting", False):  # what multiprocessing itself checks
+        raise RuntimeError(
+            "run_build was called while one of the build's worker processes was starting: the script that "
+            'builds must call it under `if __name__ == "__main__":` (the workers import the main module)'
+        )
     started = time.perf_counter()
     claim_output_dir(config.out, "build", overwrite=config.overwrite, protected={"the TVQA root": config.tvqa_root})
     check_settings(config)
     backend = backend or open_backend(config, record)
-    runner = StageRunner(config.stages_dir, backend, config.progress)
+    prefetch = MediaPrefetcher(backend, config.media_workers)
+    if not all((config.stages_dir / f"{name}.done.json").exists() for name in MEDIA_STAGES):
+        prefetch.start()  # the workers load their decoders (seconds) while preprocess runs
+    runner = StageRunner(config.stages_dir, backend, config.progress, prefetch)
     stats: list[StageStats] = []
 
     def clips_of(stage: str) -> Iterator[tuple[str, Any]]:
@@ -125,7 +138,9 @@ def run_build(
     llm = config.qa_generator == "llm"
     try:
         root = open_root(config)
-        run(Preprocess(config, root), clip_items(config, root), None)
+        preprocess = Preprocess(config, root)
+        with closing(mux_ahead(preprocess, clip_items(config, root), config.media_workers)) as items:
+            run(preprocess, items, None)
         run(CaptionStage(config), clips_of("preprocess"), "preprocess", "caption")
         run(DescribeStage(config), clips_of("caption"), "caption", "text")
         # biography before voice: one load of the text model for describe + biography on local engines
@@ -157,6 +172,7 @@ def run_build(
     except _Stop:
         released = False
     finally:
+        prefetch.close()
         _close_all(backend)
     audit = None
     if released:

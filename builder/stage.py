@@ -5,7 +5,11 @@ A stage is a small object with a ``name`` and either ``process(item)`` (no model
 ``(outputs, rejects)``: lists of JSON-able dicts; a reject carries ``reason`` (short code)
 and ``detail``. The runner sends requests in batches of exactly ``batch_size`` (the last
 one smaller), so a stage makes at most ``ceil(requests / batch_size)`` backend calls, and
-keeps only the current batch's items in memory.
+keeps only the items of the batches in flight in memory.
+
+With a ``MediaPrefetcher`` (``model_calls.prefetch``) the runner forms ``depth`` batches ahead of the
+one with the model and has their media decoded meanwhile in worker processes; the batches, their
+order and every output are the same as without it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from model_calls.base import Backend, ModelRequest, ModelResponse
+from model_calls.prefetch import MediaPrefetcher, Ticket
 from model_calls.store import CompletionLog, dumps, iter_records, write_atomic, write_json_atomic
 
 # Errors of one item's input (unreadable media, malformed file) become that item's reject;
@@ -57,7 +62,12 @@ class StageStats:
     backend_calls: int = 0
     cache_hits: int = 0
     batch_size: int | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the stage
+    model_seconds: float = 0.0  # of it, inside the backend's calls
+    cpu_seconds: float = 0.0  # CPU time of this process during the stage
+    media_cpu_seconds: float = 0.0  # CPU time the media workers spent on the stage's batches
+    media_wait_seconds: float = 0.0  # time batches waited for their media
+    media_decodes: int = 0  # decoder calls the media workers made for the stage
     reasons: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rejects that dropped their item
     not_selected: int = 0  # candidates that passed but a cap left out (``not_selected`` records' counts)
@@ -84,10 +94,17 @@ class StageRunner:
     """Runs stages into ``stages_dir``: ``<name>.log.jsonl`` while running, then ``<name>.jsonl``,
     ``<name>.rejects.jsonl`` and ``<name>.done.json``."""
 
-    def __init__(self, stages_dir: Path, backend: Backend | None = None, progress: bool = True) -> None:
+    def __init__(
+        self,
+        stages_dir: Path,
+        backend: Backend | None = None,
+        progress: bool = True,
+        prefetch: MediaPrefetcher | None = None,
+    ) -> None:
         self.dir = stages_dir
         self.backend = backend
         self.progress = progress
+        self.prefetch = prefetch
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def output(self, name: str) -> Path:
@@ -117,7 +134,12 @@ class StageRunner:
         from tqdm.auto import tqdm
 
         stats = StageStats(stage.name, batch_size=batch_size)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        prefetch = self.prefetch if self.prefetch is not None and self.prefetch.active else None
+        media_before = (
+            (prefetch.stats.cpu_seconds, prefetch.stats.wait_seconds, prefetch.stats.decodes) if prefetch else (0, 0, 0)
+        )
+        depth = prefetch.depth if prefetch else 0
         calls_before = self.backend.calls if self.backend is not None else 0
         hits_before = getattr(self.backend, "hits", 0)
         log = CompletionLog(self.dir / f"{stage.name}.log.jsonl")
@@ -127,6 +149,7 @@ class StageRunner:
         queue: deque[_Pending] = deque()
         model_stage = hasattr(stage, "requests")
         unsent: deque[tuple[_Pending, int]] = deque()
+        formed: deque[tuple[list[tuple[_Pending, int]], Ticket | None]] = deque()  # batches not sent yet
 
         def finish_ready() -> None:
             while queue and queue[0].complete:
@@ -143,16 +166,32 @@ class StageRunner:
                 bar.update(1)
                 bar.set_postfix(out=stats.outputs, rejects=stats.rejects, refresh=False)
 
-        def send(count: int) -> None:
+        def form(count: int) -> None:
+            """Cut the next batch; its media start decoding now (with a prefetcher)."""
             batch = [unsent.popleft() for _ in range(min(count, len(unsent)))]
+            ticket = prefetch.submit([entry.requests[i] for entry, i in batch]) if prefetch else None
+            formed.append((batch, ticket))
+
+        def send_next() -> None:
+            batch, ticket = formed.popleft()
             if self.backend is None:
                 raise RuntimeError(f"stage {stage.name} makes model calls but no backend was given")
-            responses = self.backend.generate([entry.requests[i] for entry, i in batch])
+            try:
+                if ticket is not None:
+                    prefetch.collect(ticket)
+                called = time.perf_counter()
+                responses = self.backend.generate([entry.requests[i] for entry, i in batch])
+                stats.model_seconds += time.perf_counter() - called
+            finally:
+                if ticket is not None:
+                    prefetch.release(ticket)
             if len(responses) != len(batch):
                 raise RuntimeError(f"backend {self.backend.name} returned {len(responses)} responses for {len(batch)}")
             stats.requests += len(batch)
             for (entry, i), response in zip(batch, responses, strict=True):
                 entry.responses[i] = response
+            finish_ready()
+            log.sync()  # one fsync per batch
 
         try:
             for item_id, item in items:
@@ -172,14 +211,19 @@ class StageRunner:
                 queue.append(entry)
                 unsent.extend((entry, i) for i in range(len(requests)))
                 while batch_size and len(unsent) >= batch_size:
-                    send(batch_size)
-                    finish_ready()
+                    form(batch_size)
+                    while len(formed) > depth:
+                        send_next()
                 finish_ready()
             while unsent:
-                send(batch_size or len(unsent))
-                finish_ready()
+                form(batch_size or len(unsent))
+            while formed:
+                send_next()
             finish_ready()
         finally:
+            for _, ticket in formed:
+                if ticket is not None:
+                    prefetch.release(ticket)
             bar.close()
             log.close()
             if self.backend is not None:
@@ -187,6 +231,12 @@ class StageRunner:
                 stats.cache_hits = getattr(self.backend, "hits", 0) - hits_before
         self._finalize(stage.name, log, stats)
         stats.seconds = round(time.perf_counter() - started, 3)
+        stats.model_seconds = round(stats.model_seconds, 3)
+        stats.cpu_seconds = round(time.process_time() - cpu_started, 3)
+        if prefetch:
+            stats.media_cpu_seconds = round(prefetch.stats.cpu_seconds - media_before[0], 3)
+            stats.media_wait_seconds = round(prefetch.stats.wait_seconds - media_before[1], 3)
+            stats.media_decodes = prefetch.stats.decodes - media_before[2]
         write_json_atomic(done_path, {k: v for k, v in stats.to_dict().items() if k != "skipped"})
         return stats
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -27,7 +28,7 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
 
 def file_digest(path: str | Path) -> str:
     """sha256 of a media file's bytes (memoised on path, size and mtime)."""
-    stat = Path(path).stat()
+    stat = os.stat(path)  # not Path(): a build names thousands of clips, pathlib interns every part
     return _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
 
 
@@ -37,8 +38,9 @@ class ModelRequest:
 
     ``messages`` are OpenAI-style chat messages; a message ``content`` is a string or a list
     of parts ``{"type": "text", "text": ...}`` / ``{"type": "video"|"audio"|"image", <type>: path}``
-    (plus optional ``start``/``end`` seconds on video/audio parts). ``sampling`` holds
-    generation settings (``temperature``, ``max_tokens``, ``seed``, ...). ``json_schema``, when
+    (plus optional ``start``/``end`` seconds on video/audio parts, or ``spans`` + ``gap`` on an audio
+    part: ``model_calls.media.Spans``). ``sampling`` holds generation settings (``temperature``,
+    ``max_tokens``, ``seed``, ...). ``json_schema``, when
     set, asks the backend for JSON matching it (guided decoding where supported).
     """
 

@@ -106,6 +106,17 @@ class CachedBackend:
     def calls(self) -> int:
         return self.backend.calls
 
+    def unanswered(self, requests: Sequence[ModelRequest]) -> list[ModelRequest]:
+        """The requests ``generate`` would send on (one per key): what a media prefetcher must prepare."""
+        first: dict[str, ModelRequest] = {}
+        for request in requests:
+            key = request.key()
+            if key not in first:
+                hit = self.cache.get(key)
+                if hit is None or (self.retry_errors and not hit.ok):
+                    first[key] = request
+        return list(first.values())
+
     def generate(self, requests: Sequence[ModelRequest]) -> list[ModelResponse]:
         results: list[ModelResponse | None] = [None] * len(requests)
         first: dict[str, int] = {}  # key -> the index whose reply every repeat of that key gets

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from model_calls.media import MediaError, Segment, decode_audio, part_preset, sample_segment
+from model_calls.media import MediaError, Segment, part_audio, part_preset, sample_segment
 from model_calls.presets import InputPreset
 
 MEDIA_TYPES = ("video", "audio", "image")
@@ -81,7 +81,7 @@ def sample_messages(
                     media.audio_from_video.append(len(media.videos) - 1)
             else:
                 rate = int(part.get("sampling_rate") or base.sampling_rate)
-                media.audios.append(decode_audio(part["audio"], Segment.of(part), rate))
+                media.audios.append(part_audio(part, rate))
                 media.audio_from_video.append(None)
     return media, preset, fps
 

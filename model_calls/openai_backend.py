@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from model_calls.base import ModelRequest, ModelResponse
-from model_calls.media import SAMPLING_RATE, Segment, decode_audio, encode_mp4, part_preset, sample_segment
+from model_calls.media import SAMPLING_RATE, Segment, encode_mp4, part_audio, part_preset, sample_segment
 from model_calls.omni_inputs import vllm_processor_kwargs
 from model_calls.presets import input_preset
 
@@ -43,14 +43,15 @@ def _data_url(path: str, default_mime: str) -> str:
 
 def _audio_part(part: dict[str, Any]) -> dict[str, Any]:
     path = str(part["audio"])
-    if path.lower().endswith((".wav", ".mp3")) and part.get("start") is None and part.get("end") is None:
+    whole = all(part.get(key) is None for key in ("start", "end", "spans"))
+    if path.lower().endswith((".wav", ".mp3")) and whole:
         data, fmt = Path(path).read_bytes(), path.lower().rsplit(".", 1)[1]
-    else:  # other containers, or a time window: decode and send that span as wav
+    else:  # other containers, a time window or a speaker's spans: decode and send those samples as wav
         import soundfile as sf
 
         buffer = io.BytesIO()
         rate = int(part.get("sampling_rate") or SAMPLING_RATE)
-        sf.write(buffer, decode_audio(path, Segment.of(part), rate), rate, format="WAV", subtype="PCM_16")
+        sf.write(buffer, part_audio(part, rate), rate, format="WAV", subtype="PCM_16")
         data, fmt = buffer.getvalue(), "wav"
     return {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode("ascii"), "format": fmt}}
 
@@ -138,6 +139,7 @@ class OpenAIBackend:
     """Batched calls to an OpenAI-compatible server with bounded concurrency, retries and timeouts."""
 
     name = "openai"
+    reads_media = True  # segments are sampled and encoded here before they are sent (model_calls.prefetch)
 
     def __init__(
         self,

@@ -57,6 +57,7 @@ class RayBackend:
     """Run ``engine`` in ``replicas`` Ray actors; ``options`` not named here go to the engine."""
 
     name = "ray"
+    reads_media = False  # the actors sample media where they run, not the driver
     # every pending item in one call (the eval runner's chunk): one actor pool, engines loaded once
     chunk_size = 1_000_000
 

@@ -32,8 +32,8 @@ def backend_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def get_backend(name: str, **kwargs: Any) -> Backend:
-    """Instantiate a backend by name; heavy backends are imported only here."""
+def backend_class(name: str) -> Callable[..., Backend]:
+    """The class (factory) of a backend name; heavy backends are imported only here."""
     if name not in _REGISTRY and ":" in name:
         register_backend(name, name)  # "package.module:Class", importable where the backend runs
     if name not in _REGISTRY:
@@ -49,4 +49,9 @@ def get_backend(name: str, **kwargs: Any) -> Backend:
             ) from err
         raise
     factory: Callable[..., Backend] = getattr(module, attribute)
-    return factory(**kwargs)
+    return factory
+
+
+def get_backend(name: str, **kwargs: Any) -> Backend:
+    """Instantiate a backend by name."""
+    return backend_class(name)(**kwargs)

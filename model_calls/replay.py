@@ -1,10 +1,11 @@
 """The ``replay`` backend (answers from a recorded JSONL file) and the recorder that writes one.
 
 A recording line: ``{"key", "alt_key", "model", "prompt_version", "text", "error"}``. ``key`` is
-``ModelRequest.key()`` (media keyed by their bytes); ``alt_key`` keys media by their last two
-path parts instead, so a replay still matches when the sample's media were re-encoded by another
-ffmpeg/espeak-ng build (same files, different bytes). A request with no recording comes back as
-a failed response (recorded by the stage), never as an invented answer.
+``ModelRequest.key()`` (media keyed by their bytes); ``alt_key`` keys media by their file name
+instead (a clip's ``<vid_name>.mp4``), so a replay still matches when the sample's media were
+re-encoded by another ffmpeg/espeak-ng build, or a clip was muxed from its frames into the build's
+media folder (same clip, other bytes and folder). A request with no recording comes back as a failed
+response (recorded by the stage), never as an invented answer.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ from typing import Any
 from model_calls.base import Backend, ModelRequest, ModelResponse
 
 
-def _path_tail(path: str) -> str:
-    return "/".join(Path(path).parts[-2:])
+def _file_name(path: str) -> str:
+    return Path(path).name
 
 
 def alt_key(request: ModelRequest) -> str:
-    """A key that names media files by their last two path parts instead of hashing their bytes."""
-    return request.key(media_id=_path_tail)
+    """A key that names media files by their file name instead of hashing their bytes."""
+    return request.key(media_id=_file_name)
 
 
 class ReplayBackend:
     """Answer each request with the reply recorded for its key (or alternative key)."""
 
     name = "replay"
+    reads_media = False  # answers by key: never opens a media file
 
     def __init__(self, path: str | Path | None = None, **_: Any) -> None:
         if path is None:

@@ -35,8 +35,11 @@ def release(backend: Backend) -> None:
 class ModelRouter:
     """Send each request to the backend of its ``model`` (created on first use by ``factory(model)``)."""
 
-    def __init__(self, name: str, factory: Callable[[str], Backend], max_loaded: int | None = 1) -> None:
+    def __init__(
+        self, name: str, factory: Callable[[str], Backend], max_loaded: int | None = 1, reads_media: bool = False
+    ) -> None:
         self.name = name
+        self.reads_media = reads_media  # whether its engines decode media in this process (model_calls.prefetch)
         self.factory = factory
         self.max_loaded = max_loaded
         self.live: OrderedDict[str, Backend] = OrderedDict()
@@ -83,14 +86,21 @@ def routed_backend(name: str, options: dict[str, Any], role_options: dict[str, d
 
     ``role_options`` maps a model id to the extra options of the role using it (models YAML).
     """
-    from model_calls.registry import get_backend
+    from model_calls.registry import backend_class, get_backend
 
     if name in ("vllm", "transformers"):
         if "model" in options:
             raise ValueError(f"--backend {name}: models come from the models YAML (one per role); drop -o model=...")
-        return ModelRouter(name, lambda model: get_backend(name, model=model, **options, **role_options.get(model, {})))
+        reads = bool(getattr(backend_class(name), "reads_media", False))
+        return ModelRouter(
+            name, lambda model: get_backend(name, model=model, **options, **role_options.get(model, {})), 1, reads
+        )
     if name == "ray":  # the actors build one engine per model, with that model's role options
         return get_backend(name, **options, role_options=role_options)
     if name == "openai":
-        return ModelRouter(name, lambda model: get_backend(name, **{**options, **role_options.get(model, {})}), None)
+
+        def server(model: str) -> Backend:
+            return get_backend(name, **{**options, **role_options.get(model, {})})
+
+        return ModelRouter(name, server, None, bool(getattr(backend_class(name), "reads_media", False)))
     return get_backend(name, **options)

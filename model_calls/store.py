@@ -122,12 +122,17 @@ class CompletionLog:
     """Append-only log of finished items for one stage.
 
     Each finished item appends its output and reject lines followed by a ``done`` marker, in one
-    write, fsynced. On reopening, lines of an item without its marker (a run killed mid-write)
-    are discarded, so a resumed stage neither loses nor duplicates an item.
+    write handed to the OS at once (a killed process loses nothing recorded); ``sync`` fsyncs what was
+    recorded since the last one — the stage runner calls it once per batch, and the log itself every
+    ``sync_every`` items and on ``close``, so a crash of the machine loses at most that much, never a
+    half item. On reopening, lines of an item without its marker (a run killed mid-write) are
+    discarded, so a resumed stage neither loses nor duplicates an item.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sync_every: int = 64) -> None:
         self.path = path
+        self.sync_every = sync_every
+        self.unsynced = 0
         self.done: set[str] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
@@ -159,11 +164,21 @@ class CompletionLog:
         lines.append(dumps({"item": item, "done": True}))
         self._handle.write("".join(lines))
         self._handle.flush()
-        os.fsync(self._handle.fileno())
         self.done.add(item)
+        self.unsynced += 1
+        if self.unsynced >= self.sync_every:
+            self.sync()
+
+    def sync(self) -> None:
+        """fsync the items recorded since the last sync (none: nothing to do)."""
+        if self.unsynced:
+            os.fsync(self._handle.fileno())
+            self.unsynced = 0
 
     def close(self) -> None:
-        self._handle.close()
+        if not self._handle.closed:
+            self.sync()
+            self._handle.close()
 
     def entries(self) -> Iterator[dict[str, Any]]:
         yield from iter_records(self.path)

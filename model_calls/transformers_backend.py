@@ -5,6 +5,7 @@ Media parts of a request (see ``ModelRequest``) understood here::
     {"type": "video", "video": path, "start": s, "end": e, "fps": 2.0, "max_frames": 64,
      "min_pixels": ..., "max_pixels": ..., "audio_in_video": True}
     {"type": "audio", "audio": path, "start": s, "end": e}
+    {"type": "audio", "audio": path, "spans": [[s, e], ...], "gap": 0.2}   # a speaker's lines, joined
 
 Frames and audio are sampled by ``model_calls.media`` (the part's fields over the ``generic``
 preset) and laid out by ``model_calls.omni_inputs`` — the same code the training collators use.
@@ -65,6 +66,7 @@ class TransformersBackend:
     """Batched greedy (by default) ``generate`` with a local model and its own processor/tokenizer."""
 
     name = "transformers"
+    reads_media = True  # frames and audio are sampled here, in this process (model_calls.prefetch)
 
     def __init__(
         self,

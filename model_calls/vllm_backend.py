@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from model_calls.base import ModelRequest, ModelResponse
-from model_calls.media import MediaError, Segment, decode_audio, part_preset, request_key, sample_segment
+from model_calls.media import MediaError, Segment, part_audio, part_preset, request_key, sample_segment
 from model_calls.omni_inputs import vllm_processor_kwargs
 from model_calls.presets import input_preset
 
@@ -41,6 +41,7 @@ class VLLMBackend:
     """Batched ``LLM.generate`` over many requests at once; tensor parallel via ``tensor_parallel_size``."""
 
     name = "vllm"
+    reads_media = True  # frames and audio are sampled here, in this process (model_calls.prefetch)
 
     def __init__(
         self,
@@ -134,7 +135,7 @@ class VLLMBackend:
                         audios.append((sampled.audio, preset.sampling_rate))
                 else:
                     rate = int(part.get("sampling_rate") or self.base_preset.sampling_rate)
-                    audios.append((decode_audio(part["audio"], Segment.of(part), rate), rate))
+                    audios.append((part_audio(part, rate), rate))
             template_messages.append({**message, "content": parts})
         # Qwen3's template reads enable_thinking (the builder's text role turns thinking off)
         template_kwargs = {k: request.sampling[k] for k in ("enable_thinking",) if k in request.sampling}

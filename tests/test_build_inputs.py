@@ -81,7 +81,7 @@ def messy_root(sample_tvqa_root: Path, tmp_path_factory: pytest.TempPathFactory)
     frames.mkdir(parents=True)
     for i, frame in enumerate(decord.VideoReader(str(mp4)).get_batch(list(range(24))).asnumpy()):
         Image.fromarray(frame).save(frames / f"{i + 1:05d}.jpg", quality=95)
-    from builder.tvqa.media import clip_wav
+    from tests.helpers.tvqa_layouts import clip_wav
 
     clip_wav(mp4, root / "audio" / f"{FRAMES_CLIP}.wav")
     mp4.unlink()

@@ -1,5 +1,5 @@
 """The builder's requests at the vLLM boundary (vLLM is CUDA-only: a fake module stands in):
-every stage's requests become engine inputs — captions a short video of the sampled frames,
+every stage's requests become engine inputs — captions the sampled frames of the clip's segment,
 voice the speaker's audio, text prompts plain strings with Qwen3's thinking switched off."""
 
 from __future__ import annotations
@@ -57,11 +57,13 @@ def first(config: BuildConfig, stage: str) -> dict:
 
 def test_caption_requests_carry_the_sampled_frames_as_video(stages, vllm_backend) -> None:
     backend, processor = vllm_backend
-    requests = CaptionStage(stages).requests(first(stages, "preprocess"))
+    clip = first(stages, "preprocess")
+    requests = CaptionStage(stages).requests(clip)
     engine_input = backend.build_input(requests[0])
     frames = engine_input["multi_modal_data"]["video"]
     assert frames.shape[0] == stages.frames_per_segment and frames.shape[-1] == 3  # (T, H, W, C)
-    assert engine_input["mm_processor_kwargs"]["fps"] == 1.0
+    segment = clip["segments"][0]  # the frames' time axis is the segment's: 2 frames over its span
+    assert engine_input["mm_processor_kwargs"]["fps"] == pytest.approx(2 / (segment["end"] - segment["start"]))
     messages, _ = processor.calls[-1]
     assert [p["type"] for p in messages[0]["content"]] == ["video", "text"]
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from builder.stages.caption import caption_part
+from builder.stages.voice import SPAN_GAP
 from builder.tvqa import (
     MediaLayout,
     SubtitleError,
@@ -20,7 +22,9 @@ from builder.tvqa import (
     read_subtitles,
     show_prefix,
 )
-from builder.tvqa.media import clip_wav, segment_video, speaker_audio
+from model_calls.media import Segment, part_audio, part_preset, sample_segment
+from model_calls.presets import input_preset
+from tests.helpers.tvqa_layouts import clip_wav
 
 SRT = """1
 00:00:01,000 --> 00:00:02,500
@@ -119,21 +123,21 @@ def test_media_of_the_sample(sample_tvqa_root: Path, tmp_path: Path) -> None:
     vid = "friends_s01e01_seg02_clip_14"
     media = locate_media(sample_tvqa_root, MediaLayout(), vid, "friends")
     assert media.video is not None and abs(probe_duration(media.video) - 8.0) < 0.2
-    wav = clip_wav(media.video, tmp_path / "clip.wav")
-    cut = speaker_audio(wav, [(0.5, 2.9), (5.7, 7.8)], tmp_path / "rachel.wav")
-    import soundfile as sf
-
-    samples, rate = sf.read(cut)
-    assert rate == 16_000 and abs(len(samples) / rate - (2.4 + 2.1 + 0.4)) < 0.01
+    # a speaker's audio: her cue spans of the clip's own soundtrack, each followed by a short silence
+    spans = {"type": "audio", "audio": str(media.video), "spans": [[0.5, 2.9], [5.7, 7.8]], "gap": SPAN_GAP}
+    samples = part_audio(spans, 16_000)
+    assert samples.dtype == np.float32 and abs(len(samples) / 16_000 - (2.4 + 2.1 + 2 * SPAN_GAP)) < 0.01
     assert np.abs(samples).max() > 0.05  # her speech is in there
+    assert not samples[int(2.4 * 16_000) + 10 : int((2.4 + SPAN_GAP) * 16_000) - 10].any()  # the gap is silent
     import decord
 
-    segment = decord.VideoReader(str(segment_video(media.video, [1.0, 4.0], tmp_path / "seg.mp4")))
-    assert len(segment) == 2 and segment[0].shape == (64, 96, 3) and abs(segment.get_avg_fps() - 1.0) < 0.01
-    # the two frames are the clip's frames at 1 s and 4 s
+    # a caption's frames: the part names the clip and its window; the shared sampler picks the frames
+    part = caption_part(str(media.video), input_preset("caption"), 0.5, 4.5, 2)
+    sampled = sample_segment(part["video"], Segment.of(part), part_preset(part, input_preset("generic")))
+    assert sampled.times == (1.5, 3.5) and sampled.frames.shape == (2, 3, 64, 96) and sampled.audio is None
     source = decord.VideoReader(str(media.video))
-    for got, t in zip(segment.get_batch([0, 1]).asnumpy(), (1.0, 4.0), strict=True):
-        want = source[round(t * 3)].asnumpy().astype(int)
+    for got, t in zip(sampled.frames.transpose(0, 2, 3, 1), sampled.times, strict=True):
+        want = source[int(t * 3)].asnumpy().astype(int)  # the frame shown at t (3 fps)
         assert np.abs(got.astype(int) - want).mean() < 6
     with pytest.raises(FileNotFoundError, match="clip house_s02e05_seg02_clip_07: no media"):
         locate_media(sample_tvqa_root, MediaLayout(), "house_s02e05_seg02_clip_07", "house")

@@ -86,5 +86,11 @@ def parse_reply(text: str | None, schema: type[BaseModel]) -> tuple[BaseModel | 
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema sent with a request (canonical, so the cache key is stable)."""
-    return json.loads(json.dumps(model.model_json_schema(), sort_keys=True))
+    """The JSON schema sent with a request (canonical, so the cache key is stable); a fresh copy each call."""
+    return json.loads(_schema_text(model))
+
+
+@cache
+def _schema_text(model: type[BaseModel]) -> str:
+    # pydantic builds a schema in ~1.5 ms; a stage asks for the same few thousands of times
+    return json.dumps(model.model_json_schema(), sort_keys=True)

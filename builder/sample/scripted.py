@@ -35,6 +35,7 @@ from model_calls.store import load_yaml
 
 PLACES = {"left": "on the left", "right": "on the right", "centre": "in the centre", "background": "in the background"}
 NUMBERS = {2: "Two", 3: "Three", 4: "Four"}
+ALIGNED_KEPT = 64
 # Words of the question templates: they say what is asked, not whom it is about.
 QUESTION_WORDS = frozenset(
     "a an the of in on to for as with is are was what where when how does do who person speaker say says "
@@ -66,6 +67,7 @@ def bio_text(person: dict[str, Any]) -> str:
 
 class ScriptedBackend:
     name = "scripted"
+    reads_media = False  # answers from the spec: never opens a media file
 
     def __init__(self, spec: dict[str, Any] | None = None, spec_path: str | None = None, **_: Any) -> None:
         if spec is None and spec_path is not None:
@@ -73,52 +75,57 @@ class ScriptedBackend:
         self.spec = spec or load_spec()
         self.calls = 0
         self.clips = {clip["vid_name"]: clip for clip in self.spec["clips"]}
+        self._aligned: dict[str, AlignedClip] = {}
 
-    @cached_property
-    def aligned(self) -> dict[str, AlignedClip]:
+    def aligned(self, vid_name: str) -> AlignedClip:
+        """What a correct pipeline aligns of one spec clip (the last few are kept: memory stays flat at any size)."""
+        if vid_name not in self._aligned:
+            self._aligned[vid_name] = self._align(self.clips[vid_name])
+            if len(self._aligned) > ALIGNED_KEPT:
+                del self._aligned[next(iter(self._aligned))]
+        return self._aligned[vid_name]
+
+    def _align(self, clip: dict[str, Any]) -> AlignedClip:
         from builder.stages.align import merged_biography
         from builder.stages.voice import voice_double_check
 
-        out = {}
-        for clip in self.spec["clips"]:
-            voices = [Voice(name=p["name"], attributes=self._voice(p)) for p in clip["people"]]
-            voice_double_check(voices)
-            distinct = {v.name: v.distinct for v in voices}
-            people = [
-                AlignedPerson(
-                    name=p["name"],
-                    utterances=[line["text"] for line in clip["lines"] if line["speaker"] == p["name"]],
-                    voice=self._voice(p),
-                    distinct_voice=distinct[p["name"]],
-                    appearance=Appearance(shirt=p["shirt"], pants=p["pants"], position=p["side"]),
-                    description=self._description(p),
-                    **p["bio"],
-                    biography=merged_biography(bio_text(p), p["shirt"], p["name"]),
-                )
-                for p in sorted(clip["people"], key=lambda p: p["name"])
-            ]
-            out[clip["vid_name"]] = AlignedClip(
-                clip_id=clip["vid_name"],
-                show=clip["show_name"],
-                episode=clip["vid_name"].split("_seg")[0],
-                video="",
-                audio="",
-                duration=clip["duration"],
-                summary=self._summary(clip),
-                people=people,
+        voices = [Voice(name=p["name"], attributes=self._voice(p)) for p in clip["people"]]
+        voice_double_check(voices)
+        distinct = {v.name: v.distinct for v in voices}
+        people = [
+            AlignedPerson(
+                name=p["name"],
+                utterances=[line["text"] for line in clip["lines"] if line["speaker"] == p["name"]],
+                voice=self._voice(p),
+                distinct_voice=distinct[p["name"]],
+                appearance=Appearance(shirt=p["shirt"], pants=p["pants"], position=p["side"]),
+                description=self._description(p),
+                **p["bio"],
+                biography=merged_biography(bio_text(p), p["shirt"], p["name"]),
             )
-        return out
+            for p in sorted(clip["people"], key=lambda p: p["name"])
+        ]
+        return AlignedClip(
+            clip_id=clip["vid_name"],
+            show=clip["show_name"],
+            episode=clip["vid_name"].split("_seg")[0],
+            video="",
+            audio="",
+            duration=clip["duration"],
+            summary=self._summary(clip),
+            people=people,
+        )
 
     def _aligned_with_decoys(self, clip_id: str, decoys: list[dict[str, Any]] | None) -> AlignedClip:
         """The clip as the spec knows it, with the decoys the build lists in its biography (the
         request says which: they are people of other clips, chosen over the whole build)."""
-        return self.aligned[clip_id].model_copy(update={"decoys": [Decoy.model_validate(d) for d in decoys or []]})
+        return self.aligned(clip_id).model_copy(update={"decoys": [Decoy.model_validate(d) for d in decoys or []]})
 
     @cached_property
     def pool(self) -> Any:
         from builder.stages.qa import DistractorPool
 
-        return DistractorPool.from_records(a.model_dump() for a in self.aligned.values())
+        return DistractorPool.from_records(self._align(clip).model_dump() for clip in self.spec["clips"])
 
     @staticmethod
     def _voice(person: dict[str, Any]) -> dict[str, bool]:

@@ -1,7 +1,9 @@
 """Stage 2, caption: a vision-language model describes frames of each segment, chosen by the shared
-sampler (``model_calls.media``, preset ``caption``) and sent as a small 1-fps video of exactly those
-frames, and describes the whole clip once more from frames spread over it (the second description
-the video double check compares against)."""
+sampler (``model_calls.media``, preset ``caption``), and describes the whole clip once more from frames
+spread over it (the second description the video double check compares against).
+
+A request names the clip's own file with the segment and the sampling fields (no frames are cut here):
+its cache key needs no decoding, and whichever backend reads the frames samples exactly these."""
 
 from __future__ import annotations
 
@@ -13,8 +15,7 @@ from builder.records import Caption, CaptionedClip, PreprocessedClip
 from builder.replies import CaptionReply
 from builder.stage import Outputs, reject
 from builder.stages.common import make_request, media_file
-from builder.tvqa.media import segment_video
-from model_calls.base import ModelRequest, ModelResponse
+from model_calls.base import ModelRequest, ModelResponse, file_digest
 from model_calls.media import frame_times
 from model_calls.presets import InputPreset, input_preset
 
@@ -26,6 +27,15 @@ def caption_frames(preset: InputPreset, start: float, end: float, count: int) ->
     """The times of at most ``count`` frames of ``[start, end)`` the shared sampler picks under the caption preset."""
     chosen = preset.with_overrides(max_frames=count)
     return frame_times(start, end, chosen.fps, chosen.max_frames)
+
+
+def caption_part(video: str, preset: InputPreset, start: float, end: float, count: int) -> dict[str, Any]:
+    """The video part of ``[start, end)`` of ``video`` with at most ``count`` frames under ``preset``
+    (the frames ``caption_frames`` names; the clip's audio is not sent)."""
+    part: dict[str, Any] = {"type": "video", "video": video, "start": start, "end": end, "fps": preset.fps}
+    part["max_frames"] = len(caption_frames(preset, start, end, count))
+    part.update({key: getattr(preset, key) for key in ("min_pixels", "max_pixels") if getattr(preset, key)})
+    return part
 
 
 def reply_failure(clip_id: str, stage: str, what: str, response: ModelResponse, error: str) -> dict[str, Any]:
@@ -51,29 +61,26 @@ class CaptionStage:
     def requests(self, item: dict[str, Any]) -> list[ModelRequest]:
         clip = PreprocessedClip.model_validate(item)
         k = self.config.frames_per_segment
-        frames_dir = self.config.work_dir / "frames" / clip.clip_id
+        video = str(media_file(self.config, clip))
+        file_digest(video)  # names the clip in every request's key (once per file); a missing clip is this item's error
         requests = []
         for segment in clip.segments:
-            times = caption_frames(self.preset, segment.start, segment.end, k)
-            path = segment_video(media_file(self.config, clip), times, frames_dir / f"seg{segment.index:03d}.mp4")
-            media = [{"type": "video", "video": str(path), "fps": 1.0, "max_frames": len(times)}]
+            part = caption_part(video, self.preset, segment.start, segment.end, k)
             requests.append(
                 make_request(
                     self.role,
                     "caption",
                     CaptionReply,
-                    media,
+                    [part],
                     clip_id=clip.clip_id,
                     segment=segment.index,
-                    n_frames=len(times),
+                    n_frames=part["max_frames"],
                     start=round(segment.start, 2),
                     end=round(segment.end, 2),
                 )
             )
-        times = caption_frames(self.preset, 0.0, clip.duration, CLIP_FRAMES)
-        path = segment_video(media_file(self.config, clip), times, frames_dir / "clip.mp4")
-        media = [{"type": "video", "video": str(path), "fps": 1.0, "max_frames": len(times)}]
-        requests.append(make_request(self.role, "video_description", CaptionReply, media, clip_id=clip.clip_id))
+        whole = caption_part(video, self.preset, 0.0, clip.duration, CLIP_FRAMES)
+        requests.append(make_request(self.role, "video_description", CaptionReply, [whole], clip_id=clip.clip_id))
         return requests
 
     def finish(self, item: dict[str, Any], responses: list[ModelResponse]) -> Outputs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +46,35 @@ def article(word: str) -> str:
 
 
 def stable_hash(*parts: Any) -> int:
-    return int(hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:16], 16)
+    """A deterministic 64-bit hash of ``parts`` (their ``str``), the same in every process and run."""
+    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()[:8], "big")
 
 
+# The QA stages compare the same few values against the same biography thousands of times per clip
+# (distractor picking, the text-shortcut checks): normalised texts, phrase patterns and answers are
+# memoised. The caches are bounded, so memory stays flat however many clips a build reads.
+_MEMO = 2048
+_SPACES = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=_MEMO)
 def normalize(value: str) -> str:
-    return re.sub(r"\s+", " ", value.strip().strip(".!?\"'").lower())
+    """``value`` lower-cased, trimmed of end punctuation and quotes, runs of white space made one space."""
+    return _SPACES.sub(" ", value.strip().strip(".!?\"'").lower())
 
 
+@lru_cache(maxsize=_MEMO)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])")
+
+
+@lru_cache(maxsize=_MEMO)
 def written_in(value: str, text: str) -> bool:
     """Whether ``value`` can be read in ``text``: the normalised phrase, on word boundaries."""
     phrase = normalize(value)
     if not phrase:
         return False
-    return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", normalize(text)) is not None
+    return _phrase_pattern(phrase).search(normalize(text)) is not None
 
 
 def display(kind: str, value: str) -> str:

@@ -7,14 +7,20 @@ reject, so one bad input never stops a build (nor every rerun of it)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 from builder.config import BuildConfig
 from builder.records import PreprocessedClip, Segment
 from builder.stage import Outputs, reject
 from builder.tvqa import TvqaRoot, mux_frames, probe_duration, resolve_show, show_prefix, timestamp_problem
-from builder.tvqa.layout import FRAME_EXTENSIONS
+from builder.tvqa.layout import FRAME_EXTENSIONS, ClipMedia
 from crossomni import episode_of
 
 MEDIA_SLACK = 1.0  # seconds a frame folder and its separately obtained audio may differ by
@@ -86,6 +92,32 @@ class Preprocess:
             detail = f"{type(err).__name__}: {str(err)[:500]}"
             return [], [reject(item["vid_name"], "input-error", detail, dropped=True)]
 
+    def _mismatch(self, media: ClipMedia) -> str | None:
+        """Why a frame folder and its audio do not make one clip (None: they do)."""
+        frames = sum(1 for p in media.frames.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
+        fps = self.root.layout.frames_fps
+        audio_seconds = probe_duration(media.audio)
+        if abs(frames / fps - audio_seconds) > MEDIA_SLACK:
+            seconds = f"{frames} frames at {fps:g} fps = {frames / fps:.2f}s"
+            return f"{seconds}, but {media.audio.name} is {audio_seconds:.2f}s"
+        return None
+
+    def mux_job(self, item: dict[str, Any]) -> tuple[Path, Path, Path, float] | None:
+        """The ``mux_frames`` arguments ``process`` will need for this item, or None (an mp4 clip, a clip it
+        rejects, one muxed already): what ``mux_ahead`` hands to other processes."""
+        if "error" in item:
+            return None
+        vid = item["vid_name"]
+        try:
+            inputs = self.root.inputs(vid, show_prefix(vid), self.config.min_tagged_fraction)
+            media = inputs.media.media
+            if inputs.reason or media is None or not media.is_frames or self._mismatch(media):
+                return None
+        except Exception:  # process() meets it again, and records it
+            return None
+        out = self.config.media_dir / f"{vid}.mp4"
+        return None if out.is_file() else (media.frames, media.audio, out, self.root.layout.frames_fps)
+
     def _clip(self, item: dict[str, Any]) -> Outputs:
         config, vid = self.config, item["vid_name"]
         inputs = self.root.inputs(vid, show_prefix(vid), config.min_tagged_fraction)
@@ -93,13 +125,9 @@ class Preprocess:
             return [], [reject(vid, inputs.reason, inputs.detail, dropped=True)]
         media = inputs.media.media
         if media.is_frames:
-            frames = sum(1 for p in media.frames.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
-            fps = self.root.layout.frames_fps
-            audio_seconds = probe_duration(media.audio)
-            if abs(frames / fps - audio_seconds) > MEDIA_SLACK:
-                seconds = f"{frames} frames at {fps:g} fps = {frames / fps:.2f}s"
-                detail = f"{seconds}, but {media.audio.name} is {audio_seconds:.2f}s"
-                return [], [reject(vid, "media-mismatch", detail, dropped=True)]
+            mismatch = self._mismatch(media)
+            if mismatch:
+                return [], [reject(vid, "media-mismatch", mismatch, dropped=True)]
             relative, mode = f"{vid}.mp4", "derived"
             video_file = mux_frames(media.frames, media.audio, config.media_dir / relative, self.root.layout.frames_fps)
         else:
@@ -133,3 +161,43 @@ class Preprocess:
             segments=segments,
         )
         return [clip.model_dump()], []
+
+
+def mux_ahead(stage: Preprocess, items: Iterable[tuple[str, Any]], workers: int | None) -> Iterator[tuple[str, Any]]:
+    """``items`` in order, each once its clip is muxed: frame-folder clips are muxed a few items ahead in
+    ``workers`` spawned processes (default: one per CPU, at most 16; 0: none), so preprocess, which is
+    mostly x264 at TVQA's shape (~4 s of CPU a clip), runs on every core instead of one. The pool starts at
+    the first frame-folder clip (an mp4 root never starts it). A failed job is left to ``process``, which
+    muxes again in this process and records the error."""
+    if workers is None:
+        workers = min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if workers <= 0:
+        yield from items
+        return
+    pool: ProcessPoolExecutor | None = None
+    window: deque[tuple[str, Any, Future[Path] | None]] = deque()
+    try:
+        for item_id, item in items:
+            job = stage.mux_job(item) if workers else None
+            future = None
+            if job is not None:
+                try:
+                    pool = pool or ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+                    future = pool.submit(mux_frames, *job)
+                except (BrokenProcessPool, RuntimeError):  # the workers died: mux here from now on
+                    workers = 0
+            window.append((item_id, item, future))
+            while len(window) > 2 * max(workers, 1):
+                yield _muxed(window.popleft())
+        while window:
+            yield _muxed(window.popleft())
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _muxed(entry: tuple[str, Any, Future[Path] | None]) -> tuple[str, Any]:
+    item_id, item, future = entry
+    if future is not None:
+        future.exception()  # waits; a failure is process()'s to record
+    return item_id, item

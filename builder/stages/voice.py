@@ -1,6 +1,10 @@
-"""Stage 5, voice: the 8 binary voice attributes per speaker from their audio (cut with soundfile
-at their cue times), then the audio double check: contradictory pitch labels are dropped, and
-each speaker's distinctive attributes (true for them, false for every other known voice) are kept."""
+"""Stage 5, voice: the 8 binary voice attributes per speaker from their audio (their cue spans of the
+clip's soundtrack, joined by short silences), then the audio double check: contradictory pitch labels
+are dropped, and each speaker's distinctive attributes (true for them, false for every other known
+voice) are kept.
+
+A request names the clip's file and the speaker's spans (``model_calls.media.Spans``): nothing is cut
+to disk, and the cache key needs no decoding."""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from builder.replies import VoiceReply
 from builder.stage import Outputs, reject
 from builder.stages.caption import reply_failure
 from builder.stages.common import make_request, media_file
-from builder.tvqa.media import clip_wav, speaker_audio
-from model_calls.base import ModelRequest, ModelResponse
+from model_calls.base import ModelRequest, ModelResponse, file_digest
+
+SPAN_GAP = 0.2  # seconds of silence after each of a speaker's lines
 
 
 def voice_double_check(voices: list[Voice]) -> str | None:
@@ -43,17 +48,17 @@ class VoiceStage:
 
     def requests(self, item: dict[str, Any]) -> list[ModelRequest]:
         clip = BiographedClip.model_validate(item)
-        wav = clip_wav(media_file(self.config, clip), self.config.work_dir / "audio" / f"{clip.clip_id}.wav")
+        audio = str(media_file(self.config, clip))
+        file_digest(audio)  # names the clip in every request's key (once per file); a missing clip is this item's error
         requests = []
         for person in clip.people:
-            spans = [(s.start, s.end) for s in clip.segments if s.speaker == person.name]
-            path = speaker_audio(wav, spans, self.config.work_dir / "voice" / clip.clip_id / f"{person.name}.wav")
+            spans = [[s.start, s.end] for s in clip.segments if s.speaker == person.name]
             requests.append(
                 make_request(
                     self.role,
                     "voice",
                     VoiceReply,
-                    [{"type": "audio", "audio": str(path)}],
+                    [{"type": "audio", "audio": audio, "spans": spans, "gap": SPAN_GAP}],
                     clip_id=clip.clip_id,
                     speaker=person.name,
                 )

@@ -1,15 +1,14 @@
-"""Clip media (found by ``layout.py``): probe it, mux frames into an mp4, decode its audio to 16 kHz mono
-and cut speakers' audio with soundfile. Which frames a model input gets is decided by the shared sampler
-(``model_calls.media``); this module only writes them out."""
+"""Clip media (found by ``layout.py``): probe it, decode its audio to 16 kHz mono, mux a frame folder and its
+audio into an mp4. Which frames and samples a model input gets is decided by the shared sampler
+(``model_calls.media``), from the clip's own file: nothing is cut out of a clip here."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from model_calls.media import SAMPLING_RATE, decode_frames, encode_mp4
+from model_calls.media import SAMPLING_RATE, encode_mp4
 
 
 def probe_duration(path: Path) -> float:
@@ -42,52 +41,6 @@ def decode_audio(path: Path) -> np.ndarray:
             chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
         chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, dtype=np.float32)
-
-
-def write_wav_atomic(path: Path, samples: np.ndarray) -> None:
-    import soundfile as sf
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part.wav")
-    sf.write(tmp, samples, SAMPLING_RATE, subtype="PCM_16")
-    os.replace(tmp, path)
-
-
-def speaker_audio(clip_wav: Path, spans: list[tuple[float, float]], out: Path, gap: float = 0.2) -> Path:
-    """Cut a speaker's cue spans out of the clip's wav with soundfile and join them with short silences."""
-    import soundfile as sf
-
-    if out.is_file():
-        return out
-    pieces = []
-    silence = np.zeros(int(gap * SAMPLING_RATE), dtype=np.float32)
-    with sf.SoundFile(clip_wav) as handle:
-        for start, end in spans:
-            handle.seek(min(int(start * SAMPLING_RATE), handle.frames))
-            pieces += [handle.read(max(0, int((end - start) * SAMPLING_RATE)), dtype="float32"), silence]
-    samples = np.concatenate(pieces) if pieces else silence
-    write_wav_atomic(out, samples)
-    return out
-
-
-def clip_wav(media_file: Path, out: Path) -> Path:
-    """Decode a clip's audio once into a 16 kHz mono wav (the source of speaker cuts)."""
-    if not out.is_file():
-        write_wav_atomic(out, decode_audio(media_file))
-    return out
-
-
-def segment_video(video: Path, times: list[float], out: Path, fps: float = 1.0) -> Path:
-    """The frames shown at ``times`` (seconds; chosen by ``model_calls.media.frame_times``) as a small silent mp4.
-
-    Captions see exactly these frames through a ``video`` part, which every backend accepts
-    (the local engines take videos but not loose images; OpenAI-compatible servers take both).
-    """
-    if out.is_file():
-        return out
-    frames = decode_frames(video, times).transpose(0, 2, 3, 1)  # (T, H, W, C) for the encoder
-    encode_mp4(out, list(frames), fps)
-    return out
 
 
 def mux_frames(frames_dir: Path, audio: Path, out: Path, fps: float = 3.0) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from builder.sample.generate import load_spec, tvqa_questions
-from builder.tvqa.media import SAMPLING_RATE, clip_wav
+from builder.tvqa.media import SAMPLING_RATE, decode_audio
 
 TVQA_SHOW_NAMES = {"How I Met Your Mother": "How I Met You Mother"}  # as spelled in TVQA's files
 AUDIO_OF_SHOW = {  # one consumer's layout, with three formats across shows
@@ -40,6 +40,15 @@ class RootFacts:
     unusable: dict[str, str] = field(default_factory=dict)  # clip -> reason
     off_screen: dict[str, set[str]] = field(default_factory=dict)  # clip -> names heard off screen
     untagged_lines: dict[str, int] = field(default_factory=dict)  # clip -> lines naming nobody
+
+
+def clip_wav(media_file: Path, out: Path) -> Path:
+    """A clip's audio track as a 16 kHz mono wav (TVQA's separately obtained audio, as some users have it)."""
+    import soundfile as sf
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(out, decode_audio(media_file), SAMPLING_RATE, subtype="PCM_16")
+    return out
 
 
 def encode_audio(path: Path, samples: np.ndarray) -> None:
