@@ -277,6 +277,11 @@ else:
     from builder.sample.scripted import ScriptedBackend
     config = BuildConfig(**settings)
     engine = ScriptedBackend(spec=spec)
+try:  # a build refuses a folder with files it did not write: claim it before the cache goes in
+    from model_calls.outputs import claim_output_dir
+    claim_output_dir(out, "build")
+except ImportError:  # a baseline revision from before the rule
+    pass
 backend = CachedBackend(engine, ResponseCache(out / "cache.sqlite"))
 status = Path("/proc/self/status").read_text() if Path("/proc/self/status").exists() else ""
 harness = next((int(l.split()[1]) / 1024 for l in status.splitlines() if l.startswith("VmRSS")), 0.0)

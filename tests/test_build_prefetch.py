@@ -135,7 +135,8 @@ def test_requests_name_the_clip_and_their_keys_decode_nothing(preprocessed: Buil
 
 def _build(root: Path, out: Path, workers: int, cache: Path | None = None) -> dict:
     config = BuildConfig(tvqa_root=root, out=out, backend="scripted", progress=False, media_workers=workers)
-    backend = CachedBackend(MediaReading(), ResponseCache(cache or out / "cache.sqlite"))
+    # The cache lies beside the build folder: a folder holding files the build did not write is refused.
+    backend = CachedBackend(MediaReading(), ResponseCache(cache or out.with_suffix(".sqlite")))
     counted = decode_count()
     report = run_build(config, backend=backend)
     report["decoded_here"] = decode_count() - counted
@@ -151,7 +152,7 @@ def builds(sample_tvqa_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         "inline": (base / "inline", _build(sample_tvqa_root, base / "inline", workers=0)),
     }
     _fresh()
-    out["warm"] = (base / "warm", _build(sample_tvqa_root, base / "warm", 1, cache=base / "ahead" / "cache.sqlite"))
+    out["warm"] = (base / "warm", _build(sample_tvqa_root, base / "warm", 1, cache=base / "ahead.sqlite"))
     return out
 
 

@@ -105,7 +105,7 @@ class Preprocess:
     def mux_job(self, item: dict[str, Any]) -> tuple[Path, Path, Path, float] | None:
         """The ``mux_frames`` arguments ``process`` will need for this item, or None (an mp4 clip, a clip it
         rejects, one muxed already): what ``mux_ahead`` hands to other processes."""
-        if "error" in item:
+        if "errors" in item:  # the bad QA lines of the root: no clip to mux
             return None
         vid = item["vid_name"]
         try:
