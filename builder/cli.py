@@ -108,13 +108,16 @@ def push(
 def demo(
     workdir: str = typer.Option("build/demo", help="Where the sample TVQA root and the export are written."),
     split: str = typer.Option("test", help="Split to score."),
+    overwrite: bool = typer.Option(
+        False, help="Replace WORKDIR/crossomni even if export did not write it (a demo folder from an older version)."
+    ),
 ) -> None:
     """Run the main job on the embedded sample: generate, export, load, score the baselines, print the table."""
     from rich.console import Console
 
     from builder.demo import render_table, run_demo
 
-    result = run_demo(workdir, split=split)
+    result = run_demo(workdir, split=split, overwrite=overwrite)
     console = Console()
     console.print(f"sample TVQA root: {result.tvqa_root}", soft_wrap=True)
     console.print(f"exported dataset: {result.export_dir} (rows per split: {result.num_rows})", soft_wrap=True)

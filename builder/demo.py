@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import crossomni
+from model_calls.outputs import check_output_dir
 
 SAMPLE_RELEASE = Path(__file__).resolve().parent / "sample" / "release"
 
@@ -35,8 +36,11 @@ def load_metric():
     return evaluate.load(str(METRIC_DIR))
 
 
-def run_demo(workdir: str | Path = "build/demo", split: str = "test", config: str = "all") -> DemoResult:
-    """Run the sample end to end in ``workdir`` and return the scores."""
+def run_demo(
+    workdir: str | Path = "build/demo", split: str = "test", config: str = "all", overwrite: bool = False
+) -> DemoResult:
+    """Run the sample end to end in ``workdir`` and return the scores. ``overwrite`` lets the export replace
+    a ``workdir/crossomni`` folder it did not write (one from before export left its marker)."""
     if split not in crossomni.SPLITS:
         raise ValueError(f"--split {split!r} is not one of {', '.join(crossomni.SPLITS)}")
     from datasets import load_dataset
@@ -47,9 +51,11 @@ def run_demo(workdir: str | Path = "build/demo", split: str = "test", config: st
 
     started = time.perf_counter()
     workdir = Path(workdir)
-    tvqa_root = generate_sample_tvqa(workdir / "tvqa")
     export_dir = workdir / "crossomni"
-    export_release(SAMPLE_RELEASE, export_dir, tvqa_root=tvqa_root)
+    # Checked before anything is written, with the demo's own spellings in the message.
+    check_output_dir(export_dir, "export", overwrite=overwrite, replace=True, option="the demo's export folder")
+    tvqa_root = generate_sample_tvqa(workdir / "tvqa", option="the demo's sample TVQA root")
+    export_release(SAMPLE_RELEASE, export_dir, tvqa_root=tvqa_root, overwrite=overwrite)
     loaded = load_dataset(str(export_dir), config)
     dataset = crossomni.resolve_media(loaded[split], tvqa_root)
     first = dataset[0]

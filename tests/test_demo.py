@@ -30,3 +30,19 @@ def test_demo_command_end_to_end(tmp_path, sample_release):
     for task in crossomni.TASK_TYPES:
         assert task.short in out
     assert "…" not in out  # an 80-column terminal shows every name whole
+
+
+def test_a_demo_folder_export_did_not_write_is_refused_before_anything_is_written(tmp_path):
+    """A ``crossomni/`` folder from before export left its marker (or a user's own) is kept: one line that
+    names the demo's own --overwrite, and no sample root generated beside it."""
+    from tests.helpers.cli import invoke
+
+    theirs = tmp_path / "demo" / "crossomni"
+    theirs.mkdir(parents=True)
+    (theirs / "notes.md").write_text("mine", encoding="utf-8")
+    result = invoke(["demo", "--workdir", str(tmp_path / "demo")])
+    assert result.exit_code != 0
+    assert "the demo's export folder" in result.output and "--overwrite" in result.output
+    assert "Traceback" not in result.output
+    assert (theirs / "notes.md").read_text(encoding="utf-8") == "mine"
+    assert not (tmp_path / "demo" / "tvqa").exists()
