@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,13 +122,12 @@ def option_features(row: Row, counts: SplitCounts) -> list[dict[str, float]]:
     return out
 
 
-def _design(rows: Sequence[Row]) -> tuple[list[dict[str, float]], np.ndarray]:
+def _design(rows: Sequence[Row]) -> tuple[Iterator[dict[str, float]], np.ndarray]:
+    """The options' feature dicts (made one at a time, as the vectorizer reads them: a split's dicts
+    together would be the audit's largest object) and their labels (1: the answer)."""
     counts = SplitCounts.of(rows)
-    features: list[dict[str, float]] = []
-    labels = []
-    for row in rows:
-        features += option_features(row, counts)
-        labels += [letter == row["answer"] for letter in LETTERS[: len(row["options"])]]
+    labels = [letter == row["answer"] for row in rows for letter in LETTERS[: len(row["options"])]]
+    features = (f for row in rows for f in option_features(row, counts))
     return features, np.asarray(labels, dtype=int)
 
 
