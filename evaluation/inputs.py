@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from crossomni import SAMPLING_RATE
+from evaluation.prompting import DEFAULT_VERSION
 from model_calls.adapters import read_adapter_config, read_training_inputs
 from model_calls.presets import InputPreset, base_inputs, input_preset
 
@@ -139,7 +140,7 @@ def resolve_inputs(
         return ResolvedInputs(
             preset=chosen.with_overrides(**media),
             prompting=prompting or "default",
-            prompt_version=prompt_version or "v1",
+            prompt_version=prompt_version or DEFAULT_VERSION,
             system_prompt=defaults.system_prompt if system_prompt is None else system_prompt,
             base_mismatch=base_mismatch,
             source=defaults.describe() + (f"; {' and '.join(explicit)} given explicitly" if explicit else ""),

@@ -12,11 +12,11 @@ from model_calls.store import load_yaml
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 PROMPT_MODES: tuple[str, ...] = ("default", "cot", "icl", "think")  # think: the trained models' shape
-DEFAULT_VERSION = "v1"
+DEFAULT_VERSION = "v2"  # v2: the notes header says not everyone listed is in the clip
 
 
 def prompt_id(mode: str, version: str = DEFAULT_VERSION) -> str:
-    """The id recorded with every prediction, e.g. ``icl.v1``."""
+    """The id recorded with every prediction, e.g. ``icl.v2``."""
     if mode not in PROMPT_MODES:
         raise ValueError(f"unknown prompting {mode!r}; expected one of {', '.join(PROMPT_MODES)}")
     return f"{mode}.{version}"

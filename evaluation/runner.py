@@ -63,7 +63,7 @@ class EvalConfig:
     config: str | None = "all"
     split: str = "test"
     prompting: str | None = None  # None: the adapter's recorded template, else "default"
-    prompt_version: str | None = None  # None: the adapter's, else "v1"
+    prompt_version: str | None = None  # None: the adapter's, else evaluation.prompting.DEFAULT_VERSION
     backend: str = "transformers"
     batch_size: int = 4
     chunk_size: int | None = None  # items per backend call; None: see ``chunk_size_for``

@@ -57,7 +57,7 @@ def read_adapter_config(adapter: str) -> dict[str, Any]:
 
 
 def training_inputs_record(input_preset: dict[str, Any], prompt_id: str, system_prompt: str | None) -> dict[str, Any]:
-    """The ``crossomni_inputs.json`` payload: preset values, template id (``default.v1``), system prompt."""
+    """The ``crossomni_inputs.json`` payload: preset values, template id (``default.v2``), system prompt."""
     name, _, version = prompt_id.rpartition(".")
     if not name or not version:
         raise ValueError(f"prompt template id {prompt_id!r} is not NAME.VERSION")

@@ -328,7 +328,7 @@ def test_recorded_inputs_are_the_default_and_a_mismatch_is_refused(adapter_dir, 
     # no record: the model family's preset and system prompt, the default template
     plain = resolve_inputs("Qwen/Qwen2.5-Omni-7B", str(adapter_dir))
     assert plain.preset == family_preset("Qwen/Qwen2.5-Omni-7B") and plain.trained is None
-    assert (plain.prompting, plain.prompt_version) == ("default", "v1") and "Qwen Team" in plain.system_prompt
+    assert (plain.prompting, plain.prompt_version) == ("default", "v2") and "Qwen Team" in plain.system_prompt
 
     folder = Path(shutil.copytree(adapter_dir, tmp_path / "recorded"))
     trained = input_preset("qwen2.5-omni-compact").with_overrides(fps=1.0)

@@ -71,7 +71,7 @@ def test_eval_command_end_to_end(tmp_path, tiny_omni_dir, embedded_export):
     args = ["eval", "compare", str(run), str(ablation), "--out", str(tmp_path / "cmp"), "--allow-different-items"]
     compared = CliRunner().invoke(app, args)
     assert compared.exit_code == 0, compared.output
-    assert "Δ vs default (default.v1, full)" in compared.output
+    assert "Δ vs default (default.v2, full)" in compared.output
     assert (tmp_path / "cmp" / "compare_per_task.png").stat().st_size > 0
 
     # the report is rebuilt from the run's files alone

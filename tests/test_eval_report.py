@@ -77,11 +77,11 @@ def test_compare_two_runs(tmp_path, sample_dataset):
     run_eval(a, sample_dataset, EchoBackend(lambda r: "A"), progress=False)
     run_eval(b, sample_dataset, EchoBackend(lambda r: "<think>...</think>\nB"), progress=False)
     text = compare_runs([tmp_path / "a", tmp_path / "b"], out_dir=tmp_path / "cmp", paper=["Average:icl"])
-    assert "a (default.v1, full)" in text and "b (icl.v1, full)" in text and "paper: Average (icl)" in text
+    assert "a (default.v2, full)" in text and "b (icl.v2, full)" in text and "paper: Average (icl)" in text
     groups = text.split("## Fixed-source / fixed-target groups")[1]
     # the paper prints no group table: its row there is computed, and says so
     assert "| derived from the paper's Table 12: Average (icl) | " in groups and "paper:" not in groups
-    assert text.count("| Δ vs a (default.v1, full)") == 2
+    assert text.count("| Δ vs a (default.v2, full)") == 2
     metrics_a = json.loads((tmp_path / "a" / "metrics.json").read_text())
     metrics_b = json.loads((tmp_path / "b" / "metrics.json").read_text())
     delta = next(line for line in text.splitlines() if line.startswith("| Δ"))
@@ -111,7 +111,7 @@ def test_compare_refuses_runs_over_different_items_unless_allowed(tmp_path, samp
     assert len(refused.output.strip().splitlines()) == 1 and "Traceback" not in refused.output
 
     text = compare_runs([tmp_path / "full", tmp_path / "part"], allow_different_items=True)
-    assert "**The runs score different items**" in text and "part (icl.v1, full) [7 items]" in text
+    assert "**The runs score different items**" in text and "part (icl.v2, full) [7 items]" in text
     records = [json.loads(line) for line in (tmp_path / "part" / "predictions.jsonl").read_text().splitlines()]
     header = next(line for line in text.splitlines() if line.startswith("| Run |")).split(" | ")
     delta = next(line for line in text.splitlines() if line.startswith("| Δ")).split(" | ")

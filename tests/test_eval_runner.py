@@ -63,7 +63,7 @@ def test_run_records_and_scores(tmp_path, sample_dataset, scripted):
     first = records[0]
     for name in ("id", "task_type", "clip_id", "show", "source_modality", "target_modality", "is_cross"):
         assert name in first
-    assert first["prompt_id"] == "default.v1" and first["inputs"] == "full"
+    assert first["prompt_id"] == "default.v2" and first["inputs"] == "full"
     assert first["modalities"] == ["text", "video", "audio"]
     # a reader of the log sees what was asked: the question, the options and the prompt the model got
     row = next(r for r in sample_dataset["test"] if r["id"] == first["id"])

@@ -71,12 +71,12 @@ def test_prompts_are_in_the_projects_own_words():
 
 
 def test_prompt_ids_and_errors():
-    assert prompt_id("icl") == "icl.v1"
+    assert prompt_id("icl") == "icl.v2" and prompt_id("icl", "v1") == "icl.v1"
     with pytest.raises(ValueError, match="unknown prompting"):
         render_prompt(ROWS["audio"], "fewshot")
     generic = {"question": "What happens?", "options": ["a", "b", "c", "d", "e"]}
     text = render_prompt(generic, "default")
-    assert "E. e" in text and "People in this clip" not in text
+    assert "E. e" in text and "Notes about people" not in text and "People in this clip" not in text
     with pytest.raises(ValueError, match="ICL prompting needs a CrossOmni task type"):
         render_prompt({**generic, "task_type": "worldsense"}, "icl")
 
@@ -85,3 +85,30 @@ def test_icl_examples_cover_every_task_with_four_steps():
     examples = icl_examples()["examples"]
     assert set(examples) == set(TASK_NAMES)
     assert all(len(e["steps"]) == 4 and e["answer"] in LETTERS for e in examples.values())
+
+
+def _sample_people() -> dict[str, set[str]]:
+    """Who each sample clip really shows (the spec: the ground truth of the generated media)."""
+    from builder.sample.generate import load_spec
+
+    return {clip["vid_name"]: {p["name"] for p in clip["people"]} for clip in load_spec()["clips"]}
+
+
+@pytest.mark.parametrize("mode", PROMPT_MODES)
+def test_the_prompt_never_says_the_notes_list_only_people_of_the_clip(mode):
+    """A release's biography also lists decoys, people of other clips: the default prompt must not tell
+    the model that everyone it names is in this clip (v1's header did). v1 still renders unchanged, for
+    runs and adapters that recorded it."""
+    shown = _sample_people()
+    listed = {task: {e.partition(":")[0] for e in row["biography"].splitlines()} for task, row in ROWS.items()}
+    row = next(row for task, row in ROWS.items() if listed[task] - shown[row["clip_id"]])
+    text = render_prompt(row, mode)
+    assert "People in this clip" not in text
+    assert "Notes about people (not everyone listed appears in this clip):" in text
+    assert "People in this clip:" in render_prompt(row, mode, version="v1")
+
+
+def test_the_icl_example_notes_name_someone_the_example_clip_does_not_show():
+    scene = icl_examples()["scene"]
+    assert "Marta" in scene and "not in this clip" in scene
+    assert "Marta" not in icl_examples("v1")["scene"]

@@ -178,10 +178,10 @@ def test_recipes_name_a_preset_and_the_family_system_prompt(name: str) -> None:
     assert script.preset() == input_preset("qwen2.5-omni-compact")
     record = script.training_inputs(model.model_name_or_path)
     assert record["input_preset"]["name"] == "qwen2.5-omni-compact"
-    assert record["prompt_template"] == {"id": "think.v1", "name": "think", "version": "v1"}
+    assert record["prompt_template"] == {"id": "think.v2", "name": "think", "version": "v2"}
     if name.startswith("sft"):  # the answer-only ablation asks for the letter alone
         answer_only, _, _ = parse(["--config", str(CONFIGS / f"{name}.yaml"), *CPU, "--supervision", "answer"])
-        assert answer_only.training_prompt(model.model_name_or_path).template == "default.v1"
+        assert answer_only.training_prompt(model.model_name_or_path).template == "default.v2"
     assert (
         record["system_prompt"] == system_prompt_for("Qwen/Qwen2.5-Omni-3B") and "Qwen Team" in record["system_prompt"]
     )

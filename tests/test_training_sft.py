@@ -213,11 +213,11 @@ def test_sft_two_steps_then_lora_round_trip(
     assert preset["name"] == "qwen2.5-omni-compact+fps=1.0+max_frames=8+max_pixels=6272"  # the family's preset
     assert (preset["fps"], preset["max_frames"], preset["audio_in_video"]) == (1.0, 8, True)
     # rationale SFT asks for the shape it teaches: reasoning in <think>, then the letter
-    assert record["prompt_template"] == {"id": "think.v1", "name": "think", "version": "v1"}
+    assert record["prompt_template"] == {"id": "think.v2", "name": "think", "version": "v2"}
     # the tiny base is a Qwen2.5-Omni checkpoint by its config.json: its family's prompt, as eval of it sends
     assert record["system_prompt"] == system_prompt_for(str(tiny_omni_dir)) and "Qwen Team" in record["system_prompt"]
     assert record["base_model"] == {"loaded": str(tiny_omni_dir), "hub_id": HUB_ID}
-    assert f"| input preset | `{preset['name']}` |" in card and "| prompt template | `think.v1` |" in card
+    assert f"| input preset | `{preset['name']}` |" in card and "| prompt template | `think.v2` |" in card
 
     # save -> PeftModel.from_pretrained gives the trained model's logits on a media batch.
     batch = {k: v for k, v in history["batch"].items() if k != "labels"}
@@ -242,7 +242,7 @@ def test_sft_two_steps_then_lora_round_trip(
     assert meta["training_inputs"] == record and meta["input_mismatches"] == []
     assert meta["identity"]["input_config"]["preset"] == preset
     assert meta["identity"]["input_config"]["system_prompt"] == record["system_prompt"]
-    assert meta["identity"]["prompt_id"] == "think.v1"  # the template the adapter recorded
+    assert meta["identity"]["prompt_id"] == "think.v2"  # the template the adapter recorded
     # --model is the folder the adapter was trained on (its Hub id is recorded too): no base warning
     assert meta["base_model_mismatch"] is None and "warning" not in result.stderr
     refused = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "x"), "--input-preset", "qwen2.5-omni"])
@@ -250,11 +250,11 @@ def test_sft_two_steps_then_lora_round_trip(
     (line,) = refused.output.strip().splitlines()
     assert "trained on other inputs: input preset qwen2.5-omni" in line and "--allow-input-mismatch" in line
     other = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "y"), "--prompting", "cot"])
-    assert other.exit_code == 2 and "prompt cot.v1 (adapter: think.v1)" in other.output
+    assert other.exit_code == 2 and "prompt cot.v2 (adapter: think.v2)" in other.output
     allowed = [*common, "--out", str(tmp_path / "z"), "--prompting", "cot", "--allow-input-mismatch", "--limit", "1"]
     assert CliRunner().invoke(app, allowed).exit_code == 0
     assert json.loads((tmp_path / "z" / "run.json").read_text())["input_mismatches"] == [
-        "prompt cot.v1 (adapter: think.v1)"
+        "prompt cot.v2 (adapter: think.v2)"
     ]
 
 

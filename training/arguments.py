@@ -74,8 +74,8 @@ class CrossOmniArguments:
     prompt_template: str | None = field(
         default=None,
         metadata={
-            "help": "Evaluation prompt template NAME.VERSION (recorded); default: think.v1 when the target has "
-            "reasoning (rationale SFT, GRPO), default.v1 for answer-only SFT."
+            "help": "Evaluation prompt template NAME.VERSION (recorded); default: think.v2 when the target has "
+            "reasoning (rationale SFT, GRPO), default.v2 for answer-only SFT."
         },
     )
     system_prompt: str | None = field(

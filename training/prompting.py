@@ -1,7 +1,7 @@
 """Training prompts and targets: the chat messages of one instance and what the model should answer.
 
 The user turn is built exactly as evaluation builds it (``evaluation.inputs.build_messages``) from a
-versioned evaluation template (``evaluation/prompts``, ``default.v1`` by default), the input preset
+versioned evaluation template (``evaluation/prompts``, ``default.v2`` by default), the input preset
 and the model family's system prompt, so an adapter is trained on the inputs it is later scored on.
 SFT's target is the rationale in a ``<think>`` block, then the letter alone — the shape the format
 reward checks and the CoT/ICL evaluation prompts ask for — or the letter alone.
@@ -18,8 +18,8 @@ from evaluation.inputs import InputConfig, build_messages
 from evaluation.prompting import render_prompt
 from model_calls.presets import InputPreset
 
-DEFAULT_PROMPT_TEMPLATE = "default.v1"  # the letter alone: answer-only SFT
-REASONING_PROMPT_TEMPLATE = "think.v1"  # reasoning in <think>, then the letter: rationale SFT and GRPO
+DEFAULT_PROMPT_TEMPLATE = "default.v2"  # the letter alone: answer-only SFT
+REASONING_PROMPT_TEMPLATE = "think.v2"  # reasoning in <think>, then the letter: rationale SFT and GRPO
 SUPERVISIONS: tuple[str, ...] = ("rationale", "answer")
 
 
@@ -53,7 +53,7 @@ class TrainingPrompt:
 
     def __post_init__(self) -> None:
         if "." not in self.template:
-            raise ValueError(f"prompt template {self.template!r} is not NAME.VERSION (e.g. default.v1)")
+            raise ValueError(f"prompt template {self.template!r} is not NAME.VERSION (e.g. default.v2)")
 
     def task_text(self, row: dict[str, Any]) -> str:
         """The text part of the user turn (biographies, question, lettered options, the reply it asks for)."""

@@ -44,7 +44,7 @@ metric_list:
 lmms_eval_specific_kwargs:
   default:
     prompting: default
-    prompt_version: v1
+    prompt_version: v2
 metadata:
   version: 1.0
 """

@@ -19,7 +19,7 @@ import datasets
 import crossomni
 from evaluation.crossomni_acc.answer_extraction import extract_choice
 from evaluation.crossomni_acc.scoring import task_name
-from evaluation.prompting import render_prompt
+from evaluation.prompting import DEFAULT_VERSION, render_prompt
 from model_calls.media import embedded_media_file
 
 MEDIA_ROOT_ENV = "CROSSOMNI_MEDIA_ROOT"
@@ -98,7 +98,7 @@ def doc_to_visual(doc: dict[str, Any]) -> list[str]:
 def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict[str, Any] | None = None) -> str:
     """Our prompt for the instance (``crossomni eval --prompting default`` renders the same text)."""
     kwargs = lmms_eval_specific_kwargs or {}
-    return render_prompt(doc, kwargs.get("prompting", "default"), kwargs.get("prompt_version", "v1"))
+    return render_prompt(doc, kwargs.get("prompting", "default"), kwargs.get("prompt_version", DEFAULT_VERSION))
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[str, Any]]:
