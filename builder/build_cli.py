@@ -338,18 +338,28 @@ def inspect(
     layout_file: Annotated[Path | None, typer.Option(help=LAYOUT_FILE_HELP)] = None,
     shows: Annotated[list[str] | None, typer.Option("--show", help=SHOW_HELP)] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Look at the first N clips only.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the report as JSON here (a file inspect wrote before is replaced)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Let --json replace a file inspect did not write.")] = False,
 ) -> None:
     """Say what a TVQA root holds (layouts found; per show: clips with subtitles, named speakers, frames,
     audio, video; usable) and why clips are unusable — in seconds, no model. Exits 1 when nothing is usable."""
-    import json
 
     from builder.inspect import inspect_root, render_report
     from builder.stages.preprocess import open_root
     from builder.tvqa import TvqaRootError
+    from model_calls.outputs import OutputFolderError, check_output_file, written_by
+    from model_calls.store import write_json_atomic
 
     if not tvqa_root.is_dir():
         raise typer.BadParameter(f"{tvqa_root} is not a folder", param_hint="--tvqa-root")
+    if json_out is not None:
+        try:  # before the root is read: a refusal costs nothing
+            check_output_file(json_out, "inspect", overwrite=overwrite, option="--json")
+        except OutputFolderError as err:
+            raise typer.BadParameter(str(err), param_hint="--json") from None
     from builder.config import BuildConfig
 
     config = BuildConfig(tvqa_root=tvqa_root, out=Path("."), layout=_layout(layout or [], layout_file))
@@ -359,7 +369,7 @@ def inspect(
         raise typer.BadParameter(str(err), param_hint="--tvqa-root") from None
     typer.echo(render_report(report))
     if json_out is not None:
-        json_out.write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
+        write_json_atomic(json_out, {"written_by": written_by("inspect"), **report.to_dict()})
     if report.usable == 0:
         typer.echo("error: no usable clip under this root", err=True)
         raise typer.Exit(1)

@@ -10,6 +10,8 @@ working directory, the home folder or ``/`` is refused. A folder replaced as a w
 those grounds even when the command wrote it.
 
 - ``claim_output_dir``: for commands that add files to a folder and never delete any (build, eval...);
+- ``check_output_file``: for a command's one-file report (``inspect --json``): a file is replaced only
+  when the same command wrote it (its ``written_by`` key), or with ``--overwrite``;
 - ``replace_output_dir``: a context manager for commands that write a whole new folder: the new
   contents are written into a new ``OUT.partial-XXXX`` and swapped in at the end (a failure leaves
   ``OUT`` as it was).
@@ -166,6 +168,31 @@ def claim_output_dir(
     if marker is None or marker["command"] != command:
         write_marker(path, command)
     return path
+
+
+def check_output_file(path: str | os.PathLike[str], command: str, *, overwrite: bool = False, option: str) -> Path:
+    """Raise ``OutputFolderError`` unless ``command`` may write its JSON report to ``path``: a missing file, one
+    whose ``written_by`` is this command, or any file with ``overwrite`` (never a folder). Writes nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputFolderError(f"{option} {path} is a folder, not a file")
+    if not path.exists() or overwrite:
+        return path
+    try:
+        ours = json.loads(path.read_bytes()[:MAX_MARKER_BYTES]).get("written_by") == written_by(command)
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise OutputFolderError(
+            f"{option} {path} exists and crossomni {command} did not write it; choose a new file, or pass "
+            "--overwrite to replace it"
+        )
+    return path
+
+
+def written_by(command: str) -> str:
+    """The ``written_by`` value of a report file ``command`` writes."""
+    return f"crossomni {command}"
 
 
 def _remove(path: Path) -> None:

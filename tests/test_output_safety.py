@@ -207,6 +207,22 @@ def test_build_refuses_a_users_folder_before_writing_anything(sample_tvqa_root: 
     assert intact(files)
 
 
+def test_inspect_json_replaces_only_a_report_inspect_wrote(sample_tvqa_root: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "notes"}', encoding="utf-8")
+    args = ["inspect", "--tvqa-root", str(sample_tvqa_root)]
+    refused(invoke([*args, "--json", str(mine)]), "did not write it")
+    assert json.loads(mine.read_text(encoding="utf-8")) == {"my": "notes"}
+    refused(invoke([*args, "--json", str(tmp_path)]), "is a folder")
+    report = tmp_path / "report.json"
+    for _ in range(2):  # its own report is replaced, run after run
+        assert invoke([*args, "--json", str(report)]).exit_code == 0
+    written = json.loads(report.read_text(encoding="utf-8"))
+    assert written["written_by"] == "crossomni inspect" and written["usable"] > 0
+    assert invoke([*args, "--json", str(mine), "--overwrite"]).exit_code == 0
+    assert json.loads(mine.read_text(encoding="utf-8"))["written_by"] == "crossomni inspect"
+
+
 def test_eval_compare_and_lmms_tasks_refuse_a_users_folder(sample_release: Path, tmp_path: Path) -> None:
     files = user_folder(tmp_path / "mine")
     dataset = tmp_path / "dataset"
