@@ -35,7 +35,8 @@ MODELS = {"linear": "logistic regression", "tree": "gradient-boosted trees"}
 FEATURES = (
     "each option's words and string, letter and task; the biography entry it is written in and that "
     "entry's words; its overlap with the question; its length among the four; how often it and its "
-    "entry occur across its split (never the clip, ids, referents or rationales)"
+    "entry occur across its split, and in the other questions of its clip (never the clip's media, ids, "
+    "referents or rationales)"
 )
 BOOTSTRAP_SAMPLES = 1000
 TREE_FEATURES = 256  # the tree model sees the train rows' most frequent features (at least 2% of rows)
@@ -61,13 +62,17 @@ class SplitCounts:
     options: Counter[str]  # questions an option string is offered in
     biographies: Counter[str]  # distinct biographies a string (option or entry) is written in
     names: Counter[str]  # distinct biographies listing an entry name
+    in_clip: dict[str, Counter[str]]  # per clip: questions an option string is offered in
 
     @classmethod
     def of(cls, rows: Sequence[Row]) -> SplitCounts:
         options: Counter[str] = Counter()
+        in_clip: dict[str, Counter[str]] = {}
         written: set[tuple[str, str]] = set()  # (biography, option written in it)
         for row in rows:
-            options.update({_norm(o) for o in row["options"]})
+            offered = {_norm(o) for o in row["options"]}
+            options.update(offered)
+            in_clip.setdefault(row["clip_id"], Counter()).update(offered)
             written |= {(row["biography"], _norm(o)) for o in row["options"] if written_in(o, row["biography"])}
         lines: Counter[str] = Counter()
         names: Counter[str] = Counter()
@@ -75,7 +80,7 @@ class SplitCounts:
             entries = _entries(bio)
             lines.update({_norm(e) for e in entries})
             names.update({_norm(e.partition(":")[0]) for e in entries})
-        return cls(options, Counter(option for _, option in written) + lines, names)
+        return cls(options, Counter(option for _, option in written) + lines, names, in_clip)
 
 
 def option_features(row: Row, counts: SplitCounts) -> list[dict[str, float]]:
@@ -118,6 +123,11 @@ def option_features(row: Row, counts: SplitCounts) -> list[dict[str, float]]:
         f["option_in_biographies"] = float(counts.biographies[norm])
         frequencies = [counts.options[_norm(o)] for o in options]
         f["option_frequency_rank"] = float(sorted(frequencies).index(frequencies[i]))
+        # the clip's other questions: a value offered in them is a clip person's or a lent decoy's
+        in_clip = [counts.in_clip[row["clip_id"]][_norm(o)] - 1 for o in options]
+        f["clip_option_frequency"] = float(in_clip[i])
+        f["clip_option_frequency_rank"] = float(sorted(in_clip).index(in_clip[i]))
+        f[f"task={task}|clip_option_frequency={min(in_clip[i], 4)}"] = 1.0
         out.append(f)
     return out
 

@@ -232,3 +232,40 @@ def test_the_card_says_what_a_model_trained_on_the_text_scores(sample_release, s
             f"{100 * e['accuracy']:.1f} ({100 * e['interval'][0]:.1f}–{100 * e['interval'][1]:.1f})" for e in cells
         )
         assert f"| `{task}` | {entry['n']} | {shown} |" in card, task
+
+
+def _clip_echo_rows(split: str, n_clips: int, seed: int) -> list[dict]:
+    """Three questions per clip whose answer is the one option offered in all three; every option string
+    comes from one shared vocabulary, so counts over the whole split do not single the answer out."""
+    import random
+
+    rng = random.Random(seed)
+    vocabulary = [f"value {w}" for w in range(30)]
+    rows = []
+    for k in range(n_clips):
+        answer = rng.choice(vocabulary)
+        for q in range(3):
+            wrong = rng.sample([v for v in vocabulary if v != answer], 3)
+            slot = rng.randrange(4)
+            options = wrong[:slot] + [answer] + wrong[slot:]
+            rows.append(
+                {
+                    "id": f"{split}{k}-{q}",
+                    "clip_id": f"{split}{k}",
+                    "task_type": "audio_to_text",
+                    "biography": "Entry: someone.",
+                    "question": "Which?",
+                    "options": options,
+                    "answer": crossomni.LETTERS[slot],
+                }
+            )
+    return rows
+
+
+def test_the_learned_probe_counts_options_across_the_clips_other_questions() -> None:
+    """A release whose answer is the value a clip's questions share: only counting within the clip finds it."""
+    from builder.probe import learned_probe
+
+    learned = learned_probe(_clip_echo_rows("train", 80, 1), _clip_echo_rows("test", 40, 2), probe_group, seed=0)
+    best = max(learned["probes"][kind]["per_task"]["audio_to_text"]["accuracy"] for kind in ("linear", "tree"))
+    assert best > 0.9
