@@ -247,7 +247,7 @@ def _clip_echo_rows(split: str, n_clips: int, seed: int) -> list[dict]:
         for q in range(3):
             wrong = rng.sample([v for v in vocabulary if v != answer], 3)
             slot = rng.randrange(4)
-            options = wrong[:slot] + [answer] + wrong[slot:]
+            options = [*wrong[:slot], answer, *wrong[slot:]]
             rows.append(
                 {
                     "id": f"{split}{k}-{q}",
