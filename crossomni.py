@@ -224,7 +224,7 @@ def contained_path(root: str | Path, relative: str, what: str) -> Path:
         base = Path(root).resolve()
         path = (base / relative).resolve()
     except (OSError, RuntimeError) as err:  # a symlink loop (RuntimeError before Python 3.13), a bad name
-        raise UnsafePathError(f"{what}: path {relative!r} cannot be resolved ({_short(str(err))})") from None
+        raise UnsafePathError(f"{what}: path {relative!r} cannot be resolved ({short_repr(str(err))})") from None
     if not path.is_relative_to(base):
         raise UnsafePathError(f"{what}: path {relative!r} resolves to {path}, outside the root {root}")
     return path
@@ -344,7 +344,7 @@ def _models() -> SimpleNamespace:
             # the split keeps episodes apart: an episode that is not the clip's own would let one leak
             if self.episode != episode_of(self.clip_id):
                 raise ValueError(
-                    f"episode: {_short(self.episode)} is not the episode of clip {self.clip_id} "
+                    f"episode: {short_repr(self.episode)} is not the episode of clip {self.clip_id} "
                     f"({episode_of(self.clip_id)!r}: the clip name up to '_seg')"
                 )
 
@@ -375,7 +375,7 @@ def _models() -> SimpleNamespace:
                     scored = kind == "per_task" or row.n > 0
                     missing = [r for r in self.readers if scored and row.accuracy.get(r) is None]
                     if missing:
-                        raise ValueError(f"{kind}.{name}: no accuracy for {', '.join(map(_short, missing[:3]))}")
+                        raise ValueError(f"{kind}.{name}: no accuracy for {', '.join(map(short_repr, missing[:3]))}")
             return self
 
     class ReleaseManifest(BaseModel):
@@ -422,7 +422,7 @@ def _models() -> SimpleNamespace:
             context = info.context or {}
             problems = []
             if self.task_type not in TASKS:
-                problems.append(f"task_type: unknown task_type {_short(self.task_type)}")
+                problems.append(f"task_type: unknown task_type {short_repr(self.task_type)}")
             if len(self.options) != NUM_OPTIONS:
                 problems.append(f"options: options must be a list of {NUM_OPTIONS} strings")
             elif not all(has_visible_text(option) for option in self.options):
@@ -430,7 +430,7 @@ def _models() -> SimpleNamespace:
             elif len({option_key(option) for option in self.options}) != NUM_OPTIONS:
                 problems.append("options: options must be distinct (two read the same)")
             if self.answer not in LETTERS:
-                problems.append(f"answer: answer must be one of {LETTERS}, got {_short(self.answer)}")
+                problems.append(f"answer: answer must be one of {LETTERS}, got {short_repr(self.answer)}")
             if not self.start < self.end:
                 problems.append(f"start: segment start {self.start} must be < end {self.end}")
             elif not to_float32(self.start) < to_float32(self.end):
@@ -439,7 +439,7 @@ def _models() -> SimpleNamespace:
             if clips is not None:
                 clip = clips.get(self.clip_id)
                 if clip is None:
-                    problems.append(f"clip_id: clip_id {_short(self.clip_id)} not in clips.jsonl")
+                    problems.append(f"clip_id: clip_id {short_repr(self.clip_id)} not in clips.jsonl")
                 elif to_float32(self.end) > clip.duration + DURATION_TOLERANCE_S:
                     problems.append(f"end: segment end {self.end} is past the clip's duration {clip.duration}")
             if context.get("split") == "train" and not has_visible_text(self.rationale):
@@ -469,15 +469,16 @@ def _describe(err: pydantic.ValidationError) -> str:
         if item["type"] == "missing":
             parts.append(f"missing field {location!r}")
         elif location:
-            parts.append(f"{location}: {message} (got {_short(item.get('input'))})")
+            parts.append(f"{location}: {message} (got {short_repr(item.get('input'))})")
         else:
             parts.append(message)
     return "; ".join(parts)
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr`` cut to ``limit`` characters, for a message that names a bad value."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def episode_of(clip_id: str) -> str:
@@ -485,15 +486,16 @@ def episode_of(clip_id: str) -> str:
     return clip_id.split("_seg", 1)[0]
 
 
-def _loads(text: str | bytes, where: str) -> Any:
+def loads_json(text: str | bytes, where: str, error: type[ValueError] = ReleaseError) -> Any:
+    """``json.loads``, or ``error`` naming ``where`` (file, or file:line) and what is wrong: never a traceback."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ReleaseError(f"{where}: not valid JSON ({err.msg})") from None
+        raise error(f"{where}: not valid JSON ({err.msg})") from None
     except UnicodeDecodeError:
-        raise ReleaseError(f"{where}: not UTF-8 text") from None
+        raise error(f"{where}: not UTF-8 text") from None
     except RecursionError:
-        raise ReleaseError(f"{where}: JSON nested too deeply") from None
+        raise error(f"{where}: JSON nested too deeply") from None
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -510,7 +512,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise ReleaseError(f"{path}:{line_number}: not UTF-8 text") from None
             if not line.strip():
                 continue
-            record = _loads(line, f"{path}:{line_number}")
+            record = loads_json(line, f"{path}:{line_number}")
             if not isinstance(record, dict):
                 raise ReleaseError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
             yield line_number, record
@@ -521,7 +523,7 @@ def read_release_manifest(release_dir: str | Path) -> dict[str, Any]:
     path = Path(release_dir) / "release.json"
     if not path.is_file():
         raise ReleaseError(f"{path}: missing; {release_dir} is not a CrossOmni annotation release")
-    manifest = _loads(path.read_bytes(), str(path))
+    manifest = loads_json(path.read_bytes(), str(path))
     if not isinstance(manifest, dict):
         raise ReleaseError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
     from pydantic import ValidationError
@@ -546,7 +548,7 @@ def read_clips(release_dir: str | Path) -> dict[str, Clip]:
             clip = _models().Clip(**{name: record[name] for name in CLIP_FIELDS if name in record})
         except (ValidationError, TypeError) as err:
             detail = _describe(err) if isinstance(err, ValidationError) else str(err)
-            raise ReleaseError(f"{path}:{line_number}: clip {_short(record.get('clip_id'))}: {detail}") from None
+            raise ReleaseError(f"{path}:{line_number}: clip {short_repr(record.get('clip_id'))}: {detail}") from None
         if clip.clip_id in clips:
             raise ReleaseError(f"{path}:{line_number}: clip_id: duplicate clip_id {clip.clip_id!r}")
         clips[clip.clip_id] = clip
@@ -608,7 +610,7 @@ def read_review(release_dir: str | Path) -> dict[str, dict[str, str]]:
         if not line.strip():
             continue
         try:
-            record = _loads(line, f"{path}:{number}")
+            record = loads_json(line, f"{path}:{number}")
             decision = check_review_record(record)
         except ReleaseError:
             if number == len(lines):  # the last line has no newline: torn by a crash mid-write
@@ -632,14 +634,14 @@ def check_review_record(record: Any) -> dict[str, str]:
     for name in ("id", "decision", "reason", "reviewed_at"):
         value = record.get(name, "")
         if not isinstance(value, str):
-            raise ValueError(f"{name}: expected a string, got {type(value).__name__} {_short(value)}")
+            raise ValueError(f"{name}: expected a string, got {type(value).__name__} {short_repr(value)}")
         problem = text_problem(value)
         if problem:
             raise ValueError(f"{name}: {problem}")
     if not has_visible_text(record["id"]):
         raise ValueError("id: must be a non-empty string")
     if record["decision"] not in REVIEW_DECISIONS:
-        raise ValueError(f"decision: must be one of {REVIEW_DECISIONS}, got {_short(record['decision'])}")
+        raise ValueError(f"decision: must be one of {REVIEW_DECISIONS}, got {short_repr(record['decision'])}")
     return {name: record.get(name, "") for name in ("id", "decision", "reason", "reviewed_at")}
 
 

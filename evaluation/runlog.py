@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crossomni import loads_json, short_repr
+
 PREDICTIONS = "predictions.jsonl"
 ERRORS = "errors.jsonl"
 RUN = "run.json"
@@ -62,26 +64,9 @@ class RunFileError(ValueError):
     """A run file that cannot be read as written by ``crossomni eval``; the message names file and line."""
 
 
-def short_repr(value: Any) -> str:
-    """``repr`` cut to 60 characters, for a message."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _loads(text: str | bytes, where: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise RunFileError(f"{where}: not valid JSON ({err.msg})") from None
-    except UnicodeDecodeError:
-        raise RunFileError(f"{where}: not UTF-8 text") from None
-    except RecursionError:
-        raise RunFileError(f"{where}: JSON nested too deeply") from None
-
-
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object file of a run (``run.json``, ``metrics.json``); anything else is a ``RunFileError``."""
-    value = _loads(path.read_bytes(), str(path))
+    value = loads_json(path.read_bytes(), str(path), RunFileError)
     if not isinstance(value, dict):
         raise RunFileError(f"{path}: expected a JSON object, got {type(value).__name__}")
     return value
@@ -133,7 +118,7 @@ def scan_records(path: Path, check: bool = True) -> RecordScan:
             continue
         where = f"{path}:{number}"
         try:
-            record = _loads(raw, where)
+            record = loads_json(raw, where, RunFileError)
         except RunFileError as err:
             if complete:
                 scan.problems.append(str(err))

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from builder.tvqa.shows import resolve_show
-from crossomni import UnsafePathError, check_relative
+from crossomni import UnsafePathError, check_relative, short_repr
 from model_calls.store import load_yaml
 
 MEDIA_KINDS = ("video", "frames", "audio")
@@ -78,8 +78,9 @@ class LayoutError(ValueError):
 
 def _short(value: Any) -> str:
     """A value for a message, bounded (a layout value can be anything a YAML file holds)."""
-    text = repr(value) if not isinstance(value, (dict, list)) else f"a {type(value).__name__} of {len(value)}"
-    return text if len(text) <= 60 else text[:57] + "..."
+    if isinstance(value, (dict, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return short_repr(value)
 
 
 def _relative(pattern: str, field: tuple[str, ...]) -> None:

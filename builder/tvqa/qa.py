@@ -17,7 +17,7 @@ from typing import Annotated
 from pydantic import BaseModel, Strict, ValidationError, field_validator, model_validator
 
 from builder.tvqa.shows import resolve_show, show_name, show_prefix
-from crossomni import TVQA_CLIP_ID
+from crossomni import TVQA_CLIP_ID, short_repr
 
 QA_FOLDERS = ("data", "tvqa_qa_release", ".", "tvqa_plus_annotations")
 QA_PATTERNS = ("tvqa_*.jsonl", "tvqa_plus_*.json")
@@ -45,8 +45,7 @@ def _number(value: object, what: str) -> float:
 
 
 def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return short_repr(value, limit=40)
 
 
 class TvqaQuestion(BaseModel):

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from crossomni import has_visible_text
+from crossomni import has_visible_text, short_repr
 
 MAX_NAME_CHARS = 48  # a speaker tag longer than this is text, not a name
 MAX_NAME_WORDS = 5
@@ -266,7 +266,7 @@ class SubtitleIndex:
             raise SubtitleError(f"{where}: not readable JSON ({type(err).__name__})") from None
         if not isinstance(record, dict) or record.get("vid_name") != vid_name:
             found = record.get("vid_name") if isinstance(record, dict) else None
-            raise SubtitleError(f"{where}: the line's vid_name is {_short(found)}, not {vid_name}")
+            raise SubtitleError(f"{where}: the line's vid_name is {short_repr(found)}, not {vid_name}")
         subs = record.get("sub")
         if not isinstance(subs, list):
             raise SubtitleError(f"{where}: expected a 'sub' list")
@@ -286,11 +286,6 @@ class SubtitleIndex:
         if not cues:
             raise SubtitleError(f"{where}: no subtitle cues for {vid_name}")
         return unify_names(cues)
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _line_vid(line: bytes) -> str | None:
