@@ -21,10 +21,8 @@ from sklearn.naive_bayes import MultinomialNB
 
 import crossomni
 from builder.audit import target_group
-from builder.config import BuildConfig
-from builder.pipeline import run_build
 from builder.probe import PROBES, clip_bootstrap, fit_probe, learned_probe
-from builder.sample.generate import generate_sample_tvqa, sample_spec, write_spec
+from tests.helpers.generated import build_generated
 
 pytestmark = pytest.mark.slow
 BOUND = 0.40
@@ -42,19 +40,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     """Two 200-clip generated builds (seeds 7 and 11), as ``crossomni build --sample --clips 200``."""
     out = {}
     for seed in SEEDS:
-        work = tmp_path_factory.mktemp(f"clips200_seed{seed}")
-        spec = sample_spec(200, seed=seed)
-        root = generate_sample_tvqa(work / "tvqa", spec=spec)
-        config = BuildConfig(
-            tvqa_root=root,
-            out=work / "build",
-            backend="scripted",
-            backend_options={"spec_path": str(write_spec(spec, root))},
-            seed=seed,
-            progress=False,
-        )
-        run_build(config)
-        out[seed] = work / "build"
+        out[seed], _, _ = build_generated(tmp_path_factory.mktemp(f"clips200_seed{seed}"), 200, seed)
     return out
 
 

@@ -12,14 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 import crossomni
-from builder.config import BuildConfig
-from builder.pipeline import run_build
 from builder.records import AlignedClip
-from builder.sample.generate import generate_sample_tvqa, sample_spec, write_spec
 from builder.sample.scripted import read_answer
 from crossomni_cli import app
 from evaluation.baselines import BASELINES, written_in
 from model_calls.store import iter_records
+from tests.helpers.generated import build_generated
 
 pytestmark = pytest.mark.slow
 GATED = {"text": ("audio_to_text", "vision_to_text")}
@@ -28,18 +26,7 @@ GATED["audio_vision"] = tuple(t for t in crossomni.TASK_NAMES if t not in (*GATE
 
 @pytest.fixture(scope="module")
 def built40(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
-    work = tmp_path_factory.mktemp("sample40")
-    spec = sample_spec(40, seed=3)
-    root = generate_sample_tvqa(work / "tvqa", spec=spec)
-    config = BuildConfig(
-        tvqa_root=root,
-        out=work / "build",
-        backend="scripted",
-        backend_options={"spec_path": str(write_spec(spec, root))},
-        seed=3,
-        progress=False,
-    )
-    return work / "build", run_build(config), spec
+    return build_generated(tmp_path_factory.mktemp("sample40"), 40, seed=3)
 
 
 def _rows(release: Path) -> list[dict]:
