@@ -91,6 +91,9 @@ def option_features(row: Row, counts: SplitCounts) -> list[dict[str, float]]:
     mean_length = sum(lengths) / len(lengths)
     by_length = sorted(range(len(options)), key=lambda i: lengths[i])
     entries = _entries(bio)
+    frequencies = [counts.options[_norm(o)] for o in options]
+    # the clip's other questions: a value offered in them is a clip person's or a lent decoy's
+    in_clip = [counts.in_clip[row["clip_id"]][_norm(o)] - 1 for o in options]
     out = []
     for i, option in enumerate(options):
         letter, norm, words = LETTERS[i], _norm(option), _words(option)
@@ -121,10 +124,7 @@ def option_features(row: Row, counts: SplitCounts) -> list[dict[str, float]]:
         f["length_rank"] = float(by_length.index(i))
         f["option_frequency"] = float(counts.options[norm])
         f["option_in_biographies"] = float(counts.biographies[norm])
-        frequencies = [counts.options[_norm(o)] for o in options]
         f["option_frequency_rank"] = float(sorted(frequencies).index(frequencies[i]))
-        # the clip's other questions: a value offered in them is a clip person's or a lent decoy's
-        in_clip = [counts.in_clip[row["clip_id"]][_norm(o)] - 1 for o in options]
         f["clip_option_frequency"] = float(in_clip[i])
         f["clip_option_frequency_rank"] = float(sorted(in_clip).index(in_clip[i]))
         f[f"task={task}|clip_option_frequency={min(in_clip[i], 4)}"] = 1.0
